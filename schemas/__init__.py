@@ -1,0 +1,1 @@
+"""The event contract between the province's one-stop systems and motcua-monitor."""

@@ -1,0 +1,44 @@
+"""The registry of NATS subjects and streams that carry the contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENTS_STREAM = "MOTCUA_EVENTS"
+EVENTS_PREFIX = "motcua.events"
+EVENTS_SUBJECTS = f"{EVENTS_PREFIX}.>"
+
+DLQ_STREAM = "MOTCUA_DLQ"
+DLQ_PREFIX = "motcua.dlq"
+
+# The largest event the ingest accepts. Real events are well under 2 KiB; anything this big is an
+# integrator bug, refused before it is parsed. The stream's own max_msg_size is larger, so such a
+# message still reaches ingest and is dead-lettered with its bytes instead of vanishing at publish.
+MAX_EVENT_BYTES = 64 * 1024
+STREAM_MAX_MSG_BYTES = 1024 * 1024
+
+
+def event_subject(agency_code: str, event_type: str) -> str:
+    """motcua.events.<agency_code>.<type>, e.g. motcua.events.STNMT.dossier.received."""
+    return f"{EVENTS_PREFIX}.{agency_code}.{event_type}"
+
+
+def dead_letter_subject(agency_code: str | None) -> str:
+    return f"{DLQ_PREFIX}.{agency_code or '_unknown'}"
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectParts:
+    agency_code: str
+    event_type: str
+
+
+def parse_subject(subject: str) -> SubjectParts | None:
+    """Split an event subject; None when it is not of the form motcua.events.<agency>.<type>."""
+    prefix = EVENTS_PREFIX + "."
+    if not subject.startswith(prefix):
+        return None
+    agency, _, event_type = subject[len(prefix) :].partition(".")
+    if not agency or not event_type:
+        return None
+    return SubjectParts(agency_code=agency, event_type=event_type)

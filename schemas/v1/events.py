@@ -1,0 +1,247 @@
+"""Event contract v1: what integrators of the one-stop systems publish.
+
+The contract carries no personal data: no citizen names, ID numbers, addresses or contacts. Every
+model forbids fields it does not define, so a typo is refused loudly instead of silently dropped, and
+nothing outside the contract is ever stored. A breaking change is a new version (schemas/v2), never
+an edit of this file.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+# A subject token: no dots, spaces or wildcards, so `motcua.events.<agency_code>.<type>` is unambiguous.
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_./:-]+$")]
+Timestamp = AwareDatetime  # a naive time is ambiguous across the province's systems: refused
+
+
+class Level(StrEnum):
+    province = "province"
+    district = "district"
+    commune = "commune"
+
+
+class Channel(StrEnum):
+    """Kênh nộp hồ sơ: 1 trực tiếp, 2 trực tuyến, 3 bưu chính công ích."""
+
+    online = "online"
+    direct = "direct"
+    postal = "postal"
+
+
+class PaymentChannel(StrEnum):
+    online = "online"
+    offline = "offline"
+
+
+class Outcome(StrEnum):
+    approved = "approved"
+    rejected = "rejected"
+
+
+class Rating(StrEnum):
+    satisfied = "satisfied"
+    neutral = "neutral"
+    unsatisfied = "unsatisfied"
+
+
+class FeedbackTopic(StrEnum):
+    procedure = "procedure"
+    official = "official"
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: UUID = Field(description="Idempotency key; also sent as the Nats-Msg-Id header.")
+    schema_version: Literal[1] = Field(description="Contract version; this file is version 1.")
+    occurred_at: Timestamp = Field(
+        description="When it happened in the source system (ISO 8601 with offset)."
+    )
+    agency_code: Code = Field(
+        description="Agency handling the item; must equal the subject's agency token."
+    )
+    source: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="The publishing system, e.g. 'motcua-khanhhoa'."
+    )
+
+
+class DossierEvent(Envelope):
+    dossier_id: EntityId = Field(description="Mã hồ sơ: the dossier code printed on the receipt.")
+
+
+class FeedbackEvent(Envelope):
+    feedback_id: EntityId = Field(description="Mã phản ánh, kiến nghị.")
+
+
+class DossierReceived(DossierEvent):
+    """Hồ sơ được tiếp nhận (status 2)."""
+
+    type: Literal["dossier.received"]
+    procedure_code: Code = Field(description="Mã TTHC in the national procedure database.")
+    domain_code: Code = Field(
+        description="Lĩnh vực, e.g. dat_dai, ho_tich, xay_dung, dang_ky_kinh_doanh."
+    )
+    level: Level
+    channel: Channel
+    received_at: Timestamp
+    due_at: Timestamp = Field(description="Ngày hẹn trả: the promised return date on the receipt.")
+    fee_required: bool = Field(
+        description="The procedure charges a fee or charge for this dossier."
+    )
+    paper_result_required: bool = Field(description="The result must also be issued on paper.")
+
+
+class DossierSupplementRequested(DossierEvent):
+    """Yêu cầu bổ sung giấy tờ (status 5): the deadline clock pauses."""
+
+    type: Literal["dossier.supplement_requested"]
+
+
+class DossierSupplementReceived(DossierEvent):
+    """The citizen resubmitted the supplement: the deadline clock resumes."""
+
+    type: Literal["dossier.supplement_received"]
+
+
+class DossierResolved(DossierEvent):
+    """Đã xử lý xong (status 9)."""
+
+    type: Literal["dossier.resolved"]
+    outcome: Outcome
+    e_result: bool = Field(description="An electronic result (kết quả điện tử) was issued.")
+
+
+class DossierReturned(DossierEvent):
+    """Đã trả kết quả (status 10)."""
+
+    type: Literal["dossier.returned"]
+
+
+class DossierLate(DossierEvent):
+    """The source system's own notice that the dossier passed its due date."""
+
+    type: Literal["dossier.late"]
+
+
+class DossierApologyIssued(DossierEvent):
+    """Văn bản xin lỗi và hẹn lại ngày trả kết quả (Mẫu 04)."""
+
+    type: Literal["dossier.apology_issued"]
+    new_due_at: Timestamp
+
+
+class DossierWithdrawn(DossierEvent):
+    """Công dân yêu cầu rút hồ sơ (status 7)."""
+
+    type: Literal["dossier.withdrawn"]
+
+
+class DossierPaid(DossierEvent):
+    """A fee or charge was paid."""
+
+    type: Literal["dossier.paid"]
+    channel: PaymentChannel
+    amount_vnd: Annotated[int, Field(ge=0, le=10**13)]
+
+
+class DossierDigitized(DossierEvent):
+    """The dossier's components were digitised (số hóa)."""
+
+    type: Literal["dossier.digitized"]
+
+
+class DossierRated(DossierEvent):
+    """The citizen's rating of how the dossier was handled."""
+
+    type: Literal["dossier.rated"]
+    rating: Rating
+
+
+class FeedbackFiled(FeedbackEvent):
+    """Phản ánh, kiến nghị được tiếp nhận."""
+
+    type: Literal["feedback.filed"]
+    filed_at: Timestamp
+    topic: FeedbackTopic
+    due_at: Timestamp = Field(
+        description="Answer deadline (15 working days from filing by default)."
+    )
+
+
+class FeedbackAnswered(FeedbackEvent):
+    type: Literal["feedback.answered"]
+
+
+class FeedbackPublished(FeedbackEvent):
+    type: Literal["feedback.published"]
+
+
+class FeedbackRated(FeedbackEvent):
+    type: Literal["feedback.rated"]
+    rating: Rating
+
+
+DOSSIER_MODELS: tuple[type[DossierEvent], ...] = (
+    DossierReceived,
+    DossierSupplementRequested,
+    DossierSupplementReceived,
+    DossierResolved,
+    DossierReturned,
+    DossierLate,
+    DossierApologyIssued,
+    DossierWithdrawn,
+    DossierPaid,
+    DossierDigitized,
+    DossierRated,
+)
+FEEDBACK_MODELS: tuple[type[FeedbackEvent], ...] = (
+    FeedbackFiled,
+    FeedbackAnswered,
+    FeedbackPublished,
+    FeedbackRated,
+)
+
+Event = Annotated[
+    DossierReceived
+    | DossierSupplementRequested
+    | DossierSupplementReceived
+    | DossierResolved
+    | DossierReturned
+    | DossierLate
+    | DossierApologyIssued
+    | DossierWithdrawn
+    | DossierPaid
+    | DossierDigitized
+    | DossierRated
+    | FeedbackFiled
+    | FeedbackAnswered
+    | FeedbackPublished
+    | FeedbackRated,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_type_of(model: type[Envelope]) -> str:
+    """The `type` literal a model accepts."""
+    annotation = model.model_fields["type"].annotation
+    return str(annotation.__args__[0])  # type: ignore[union-attr]
+
+
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    event_type_of(m): m for m in (*DOSSIER_MODELS, *FEEDBACK_MODELS)
+}
+
+
+def parse_event(data: bytes | str) -> Event:
+    """Validate one JSON payload against contract v1; raises pydantic.ValidationError."""
+    return EVENT_ADAPTER.validate_json(data)

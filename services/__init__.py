@@ -1,0 +1,1 @@
+"""motcua-monitor services: one package per process (ingest, metrics, api) plus shared plumbing."""

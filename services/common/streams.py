@@ -1,0 +1,61 @@
+"""The JetStream streams the product owns, declared once by `motcua up`/`motcua migrate`.
+
+Services never declare streams at startup (FastStream's declare=False): they need no JetStream admin
+rights, and a stray config in one process cannot rewrite the stream for all.
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from schemas.subjects import (
+    DLQ_PREFIX,
+    DLQ_STREAM,
+    EVENTS_STREAM,
+    EVENTS_SUBJECTS,
+    STREAM_MAX_MSG_BYTES,
+)
+
+DAY = 24 * 3600
+
+
+def events_stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=EVENTS_STREAM,
+        subjects=[EVENTS_SUBJECTS],
+        storage=StorageType.FILE,
+        # Limits retention keeps events replayable (motcua replay from the stream, DLQ fetches).
+        retention=RetentionPolicy.LIMITS,
+        max_age=30 * DAY,
+        # Losing an event is worse than back-pressure: a full stream refuses new publishes.
+        discard=DiscardPolicy.NEW,
+        # Longer than any integrator's retry horizon; Nats-Msg-Id = event_id.
+        duplicate_window=2 * 3600,
+        max_msg_size=STREAM_MAX_MSG_BYTES,
+        allow_rollup_hdrs=False,
+    )
+
+
+def dlq_stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=DLQ_STREAM,
+        subjects=[f"{DLQ_PREFIX}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        max_age=90 * DAY,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=2 * 3600,
+    )
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    for config in (events_stream_config(), dlq_stream_config()):
+        assert config.name is not None
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config)
+        else:
+            await js.update_stream(config)

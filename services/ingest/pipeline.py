@@ -1,0 +1,285 @@
+"""Pull → validate → accumulate → one insert → ack, with the insert overlapping the next fetches.
+
+Three failures, three answers:
+- an invalid event is dead-lettered (table + DLQ stream) with its reason and bytes, then acked;
+- ClickHouse down: nothing is acked, deadlines are extended and the insert retried until it works;
+- our own bug: the flusher raises, the process stops loudly, and JetStream redelivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from nats.aio.msg import Msg
+
+from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
+from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DeadLetterPublisher = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    dead_lettered: int = 0
+    duplicates: int = 0
+    flushes: int = 0
+    store_outages: int = 0
+    last_flush_at: datetime | None = None
+    last_flush_seconds: float = 0.0
+    pending: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    msg: Msg
+    result: EventRow | DeadLetter
+    redelivered: bool
+
+
+class RecentEvents:
+    """event_id → payload digest of the most recently stored events, bounded.
+
+    Catches a republish that outlived the stream's duplicate window, or one sent without a
+    Nats-Msg-Id, while this process runs; redelivered messages are also checked in ClickHouse.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, event_id: str) -> bytes | None:
+        return self._items.get(event_id)
+
+    def add(self, event_id: str, digest: bytes) -> None:
+        self._items[event_id] = digest
+        self._items.move_to_end(event_id)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
+def _digest(payload: str) -> bytes:
+    return hashlib.blake2b(payload.encode(), digest_size=16).digest()
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        writer: EventWriter,
+        publish_dead_letters: DeadLetterPublisher,
+        *,
+        flush_rows: int = 10_000,
+        flush_interval: float = 0.2,
+        max_pending: int = 30_000,
+        ack_wait: float = 60.0,
+        recent_capacity: int = 500_000,
+    ) -> None:
+        self._writer = writer
+        self._publish_dead_letters = publish_dead_letters
+        self._flush_rows = flush_rows
+        self._flush_interval = flush_interval
+        self._max_pending = max_pending
+        self._ack_wait = ack_wait
+        self._recent = RecentEvents(recent_capacity)
+        self._pending: list[_Item] = []
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._stopping = False
+        self.stats = IngestStats()
+
+    async def add(self, messages: Sequence[Msg]) -> None:
+        """Validate and queue messages; waits while too many are pending (back-pressure)."""
+        for msg in messages:
+            md = msg.metadata
+            meta = MessageMeta(
+                subject=msg.subject,
+                stream_seq=md.sequence.stream,
+                published_at=md.timestamp or datetime.now(UTC),
+            )
+            self._pending.append(_Item(msg, process(msg.data, meta), md.num_delivered > 1))
+        self.stats.received += len(messages)
+        self.stats.pending = len(self._pending)
+        if len(self._pending) >= self._flush_rows:
+            self._wakeup.set()
+        while len(self._pending) >= self._max_pending and not self._stopping:
+            self._drained.clear()
+            await self._drained.wait()
+
+    async def run(self) -> None:
+        """The flusher: one insert at a time, on size or on time."""
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        items, self._pending = self._pending, []
+        self.stats.pending = 0
+        self._drained.set()
+        if items:
+            await self._flush(items)
+
+    async def stop(self) -> None:
+        """Flush what is pending, then stop; unflushed messages are simply redelivered later."""
+        self._stopping = True
+        self._wakeup.set()
+        self._drained.set()
+
+    async def _flush(self, items: list[_Item]) -> None:
+        started = time.perf_counter()
+        rows, dead, duplicates = await self._dedup(items)
+        result = await self._write_until_stored(items, rows, dead)
+        if result.rejected:
+            refused = [
+                DeadLetter(
+                    meta=_meta_of(row),
+                    agency_code=row.event.agency_code,
+                    reason="storage_refused",
+                    detail=why,
+                    raw=_raw_of(items, row),
+                    source=row.event.source,
+                    event_id=str(row.event.event_id),
+                )
+                for row, why in result.rejected
+            ]
+            await self._retry_store(items, lambda: self._writer.insert_dead_letters(refused))
+            dead = [*dead, *refused]
+        try:
+            if dead:
+                await self._publish_dead_letters(dead)
+            for item in items:
+                await item.msg.ack()
+        except Exception as exc:  # NATS went away: all is stored, redelivery will find it there
+            log.warning(
+                "could not ack %d stored messages (%s); they will be redelivered", len(items), exc
+            )
+        for row in rows:
+            if not any(row is r for r, _ in result.rejected):
+                self._recent.add(str(row.event.event_id), _digest(row.values[23]))
+        self._count(result.stored, dead, duplicates, time.perf_counter() - started)
+
+    async def _dedup(self, items: list[_Item]) -> tuple[list[EventRow], list[DeadLetter], int]:
+        """Drop events already stored (same id, same content); dead-letter a same id with other
+        content, which is an integrator bug that must not silently overwrite a stored fact."""
+        redelivered_ids = [
+            str(i.result.event.event_id)
+            for i in items
+            if i.redelivered and isinstance(i.result, EventRow)
+        ]
+        stored_before: dict[str, bytes] = {}
+        if redelivered_ids:
+            found = await self._retry_store(
+                items, lambda: self._writer.stored_payloads(redelivered_ids)
+            )
+            stored_before = {k: _digest(v) for k, v in found.items()}
+        rows: list[EventRow] = []
+        dead: list[DeadLetter] = []
+        batch: dict[str, bytes] = {}
+        duplicates = 0
+        for item in items:
+            result = item.result
+            if isinstance(result, DeadLetter):
+                dead.append(result)
+                continue
+            event_id = str(result.event.event_id)
+            digest = _digest(result.values[23])
+            known = batch.get(event_id) or self._recent.get(event_id) or stored_before.get(event_id)
+            if known is None:
+                batch[event_id] = digest
+                rows.append(result)
+            elif known == digest:
+                duplicates += 1
+            else:
+                dead.append(_conflict(item, result))
+        return rows, dead, duplicates
+
+    async def _write_until_stored(
+        self, items: list[_Item], rows: list[EventRow], dead: list[DeadLetter]
+    ) -> WriteResult:
+        return await self._retry_store(items, lambda: self._writer.write(rows, dead))
+
+    async def _retry_store(self, items: list[_Item], call: Callable[[], T]) -> T:
+        """Run a blocking store call in a thread until the store takes it.
+
+        An outage only delays: the messages stay unacked, their ack deadlines are extended so
+        JetStream does not hand them to anyone else meanwhile, and fetching pauses through
+        back-pressure because the flusher is busy here.
+        """
+        delay = 0.25
+        since_progress = 0.0
+        while True:
+            try:
+                return await asyncio.to_thread(call)
+            except StoreUnavailable as exc:
+                self.stats.store_outages += 1
+                log.warning(
+                    "ClickHouse unavailable, %d messages held unacked, retrying in %.1fs: %s",
+                    len(items),
+                    delay,
+                    exc,
+                )
+            await asyncio.sleep(delay)
+            since_progress += delay
+            delay = min(delay * 2, 5.0)
+            if since_progress >= self._ack_wait / 4:
+                since_progress = 0.0
+                await _extend_deadlines(items)
+
+    def _count(self, stored: int, dead: list[DeadLetter], duplicates: int, seconds: float) -> None:
+        s = self.stats
+        s.stored += stored
+        s.dead_lettered += len(dead)
+        s.duplicates += duplicates
+        s.flushes += 1
+        s.last_flush_at = datetime.now(UTC)
+        s.last_flush_seconds = seconds
+        for d in dead:
+            s.by_reason[d.reason] = s.by_reason.get(d.reason, 0) + 1
+
+
+async def _extend_deadlines(items: list[_Item]) -> None:
+    try:
+        for item in items:
+            await item.msg.in_progress()
+    except Exception as exc:  # NATS down too: the messages will simply be redelivered
+        log.warning("could not extend ack deadlines: %s", exc)
+
+
+def _meta_of(row: EventRow) -> MessageMeta:
+    v = row.values
+    return MessageMeta(subject=v[24], stream_seq=v[25], published_at=v[26])
+
+
+def _raw_of(items: list[_Item], row: EventRow) -> bytes:
+    for item in items:
+        if item.result is row:
+            return bytes(item.msg.data)
+    return row.values[23].encode()
+
+
+def _conflict(item: _Item, row: EventRow) -> DeadLetter:
+    return DeadLetter(
+        meta=_meta_of(row),
+        agency_code=row.event.agency_code,
+        reason="conflicting_duplicate",
+        detail=f"event_id {row.event.event_id} was already stored with different content",
+        raw=bytes(item.msg.data),
+        source=row.event.source,
+        event_id=str(row.event.event_id),
+    )

@@ -1,0 +1,192 @@
+"""The pure heart of ingest: message bytes + metadata in, one event row or one dead letter out.
+
+No I/O and no clock: every time comes from the event or the message metadata, so the same message
+always yields the same row (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.subjects import MAX_EVENT_BYTES, parse_subject
+from schemas.v1.events import DossierEvent, Event, parse_event
+
+# Insert column order of the `events` table (ingested_at is filled by ClickHouse). A drift test
+# ties this tuple to the table definition.
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "type",
+    "schema_version",
+    "occurred_at",
+    "agency_code",
+    "source",
+    "entity",
+    "entity_id",
+    "procedure_code",
+    "domain_code",
+    "level",
+    "channel",
+    "received_at",
+    "due_at",
+    "fee_required",
+    "paper_result_required",
+    "outcome",
+    "e_result",
+    "new_due_at",
+    "amount_vnd",
+    "rating",
+    "filed_at",
+    "topic",
+    "payload",
+    "subject",
+    "stream_seq",
+    "published_at",
+)
+_TYPED_FIELDS = EVENT_COLUMNS[8:23]
+
+DEAD_LETTER_COLUMNS: tuple[str, ...] = (
+    "subject",
+    "stream_seq",
+    "published_at",
+    "agency_code",
+    "source",
+    "event_id",
+    "reason",
+    "detail",
+    "raw",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    subject: str
+    stream_seq: int
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    event: Event
+    values: tuple[Any, ...]  # in EVENT_COLUMNS order
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    meta: MessageMeta
+    agency_code: str
+    reason: str
+    detail: str
+    raw: bytes
+    source: str = ""
+    event_id: str | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.meta.subject,
+            self.meta.stream_seq,
+            self.meta.published_at,
+            self.agency_code,
+            self.source,
+            self.event_id,
+            self.reason,
+            self.detail,
+            self.raw.decode("utf-8", errors="replace"),
+        )
+
+
+def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
+    """Validate one message against contract v1 and turn it into a row, or say why not."""
+    parts = parse_subject(meta.subject)
+    agency = parts.agency_code if parts else ""
+
+    def refuse(reason: str, detail: str, event: Event | None = None) -> DeadLetter:
+        return DeadLetter(
+            meta=meta,
+            agency_code=agency,
+            reason=reason,
+            detail=detail,
+            raw=raw,
+            source=event.source if event else "",
+            event_id=str(event.event_id) if event else None,
+        )
+
+    if len(raw) > MAX_EVENT_BYTES:
+        return refuse("oversized", f"{len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    if parts is None:
+        return refuse(
+            "bad_subject", f"subject {meta.subject!r} is not motcua.events.<agency>.<type>"
+        )
+    try:
+        event = parse_event(raw)
+    except ValidationError as exc:
+        return refuse(*_classify(exc))
+    if event.agency_code != parts.agency_code:
+        return refuse(
+            "agency_mismatch",
+            f"payload agency_code {event.agency_code!r} ≠ subject agency {parts.agency_code!r}",
+            event,
+        )
+    if event.type != parts.event_type:
+        return refuse(
+            "type_mismatch",
+            f"payload type {event.type!r} ≠ subject type {parts.event_type!r}",
+            event,
+        )
+    return EventRow(event=event, values=to_row(event, meta))
+
+
+def to_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
+    fields = event.__dict__
+    is_dossier = isinstance(event, DossierEvent)
+    typed = tuple(_column_value(fields.get(name)) for name in _TYPED_FIELDS)
+    return (
+        event.event_id,
+        event.type,
+        event.schema_version,
+        _utc(event.occurred_at),
+        event.agency_code,
+        event.source,
+        "dossier" if is_dossier else "feedback",
+        event.dossier_id if is_dossier else event.feedback_id,  # type: ignore[union-attr]
+        *typed,
+        event.model_dump_json(),
+        meta.subject,
+        meta.stream_seq,
+        _utc(meta.published_at),
+    )
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return _utc(value)
+    if hasattr(value, "value"):  # StrEnum members are stored as their text
+        return value.value
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _classify(exc: ValidationError) -> tuple[str, str]:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": str(exc)}
+    kind = first["type"]
+    if kind == "json_invalid":
+        reason = "invalid_json"
+    elif kind in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type"):
+        reason = "unknown_type" if kind != "model_attributes_type" else "not_an_object"
+    else:
+        reason = "invalid_field"
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:10]
+    )
+    if len(errors) > 10:
+        detail += f"; … and {len(errors) - 10} more"
+    return reason, detail

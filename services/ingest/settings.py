@@ -1,0 +1,35 @@
+"""Ingest knobs, read from MOTCUA_INGEST_* (the shared MOTCUA_* settings are inherited)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import CommonSettings
+
+
+class IngestSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
+
+    ingest_durable: str = Field(default="motcua-ingest", description="JetStream durable consumer")
+    ingest_fetch_batch: int = Field(default=2_000, ge=1)
+    ingest_fetch_timeout: float = Field(default=0.1, gt=0)
+    ingest_flush_rows: int = Field(default=10_000, ge=1)
+    ingest_flush_interval: float = Field(default=0.2, gt=0)
+    ingest_ack_wait: float = Field(default=60.0, gt=0)
+
+    @property
+    def max_pending(self) -> int:
+        return 3 * self.ingest_flush_rows
+
+    @property
+    def max_ack_pending(self) -> int:
+        # Must exceed everything this process can hold unacked (pending + the batch being
+        # flushed + one fetch), or fetches stall for their whole timeout.
+        return self.max_pending + self.ingest_flush_rows + 2 * self.ingest_fetch_batch
+
+    @model_validator(mode="after")
+    def _fetch_fits(self) -> IngestSettings:
+        if self.ingest_fetch_batch > self.ingest_flush_rows:
+            raise ValueError("MOTCUA_INGEST_FETCH_BATCH must not exceed MOTCUA_INGEST_FLUSH_ROWS")
+        return self

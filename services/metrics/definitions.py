@@ -1,0 +1,141 @@
+"""The metric catalogue: every figure as a population and a numerator over one row per item.
+
+One definition serves the API (on demand), the metrics service (continuous snapshots) and the
+Grafana boards, so the same question gets the same number everywhere. Each figure is stored and
+returned as numerator and denominator; the rate is derived at read time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Entity = Literal["dossier", "feedback"]
+
+TZ = "Asia/Ho_Chi_Minh"
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str
+    label: str  # Vietnamese, shown to users
+    description: str
+    entity: Entity
+    population: str  # SQL boolean over the per-item row: who is counted in the denominator
+    numerator: str  # SQL boolean: who of them is counted in the numerator
+    # SQL time expression that places an item in a day/month bucket; None for stock figures,
+    # which are judged at the end of each bucket instead.
+    anchor: str | None
+    target: str = ""  # the plan's target, for display; the plan issue makes targets data
+
+
+# Per-dossier conditions. `t` is the instant the figure is judged at: the period end, or now when
+# the period has not ended, or the end of each bucket for stock figures.
+RECEIVED = "received_at >= period_start AND received_at < period_end"
+FINISHED = "end_at IS NOT NULL AND end_at >= period_start AND end_at < t AND due_at IS NOT NULL"
+OPEN_AT_T = "received_at < t AND (end_at IS NULL OR end_at >= t) AND due_at IS NOT NULL"
+PAID = "paid_at IS NOT NULL AND paid_at >= period_start AND paid_at < t"
+FILED = "filed_at >= period_start AND filed_at < period_end AND due_at IS NOT NULL"
+
+DOSSIER_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "on_time_rate",
+        "Tỷ lệ hồ sơ giải quyết trước hạn, đúng hạn",
+        "Hồ sơ đã giải quyết trong kỳ trước hạn hoặc đúng hạn / hồ sơ đã giải quyết trong kỳ "
+        "(tạm dừng khi chờ bổ sung; bổ sung quá một lần tính là quá hạn).",
+        "dossier", FINISHED, "timeliness IN ('early', 'on_time')", "end_at",
+    ),
+    Metric(
+        "early_rate",
+        "Tỷ lệ hồ sơ giải quyết trước hạn",
+        "Hồ sơ đã giải quyết trong kỳ trước ngày hẹn trả / hồ sơ đã giải quyết trong kỳ.",
+        "dossier", FINISHED, "timeliness = 'early'", "end_at",
+    ),
+    Metric(
+        "late_rate",
+        "Tỷ lệ hồ sơ giải quyết quá hạn",
+        "Hồ sơ đã giải quyết trong kỳ sau thời hạn / hồ sơ đã giải quyết trong kỳ.",
+        "dossier", FINISHED, "timeliness = 'late'", "end_at", target="lĩnh vực đất đai < 2%",
+    ),
+    Metric(
+        "open_overdue_rate",
+        "Tỷ lệ hồ sơ đang giải quyết quá hạn",
+        "Hồ sơ chưa giải quyết xong tại cuối kỳ (hoặc lúc này) đã quá ngày hẹn trả / hồ sơ "
+        "đang giải quyết. Quá hạn tính ngay khi vượt ngày hẹn, không chờ thông báo trễ hạn.",
+        "dossier", OPEN_AT_T, "timeliness = 'late'", None,
+    ),
+    Metric(
+        "open_within_deadline_rate",
+        "Tỷ lệ hồ sơ đang giải quyết trong hạn",
+        "Hồ sơ chưa giải quyết xong tại cuối kỳ còn trong hạn / hồ sơ đang giải quyết.",
+        "dossier", OPEN_AT_T, "timeliness IN ('early', 'on_time')", None,
+    ),
+    Metric(
+        "online_share",
+        "Tỷ lệ hồ sơ nộp trực tuyến",
+        "Hồ sơ tiếp nhận trong kỳ qua kênh trực tuyến / hồ sơ tiếp nhận trong kỳ (766 chỉ tiêu 3.3).",
+        "dossier", RECEIVED, "channel = 'online'", "received_at", target="≥ 30%",
+    ),
+    Metric(
+        "direct_share",
+        "Tỷ lệ hồ sơ nộp trực tiếp",
+        "Hồ sơ tiếp nhận trong kỳ trực tiếp tại bộ phận một cửa / hồ sơ tiếp nhận trong kỳ.",
+        "dossier", RECEIVED, "channel = 'direct'", "received_at",
+    ),
+    Metric(
+        "postal_share",
+        "Tỷ lệ hồ sơ nộp qua bưu chính công ích",
+        "Hồ sơ tiếp nhận trong kỳ qua bưu chính công ích / hồ sơ tiếp nhận trong kỳ.",
+        "dossier", RECEIVED, "channel = 'postal'", "received_at",
+    ),
+    Metric(
+        "online_payment_share",
+        "Tỷ lệ hồ sơ thanh toán trực tuyến",
+        "Hồ sơ có khoản thanh toán trực tuyến / hồ sơ có thanh toán, theo ngày thanh toán đầu tiên.",
+        "dossier", PAID, "paid_online = 1", "paid_at", target="≥ 30%",
+    ),
+    Metric(
+        "digitized_share",
+        "Tỷ lệ hồ sơ được số hóa",
+        "Hồ sơ tiếp nhận trong kỳ đã được số hóa (đến cuối kỳ) / hồ sơ tiếp nhận trong kỳ.",
+        "dossier", RECEIVED, "digitized_at IS NOT NULL AND digitized_at < t", "received_at",
+        target="100%",
+    ),
+)
+
+FEEDBACK_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "feedback_answered_on_time",
+        "Tỷ lệ phản ánh, kiến nghị được trả lời đúng hạn",
+        "PAKN tiếp nhận trong kỳ đã trả lời không muộn hơn thời hạn / PAKN tiếp nhận trong kỳ.",
+        "feedback", FILED, "answered_at < t AND answered_at <= due_at", "filed_at",
+        target="100%",
+    ),
+    Metric(
+        "feedback_answered_late",
+        "Tỷ lệ phản ánh, kiến nghị trả lời quá hạn",
+        "PAKN tiếp nhận trong kỳ đã trả lời sau thời hạn / PAKN tiếp nhận trong kỳ.",
+        "feedback", FILED, "answered_at < t AND answered_at > due_at", "filed_at",
+    ),
+    Metric(
+        "feedback_open",
+        "Tỷ lệ phản ánh, kiến nghị chưa trả lời",
+        "PAKN tiếp nhận trong kỳ chưa được trả lời tại cuối kỳ / PAKN tiếp nhận trong kỳ.",
+        "feedback", FILED, "(answered_at IS NULL OR answered_at >= t)", "filed_at",
+    ),
+    Metric(
+        "feedback_open_overdue",
+        "Tỷ lệ phản ánh, kiến nghị chưa trả lời đã quá hạn",
+        "PAKN chưa trả lời tại cuối kỳ và đã quá thời hạn trả lời / PAKN tiếp nhận trong kỳ.",
+        "feedback", FILED, "(answered_at IS NULL OR answered_at >= t) AND t > due_at", "filed_at",
+    ),
+    Metric(
+        "feedback_published_share",
+        "Tỷ lệ kết quả trả lời phản ánh, kiến nghị được công khai",
+        "PAKN đã trả lời và đã công khai đến cuối kỳ / PAKN tiếp nhận trong kỳ đã trả lời.",
+        "feedback", f"{FILED} AND answered_at < t", "published_at < t", "filed_at",
+        target="100%",
+    ),
+)
+
+METRICS: dict[str, Metric] = {m.id: m for m in (*DOSSIER_METRICS, *FEEDBACK_METRICS)}

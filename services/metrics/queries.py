@@ -1,0 +1,198 @@
+"""Named, parameterized SQL for the metric catalogue. User input only ever travels as parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from clickhouse_connect.driver.client import Client
+
+from services.metrics.definitions import METRICS, TZ, Metric
+
+GroupBy = Literal["agency", "domain", "level", "day", "month"]
+VN = ZoneInfo(TZ)
+
+# Reference §2, made explicit so a later rule set can change it without touching the SQL.
+DEFAULT_RULES = {"multi_supplement_late": 1}
+
+_DT = "DateTime64(3, 'UTC')"
+
+# One row per dossier with what every dossier figure needs. Supplement pauses follow reference §2:
+# the k-th request pairs with the k-th resubmission; a pending request stops the clock.
+_DOSSIER_ROWS = f"""
+SELECT
+    agency_code, dossier_id, domain_code, level, channel, received_at, due_at,
+    coalesce(resolved_at, returned_at, withdrawn_at) AS end_at,
+    if(length(payments) > 0, payments[1].1, NULL) AS paid_at,
+    arrayExists(p -> p.2 = 'online', payments) AS paid_online,
+    digitized_at, supplement_requests, supplement_receipts,
+    {{period_start:{_DT}}} AS period_start,
+    {{period_end:{_DT}}} AS period_end,
+    t
+FROM dossiers {{t_source}}
+WHERE {{filters}}
+"""
+
+_DOSSIER_JUDGED = f"""
+SELECT *,
+    if(end_at IS NOT NULL AND end_at < t, end_at, t) AS judged_at,
+    arrayFilter(x -> x.1 <= judged_at, supplement_requests) AS req,
+    arrayFilter(x -> x.1 <= judged_at, supplement_receipts) AS rec,
+    least(length(req), length(rec)) AS pairs,
+    arraySum(arrayMap(i -> greatest(0, dateDiff('millisecond', req[i].1, rec[i].1)),
+                      range(1, pairs + 1))) AS paused_ms,
+    if(length(req) > pairs, req[pairs + 1].1, judged_at) AS clock_stop,
+    subtractMilliseconds(clock_stop, paused_ms) AS effective_at,
+    multiIf(due_at IS NULL, NULL,
+            length(req) > 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
+            effective_at > due_at, 'late',
+            toDate(effective_at, '{TZ}') < toDate(due_at, '{TZ}'), 'early',
+            'on_time') AS timeliness
+FROM ({{rows}})
+"""
+
+_FEEDBACK_ROWS = f"""
+SELECT agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at,
+    {{period_start:{_DT}}} AS period_start,
+    {{period_end:{_DT}}} AS period_end,
+    {{judged_at:{_DT}}} AS t
+FROM feedback
+WHERE {{filters}}
+"""
+
+_GROUP_COLUMNS = {"agency": "agency_code", "domain": "domain_code", "level": "level"}
+
+
+class MetricQueryError(ValueError):
+    """The question cannot be asked of this metric (e.g. a domain filter on feedback)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # inclusive, UTC
+    end: datetime  # exclusive, UTC
+
+    @classmethod
+    def from_dates(cls, first: date, last: date) -> Period:
+        """Whole calendar days in Asia/Ho_Chi_Minh, `last` included."""
+        if last < first:
+            raise MetricQueryError("`to` is before `from`")
+        start = datetime.combine(first, time(), VN).astimezone(UTC)
+        end = datetime.combine(last + timedelta(days=1), time(), VN).astimezone(UTC)
+        return cls(start, end)
+
+
+@dataclass(frozen=True)
+class Filters:
+    agencies: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    group: str | None
+    numerator: int
+    denominator: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass
+class MetricQuery:
+    metric: Metric
+    period: Period
+    now: datetime
+    filters: Filters = field(default_factory=Filters)
+    group_by: GroupBy | None = None
+    rules: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RULES))
+
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {
+            "period_start": self.period.start,
+            "period_end": self.period.end,
+            "judged_at": min(self.period.end, self.now),
+        }
+        where = self._filters(params)
+        stock_buckets = self.metric.anchor is None and self.group_by in ("day", "month")
+        if stock_buckets:
+            params["bucket_ends"] = self._bucket_ends()
+            t_source = "ARRAY JOIN {bucket_ends:Array(DateTime64(3, 'UTC'))} AS t"
+        else:
+            # A one-element array keeps a single SQL shape for both cases.
+            t_source = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
+        if self.metric.entity == "dossier":
+            params.update(self.rules)
+            rows = _DOSSIER_ROWS.replace("{filters}", where).replace("{t_source}", t_source)
+            source = _DOSSIER_JUDGED.replace("{rows}", rows)
+        else:
+            source = _FEEDBACK_ROWS.replace("{filters}", where)
+        group = self._group_expr()
+        sql = (
+            f"SELECT {group} AS grp, countIf({self.metric.numerator}) AS numerator, "
+            f"count() AS denominator FROM ({source}) WHERE {self.metric.population} "
+            f"GROUP BY grp ORDER BY grp"
+        )
+        return sql, params
+
+    def run(self, client: Client) -> list[MetricRow]:
+        sql, params = self.sql()
+        result = client.query(sql, parameters=params)
+        return [
+            MetricRow(None if g is None else str(g), int(n), int(d))
+            for g, n, d in result.result_rows
+        ]
+
+    def _filters(self, params: dict[str, Any]) -> str:
+        clauses = ["1"]
+        if self.filters.agencies:
+            clauses.append("agency_code IN {agencies:Array(String)}")
+            params["agencies"] = list(self.filters.agencies)
+        for name, values in (("domain", self.filters.domains), ("level", self.filters.levels)):
+            if not values:
+                continue
+            if self.metric.entity != "dossier":
+                raise MetricQueryError(f"feedback has no {name}; drop the `{name}` filter")
+            clauses.append(f"{_GROUP_COLUMNS[name]} IN {{{name}s:Array(String)}}")
+            params[f"{name}s"] = list(values)
+        return " AND ".join(clauses)
+
+    def _group_expr(self) -> str:
+        if self.group_by is None:
+            return "NULL"
+        if self.group_by in _GROUP_COLUMNS:
+            if self.metric.entity != "dossier" and self.group_by != "agency":
+                raise MetricQueryError(f"feedback cannot be grouped by {self.group_by}")
+            return f"toString({_GROUP_COLUMNS[self.group_by]})"
+        anchor = self.metric.anchor or "subtractMilliseconds(t, 1)"
+        bucket = "toDate" if self.group_by == "day" else "toStartOfMonth"
+        return f"toString({bucket}({anchor}, '{TZ}'))"
+
+    def _bucket_ends(self) -> list[datetime]:
+        """End of every day/month bucket of the period (capped at now), as UTC instants."""
+        ends: list[datetime] = []
+        cursor = self.period.start.astimezone(VN).date()
+        last = (self.period.end.astimezone(VN) - timedelta(microseconds=1)).date()
+        while cursor <= last:
+            if self.group_by == "day":
+                nxt = cursor + timedelta(days=1)
+            else:
+                nxt = (cursor.replace(day=1) + timedelta(days=32)).replace(day=1)
+            end = datetime.combine(nxt, time(), VN).astimezone(UTC)
+            ends.append(min(end, self.period.end, self.now))
+            cursor = nxt
+            if ends[-1] >= self.now:
+                break
+        return ends
+
+
+def metric_query(metric_id: str, **kwargs: Any) -> MetricQuery:
+    try:
+        metric = METRICS[metric_id]
+    except KeyError:
+        raise MetricQueryError(f"unknown metric {metric_id!r}") from None
+    return MetricQuery(metric=metric, **kwargs)

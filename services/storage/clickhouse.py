@@ -1,0 +1,51 @@
+"""One way to open ClickHouse, whether embedded (chDB) or a server: only the URL differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+DEFAULT_DATABASE = "motcua"
+
+
+def connect(url: str, *, database: str | None = None, **kwargs: Any) -> Client:
+    """Open a client on `url` (chdb:///path or http(s)://user:pass@host:port/db).
+
+    The database is created when missing, so a fresh chDB directory or server is usable at once.
+    chDB allows one engine per process and one process per data directory; callers share it.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme == "chdb":
+        path = Path(unquote(parsed.path))
+        path.mkdir(parents=True, exist_ok=True)
+        db = database or DEFAULT_DATABASE
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", **kwargs)
+        client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(db)}")
+        client.database = db
+        return client
+    if parsed.scheme in ("http", "https"):
+        db = database or parsed.path.strip("/") or DEFAULT_DATABASE
+        bootstrap = clickhouse_connect.get_client(
+            host=parsed.hostname or "localhost",
+            port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
+            username=unquote(parsed.username or "default"),
+            password=unquote(parsed.password or ""),
+            secure=parsed.scheme == "https",
+            **kwargs,
+        )
+        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_ident(db)}")
+        bootstrap.database = db
+        return bootstrap
+    raise ValueError(
+        f"unsupported ClickHouse URL scheme {parsed.scheme!r}: use chdb:// or http(s)://"
+    )
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid database name {name!r}")
+    return f"`{name}`"

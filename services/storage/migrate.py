@@ -1,0 +1,68 @@
+"""Numbered plain-SQL migrations, forward-only, applied in order and recorded."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    def statements(self) -> list[str]:
+        # Statements end with ';' at the end of a line; '--' comments are dropped first so a ';'
+        # inside a comment cannot split a statement.
+        lines = [ln for ln in self.sql.splitlines() if not ln.lstrip().startswith("--")]
+        text = "\n".join(re.sub(r"\s--\s.*$", "", ln) for ln in lines)
+        return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+
+
+def available() -> list[Migration]:
+    folder = resources.files("services.storage") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers: {versions}")
+    return found
+
+
+def migrate(client: Client) -> list[int]:
+    """Apply every migration not yet recorded; returns the versions applied now."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = {
+        row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows
+    }
+    applied = []
+    for migration in available():
+        if migration.version in done:
+            continue
+        for statement in migration.statements():
+            client.command(statement)
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name]],
+            column_names=["version", "name"],
+        )
+        log.info("applied migration %04d_%s", migration.version, migration.name)
+        applied.append(migration.version)
+    return applied
