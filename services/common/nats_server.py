@@ -61,6 +61,9 @@ class EmbeddedNats:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C in the terminal reaches `motcua up`, which stops the
+            # server last, after the final flush and acks, instead of killing it first.
+            start_new_session=True,
         )
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

@@ -1,0 +1,48 @@
+"""Response models of the read API, distinct from storage rows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+
+class MetricDefinition(BaseModel):
+    id: str
+    label: str = Field(description="Tên chỉ tiêu (tiếng Việt)")
+    description: str
+    entity: str
+    groupable_by: list[str]
+    target: str = Field(description="Mục tiêu của kế hoạch, nếu có")
+
+
+class MetricGroup(BaseModel):
+    group: str | None = Field(description="The group's key; null when not grouped")
+    numerator: int
+    denominator: int
+    rate: float | None = Field(description="numerator / denominator; null when denominator is 0")
+
+
+class MetricResult(BaseModel):
+    metric: str
+    label: str
+    period_from: date
+    period_to: date
+    judged_at: datetime = Field(description="Open items are judged at this instant")
+    group_by: str | None
+    agency: list[str]
+    domain: list[str]
+    level: list[str]
+    groups: list[MetricGroup]
+
+
+class DeadLetterOut(BaseModel):
+    dead_lettered_at: datetime
+    subject: str
+    stream_seq: int
+    agency_code: str
+    source: str
+    event_id: str | None
+    reason: str
+    detail: str
+    raw: str

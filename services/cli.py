@@ -1,0 +1,87 @@
+"""`motcua`: run the system embedded (`up`) or one service per process (compose)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from services import runtime
+
+
+def _up(args: argparse.Namespace) -> None:
+    settings = runtime.Settings()
+    simulate: dict[str, Any] | None = None
+    if args.simulate:
+        simulate = {
+            "seed": args.seed,
+            "history_days": args.history_days,
+            "rate_per_second": args.rate,
+        }
+    asyncio.run(runtime.run_until_signal(settings, simulate))
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    async def go() -> None:
+        settings = runtime.Settings()
+        await runtime.prepare_storage(settings)
+        if settings.nats_url:
+            nc = await runtime.connect_nats(settings.nats_url)
+            from services.common.streams import ensure_streams
+
+            await ensure_streams(nc.jetstream())
+            await nc.drain()
+        print("migrations applied; streams declared" if settings.nats_url else "migrations applied")
+
+    asyncio.run(go())
+
+
+def _service(name: str) -> Any:
+    def run(_: argparse.Namespace) -> None:
+        from services import processes
+
+        asyncio.run(getattr(processes, f"run_{name}")(runtime.Settings()))
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motcua", description="Giám sát Một cửa điện tử")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run everything in one process (embedded NATS and chDB)")
+    up.add_argument("--simulate", action="store_true", help="publish realistic Khánh Hòa traffic")
+    up.add_argument("--seed", type=int, default=7860, help="simulator seed (default 7860)")
+    up.add_argument("--history-days", type=int, default=60, help="days of history to backfill")
+    up.add_argument("--rate", type=float, default=20.0, help="live simulated events per second")
+    up.set_defaults(func=_up)
+
+    sub.add_parser("migrate", help="apply ClickHouse migrations, declare streams").set_defaults(
+        func=_migrate
+    )
+    for name, text in (
+        ("ingest", "run the ingest service alone"),
+        ("metrics", "run the metrics service alone"),
+        ("api", "run the API alone"),
+        ("simulate", "publish simulated traffic to MOTCUA_NATS_URL"),
+    ):
+        sub.add_parser(name, help=text).set_defaults(func=_service(name))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

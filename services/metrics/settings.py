@@ -1,0 +1,14 @@
+"""Metrics service knobs (MOTCUA_METRICS_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class MetricsSettings(CommonSettings):
+    metrics_interval: float = Field(default=5.0, gt=0, description="Seconds between computations")
+    metrics_full_snapshot_every: float = Field(
+        default=3600.0, gt=0, description="Seconds between snapshots of unchanged figures too"
+    )

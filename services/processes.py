@@ -1,0 +1,89 @@
+"""One service per process, as docker-compose runs them. Each needs MOTCUA_NATS_URL and, for more
+than one process, a ClickHouse server URL (a chDB directory opens in one process only)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import UTC, datetime
+
+import uvicorn
+
+from services.api.app import create_app
+from services.api.deps import ApiContext
+from services.runtime import (
+    Settings,
+    _nats_ready,
+    connect_nats,
+    start_ingest,
+)
+from services.metrics.service import MetricsService
+from services.storage.clickhouse import connect
+
+
+def _nats_url(settings: Settings) -> str:
+    if not settings.nats_url:
+        raise SystemExit("MOTCUA_NATS_URL must be set when a service runs on its own")
+    return settings.nats_url
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_ingest(settings: Settings) -> None:
+    stop = _stop_event()
+    broker, pipeline = await start_ingest(settings, _nats_url(settings))
+    flusher = asyncio.create_task(pipeline.run())
+    await asyncio.wait([flusher, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED")
+    await pipeline.stop()
+    await flusher
+    await pipeline.flush()
+    await broker.stop()
+
+
+async def run_metrics(settings: Settings) -> None:
+    stop = _stop_event()
+    client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    service = MetricsService(
+        client,
+        interval=settings.metrics_interval,
+        full_snapshot_every=settings.metrics_full_snapshot_every,
+    )
+    task = asyncio.create_task(service.run())
+    await stop.wait()
+    service.stop()
+    await task
+
+
+async def run_api(settings: Settings) -> None:
+    nc = await connect_nats(_nats_url(settings))
+    client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    app = create_app(
+        ApiContext(clickhouse=client, nats_ready=_nats_ready(nc), clock=lambda: datetime.now(UTC))
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.api_host, port=settings.api_port, lifespan="off")
+    )
+    await server.serve()
+    await nc.drain()
+
+
+async def run_simulate(settings: Settings) -> None:
+    from services.simulator.publisher import run_simulator
+
+    stop = _stop_event()
+    nc = await connect_nats(_nats_url(settings))
+    await run_simulator(
+        nc.jetstream(),
+        seed=7860,
+        history_days=60,
+        rate_per_second=20.0,
+        stop=stop,
+        now=lambda: datetime.now(UTC),
+    )
+    await nc.drain()

@@ -1,0 +1,228 @@
+"""Starting and stopping the services, together (`motcua up`) or one per process (compose).
+
+Embedded mode keeps ingest, metrics and the API in one process because a chDB data directory can
+be opened by one process only; a ClickHouse server URL lifts that and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import uvicorn
+from clickhouse_connect.driver.client import Client
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+
+from services.api.app import create_app
+from services.api.deps import ApiContext
+from services.common.nats_server import EmbeddedNats
+from services.common.settings import CommonSettings
+from services.common.streams import ensure_streams
+from services.ingest.consumer import dead_letter_publisher, subscribe
+from services.ingest.pipeline import IngestPipeline
+from services.ingest.settings import IngestSettings
+from services.ingest.writer import EventWriter
+from services.metrics.service import MetricsService
+from services.metrics.settings import MetricsSettings
+from services.storage.clickhouse import connect
+from services.storage.migrate import migrate
+
+log = logging.getLogger("motcua")
+
+
+class Settings(IngestSettings, MetricsSettings):
+    """Everything `motcua up` needs (all MOTCUA_* variables)."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    nats_port: int = 4222
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # The runtime owns SIGINT/SIGTERM and stops every component in order; uvicorn must not
+    # install its own handlers and re-raise the signal afterwards.
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+@dataclass
+class Running:
+    """Handles to a running system, for the CLI and for tests."""
+
+    nats_url: str
+    api_url: str
+    clickhouse: Client
+    nats: NatsClient
+    pipeline: IngestPipeline | None = None
+    metrics: MetricsService | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def _nats_ready(nc: NatsClient) -> Callable[[], Any]:
+    async def ready() -> bool:
+        if not nc.is_connected:
+            return False
+        try:
+            await nc.flush(timeout=1)
+        except Exception:
+            return False
+        return True
+
+    return ready
+
+
+async def prepare_storage(settings: CommonSettings) -> Client:
+    client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    applied = await asyncio.to_thread(migrate, client)
+    if applied:
+        log.info("ClickHouse migrations applied: %s", applied)
+    return client
+
+
+async def connect_nats(url: str) -> NatsClient:
+    async def on_error(exc: Exception) -> None:
+        log.warning("NATS: %s", exc)
+
+    return await nats.connect(
+        url, name="motcua", max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error
+    )
+
+
+async def start_ingest(settings: IngestSettings, nats_url: str) -> tuple[NatsBroker, IngestPipeline]:
+    client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    broker = NatsBroker(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    pipeline = IngestPipeline(
+        EventWriter(client),
+        dead_letter_publisher(broker),
+        flush_rows=settings.ingest_flush_rows,
+        flush_interval=settings.ingest_flush_interval,
+        max_pending=settings.max_pending,
+        ack_wait=settings.ingest_ack_wait,
+    )
+    subscribe(broker, pipeline, settings)
+    await broker.start()
+    return broker, pipeline
+
+
+@contextlib.asynccontextmanager
+async def embedded(
+    settings: Settings, *, simulate: dict[str, Any] | None = None
+) -> AsyncIterator[Running]:
+    """Run the whole system in this process until the context exits, then stop it cleanly."""
+    server: EmbeddedNats | None = None
+    nats_url = settings.nats_url
+    if not nats_url:
+        server = EmbeddedNats(settings.data_dir / "nats", port=settings.nats_port)
+        await server.start()
+        nats_url = server.url
+    try:
+        clickhouse = await prepare_storage(settings)
+        nc = await connect_nats(nats_url)
+        await ensure_streams(nc.jetstream())
+        broker, pipeline = await start_ingest(settings, nats_url)
+        metrics_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+        metrics = MetricsService(
+            metrics_client,
+            interval=settings.metrics_interval,
+            full_snapshot_every=settings.metrics_full_snapshot_every,
+        )
+        api = create_app(
+            ApiContext(
+                clickhouse=await asyncio.to_thread(connect, settings.resolved_clickhouse_url()),
+                nats_ready=_nats_ready(nc),
+                clock=lambda: datetime.now(UTC),
+                ingest_stats=lambda: pipeline.stats,
+                metrics_status=lambda: metrics.status,
+                trigger_metrics=metrics.trigger,
+            )
+        )
+        uv = _EmbeddedServer(
+            uvicorn.Config(
+                api, host=settings.api_host, port=settings.api_port, log_level="warning",
+                lifespan="off",
+            )
+        )
+        running = Running(
+            nats_url=nats_url,
+            api_url=f"http://{settings.api_host}:{settings.api_port}",
+            clickhouse=clickhouse,
+            nats=nc,
+            pipeline=pipeline,
+            metrics=metrics,
+        )
+        running.tasks += [
+            asyncio.create_task(pipeline.run(), name="ingest-flusher"),
+            asyncio.create_task(metrics.run(), name="metrics"),
+            asyncio.create_task(uv.serve(), name="api"),
+        ]
+        if simulate is not None:
+            running.tasks.append(asyncio.create_task(_simulate(nc, simulate), name="simulator"))
+        while not uv.started:
+            await asyncio.sleep(0.02)
+            for task in running.tasks:
+                if task.done():
+                    task.result()  # surface a failed start now
+        try:
+            yield running
+        finally:
+            for task in running.tasks:
+                if task.get_name() == "simulator":
+                    task.cancel()
+            await pipeline.stop()
+            metrics.stop()
+            uv.should_exit = True
+            await asyncio.gather(*running.tasks, return_exceptions=True)
+            # Store and ack what was fetched while the connection is still up; anything fetched
+            # after this flush stays unacked and is redelivered on the next start.
+            await pipeline.flush()
+            for closing in (broker.stop(), nc.drain()):
+                try:
+                    await closing
+                except Exception as exc:  # already gone: unacked messages are redelivered
+                    log.warning("while stopping: %r", exc)
+    finally:
+        if server:
+            server.stop()
+
+
+async def _simulate(nc: NatsClient, options: dict[str, Any]) -> None:
+    from services.simulator.publisher import run_simulator
+
+    stop = asyncio.Event()
+    try:
+        await run_simulator(nc.jetstream(), stop=stop, now=lambda: datetime.now(UTC), **options)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
+async def run_until_signal(settings: Settings, simulate: dict[str, Any] | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with embedded(settings, simulate=simulate) as running:
+        print(
+            f"motcua-monitor đang chạy\n"
+            f"  API:          {running.api_url}\n"
+            f"  Tài liệu API: {running.api_url}/docs\n"
+            f"  NATS:         {running.nats_url} (subjects motcua.events.<agency>.<type>)\n"
+            f"  ClickHouse:   {settings.resolved_clickhouse_url()}\n"
+            f"Ctrl-C để dừng.",
+            flush=True,
+        )
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait([waiter, *running.tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in running.tasks:
+            if task.done() and not task.cancelled() and task.exception():
+                log.error("%s stopped: %r", task.get_name(), task.exception())
+        print("Đang dừng…", flush=True)
+    print("Đã dừng.", flush=True)
