@@ -98,7 +98,10 @@ async def connect_nats(url: str) -> NatsClient:
 
 async def start_ingest(settings: IngestSettings, nats_url: str) -> tuple[NatsBroker, IngestPipeline]:
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
-    broker = NatsBroker(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    # Per-batch "Received/Processed" lines would drown the log at thousands of events a second.
+    broker = NatsBroker(
+        nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG
+    )
     pipeline = IngestPipeline(
         EventWriter(client),
         dead_letter_publisher(broker),

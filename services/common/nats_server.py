@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import shutil
 import socket
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 
@@ -44,8 +47,28 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.store_dir / "nats-server.pid"
+
+    def _stop_orphan(self) -> None:
+        """A `motcua up` killed with SIGKILL leaves its server behind (own session): stop it, or
+        the new one could not take the port and the store."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"nats-server" in cmdline and str(self.store_dir).encode() in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.05)
+
     async def start(self, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
         self.process = subprocess.Popen(
             [
                 nats_server_binary(),

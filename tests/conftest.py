@@ -1,0 +1,104 @@
+"""Shared fixtures: a real nats-server on a free port and one chDB engine for the session.
+
+chDB opens one data directory per process, so every in-process test shares the session's store
+and isolates itself by unique agency codes; tests that need a store of their own run `motcua`
+in a subprocess.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import pytest_asyncio
+from clickhouse_connect.driver.client import Client
+from nats.aio.client import Client as NatsClient
+
+from services.common.nats_server import EmbeddedNats, free_port
+from services.common.streams import ensure_streams
+from services.storage.clickhouse import connect
+from services.storage.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("motcua")
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url(session_dir: Path) -> str:
+    return f"chdb://{session_dir / 'clickhouse'}"
+
+
+@pytest.fixture(scope="session")
+def clickhouse(clickhouse_url: str) -> Client:
+    client = connect(clickhouse_url)
+    migrate(client)
+    return client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def nats_server(session_dir: Path) -> AsyncIterator[EmbeddedNats]:
+    server = EmbeddedNats(session_dir / "nats", port=free_port())
+    await server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def nc(nats_server: EmbeddedNats) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_server.url)
+    await ensure_streams(client.jetstream())
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+def agency() -> str:
+    """A unique agency code per test, so tests sharing the session store never see each other."""
+    return f"T{uuid.uuid4().hex[:10].upper()}"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Lanes by fixture: a test that uses the engine or the server is marked for it.
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {"clickhouse", "system"}:
+            item.add_marker(pytest.mark.clickhouse)
+        if names & {"nats_server", "nc", "system"}:
+            item.add_marker(pytest.mark.nats)
+
+
+@pytest.fixture
+def tmp_data(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def system(
+    nats_server: EmbeddedNats, nc: NatsClient, clickhouse: Client, clickhouse_url: str,
+    session_dir: Path,
+) -> AsyncIterator[Any]:
+    """The whole embedded system (ingest, metrics, API over real HTTP) on the session's
+    nats-server and chDB store."""
+    from services.runtime import Settings, embedded
+
+    settings = Settings(
+        nats_url=nats_server.url,
+        clickhouse_url=clickhouse_url,
+        data_dir=session_dir / "data",
+        api_port=free_port(),
+        metrics_interval=1.0,
+        ingest_flush_interval=0.05,
+    )
+    async with embedded(settings) as running:
+        yield running
