@@ -19,6 +19,9 @@ SCHEMA_VERSION = 1
 # A subject token: no dots, spaces or wildcards, so `motcua.events.<agency_code>.<type>` is unambiguous.
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_./:-]+$")]
+# Mã TTHC as in the national procedure database: dotted, e.g. 1.001193 (or 1.001193.000.00.00.H34
+# for a local variant). Never a subject token, so dots are allowed.
+ProcedureCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Timestamp = AwareDatetime  # a naive time is ambiguous across the province's systems: refused
 
 
@@ -85,7 +88,9 @@ class DossierReceived(DossierEvent):
     """Hồ sơ được tiếp nhận (status 2)."""
 
     type: Literal["dossier.received"]
-    procedure_code: Code = Field(description="Mã TTHC in the national procedure database.")
+    procedure_code: ProcedureCode = Field(
+        description="Mã TTHC in the national procedure database, e.g. 1.001193."
+    )
     domain_code: Code = Field(
         description="Lĩnh vực, e.g. dat_dai, ho_tich, xay_dung, dang_ky_kinh_doanh."
     )

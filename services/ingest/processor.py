@@ -180,8 +180,10 @@ def _classify(exc: ValidationError) -> tuple[str, str]:
     kind = first["type"]
     if kind == "json_invalid":
         reason = "invalid_json"
-    elif kind in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type"):
-        reason = "unknown_type" if kind != "model_attributes_type" else "not_an_object"
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        reason = "unknown_type"
+    elif kind in ("model_attributes_type", "dict_type"):
+        reason = "not_an_object"
     else:
         reason = "invalid_field"
     detail = "; ".join(
