@@ -1,0 +1,64 @@
+"""The continuous metrics service and the metric listing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+from nats.aio.client import Client as NatsClient
+
+from services.metrics.definitions import METRICS
+from services.metrics.service import MetricsService
+from tests.helpers import VN, eventually, publish, received
+from tests.test_pipeline import stored
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_snapshots_record_changes_and_overdue_by_the_clock(
+    system: Any, nc: NatsClient, clickhouse: Client, agency: str
+) -> None:
+    # Catches: overdue judged only when a dossier.late event arrives (the clock alone must turn
+    # an open dossier overdue), and snapshots rewritten when nothing changed.
+    a = agency
+    due = datetime(2026, 11, 10, 17, tzinfo=VN)
+    await publish(nc, received(a, "M1", datetime(2026, 11, 3, 9, tzinfo=VN), due=due))
+    await eventually(lambda: stored(clickhouse, a) == 1)
+    clock = {"now": datetime(2026, 11, 9, tzinfo=UTC)}
+    service = MetricsService(clickhouse, clock=lambda: clock["now"], full_snapshot_every=1e9)
+
+    def overdue() -> tuple[int, int]:
+        row = clickhouse.query(
+            "SELECT argMax(numerator, computed_at), argMax(denominator, computed_at) "
+            "FROM metric_snapshots WHERE metric = 'open_overdue_rate' AND period = 'month' "
+            "AND agency_code = {a:String}", parameters={"a": a},
+        ).result_rows[0]
+        return int(row[0]), int(row[1])
+
+    assert service.compute_once() > 0
+    assert overdue() == (0, 1)  # 9/11: open, due 10/11 → within deadline
+    assert service.compute_once() == 0  # nothing changed, nothing written
+    clock["now"] = datetime(2026, 11, 11, tzinfo=UTC)  # past due, no event at all
+    assert service.compute_once() > 0
+    assert overdue() == (1, 1)
+
+
+async def test_metric_catalogue_and_readiness_over_http(system: Any) -> None:
+    # Catches: a metric without a Vietnamese label or definition, readiness that says ready
+    # without checking the store and the broker, and an unknown metric answered with a 500.
+    async with httpx.AsyncClient(base_url=system.api_url) as http:
+        listing = (await http.get("/v1/metrics")).json()
+        ready = await http.get("/readyz")
+        missing = await http.get("/v1/metrics/no_such_metric")
+        wrong = await http.get("/v1/metrics/feedback_open?domain=dat_dai")
+        asyncapi = await http.get("/asyncapi.json")
+    assert {m["id"] for m in listing} == set(METRICS)
+    assert all(m["label"] and m["description"] for m in listing)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"clickhouse": True, "nats": True}
+    assert missing.status_code == 404
+    assert wrong.status_code == 422
+    assert asyncapi.status_code == 200
