@@ -11,13 +11,13 @@ import uvicorn
 
 from services.api.app import create_app
 from services.api.deps import ApiContext
+from services.metrics.service import MetricsService
 from services.runtime import (
     Settings,
     _nats_ready,
     connect_nats,
     start_ingest,
 )
-from services.metrics.service import MetricsService
 from services.storage.clickhouse import connect
 
 

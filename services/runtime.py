@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,8 +49,9 @@ class Settings(IngestSettings, MetricsSettings):
 class _EmbeddedServer(uvicorn.Server):
     # The runtime owns SIGINT/SIGTERM and stops every component in order; uvicorn must not
     # install its own handlers and re-raise the signal afterwards.
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass
@@ -96,11 +97,13 @@ async def connect_nats(url: str) -> NatsClient:
     )
 
 
-async def start_ingest(settings: IngestSettings, nats_url: str) -> tuple[NatsBroker, IngestPipeline]:
+async def start_ingest(
+    settings: IngestSettings, nats_url: str
+) -> tuple[NatsBroker, IngestPipeline]:
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
     # Per-batch "Received/Processed" lines would drown the log at thousands of events a second.
     broker = NatsBroker(
-        nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG
+        nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1, log_level=logging.DEBUG
     )
     pipeline = IngestPipeline(
         EventWriter(client),
@@ -149,7 +152,10 @@ async def embedded(
         )
         uv = _EmbeddedServer(
             uvicorn.Config(
-                api, host=settings.api_host, port=settings.api_port, log_level="warning",
+                api,
+                host=settings.api_host,
+                port=settings.api_port,
+                log_level="warning",
                 lifespan="off",
             )
         )

@@ -85,7 +85,10 @@ def tmp_data(tmp_path: Path) -> Iterator[Path]:
 
 @pytest_asyncio.fixture(scope="session")
 async def system(
-    nats_server: EmbeddedNats, nc: NatsClient, clickhouse: Client, clickhouse_url: str,
+    nats_server: EmbeddedNats,
+    nc: NatsClient,
+    clickhouse: Client,
+    clickhouse_url: str,
     session_dir: Path,
 ) -> AsyncIterator[Any]:
     """The whole embedded system (ingest, metrics, API over real HTTP) on the session's

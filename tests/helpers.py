@@ -14,7 +14,9 @@ from nats.aio.client import Client as NatsClient
 VN = timezone(timedelta(hours=7))
 
 
-def dossier_event(kind: str, agency: str, dossier_id: str, at: datetime, **fields: Any) -> dict[str, Any]:
+def dossier_event(
+    kind: str, agency: str, dossier_id: str, at: datetime, **fields: Any
+) -> dict[str, Any]:
     return {
         "event_id": str(uuid.uuid4()),
         "type": f"dossier.{kind}",
@@ -28,13 +30,28 @@ def dossier_event(kind: str, agency: str, dossier_id: str, at: datetime, **field
 
 
 def received(
-    agency: str, dossier_id: str, at: datetime, *, due: datetime, channel: str = "online",
-    domain: str = "dat_dai", level: str = "province", fee: bool = False,
+    agency: str,
+    dossier_id: str,
+    at: datetime,
+    *,
+    due: datetime,
+    channel: str = "online",
+    domain: str = "dat_dai",
+    level: str = "province",
+    fee: bool = False,
 ) -> dict[str, Any]:
     return dossier_event(
-        "received", agency, dossier_id, at,
-        procedure_code="1.004227", domain_code=domain, level=level, channel=channel,
-        received_at=at.isoformat(), due_at=due.isoformat(), fee_required=fee,
+        "received",
+        agency,
+        dossier_id,
+        at,
+        procedure_code="1.004227",
+        domain_code=domain,
+        level=level,
+        channel=channel,
+        received_at=at.isoformat(),
+        due_at=due.isoformat(),
+        fee_required=fee,
         paper_result_required=False,
     )
 
@@ -44,7 +61,10 @@ def resolved(agency: str, dossier_id: str, at: datetime) -> dict[str, Any]:
 
 
 async def publish(
-    nc: NatsClient, event: dict[str, Any] | bytes, *, subject: str | None = None,
+    nc: NatsClient,
+    event: dict[str, Any] | bytes,
+    *,
+    subject: str | None = None,
     msg_id: str | None | bool = True,
 ) -> None:
     """Publish as a plain nats-py integrator would, waiting for the stream's ack."""
@@ -61,7 +81,9 @@ async def publish(
     await nc.jetstream().publish(subject, data, headers=headers)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 20.0) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 20.0
+) -> None:
     """Poll until check() holds; fail with the last state otherwise (no fixed sleeps)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

@@ -34,7 +34,8 @@ async def test_snapshots_record_changes_and_overdue_by_the_clock(
         row = clickhouse.query(
             "SELECT argMax(numerator, computed_at), argMax(denominator, computed_at) "
             "FROM metric_snapshots WHERE metric = 'open_overdue_rate' AND period = 'month' "
-            "AND agency_code = {a:String}", parameters={"a": a},
+            "AND agency_code = {a:String}",
+            parameters={"a": a},
         ).result_rows[0]
         return int(row[0]), int(row[1])
 

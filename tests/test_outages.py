@@ -91,8 +91,10 @@ def _up(data: Path, nats_url: str, api_port: int) -> subprocess.Popen[bytes]:
         "MOTCUA_INGEST_ACK_WAIT": "3",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "services.cli", "up"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -123,17 +125,20 @@ async def test_motcua_killed_mid_stream_loses_nothing_and_double_counts_nothing(
         for i in range(n // 2):
             for e in (received(a, f"K{i}", d(2), due=d(9, 17)), resolved(a, f"K{i}", d(5))):
                 await js.publish_async(
-                    f"motcua.events.{a}.{e['type']}", json.dumps(e).encode(),
+                    f"motcua.events.{a}.{e['type']}",
+                    json.dumps(e).encode(),
                     headers={"Nats-Msg-Id": e["event_id"]},
                 )
         await js.publish_async_completed()
         kills = 0
         while kills < 2:
             proc = _up(tmp_path / "data", server.url, port)
+
             # Kill as soon as some, but not all, events are stored: mid-stream.
             async def partly() -> bool:
                 body = await _api(port, "/v1/pipeline")
                 return bool(body) and 0 < body["events_stored"] < n
+
             await eventually(partly, timeout=60)
             proc.send_signal(signal.SIGKILL)
             proc.wait()

@@ -24,10 +24,12 @@ def d(day: int, hour: int = 9, month: int = 3) -> datetime:
 def stored(clickhouse: Client, agency: str) -> int:
     """Events folded into dossier state: the state is written after the raw table, so once an
     event counts here it is queryable everywhere."""
-    return int(clickhouse.query(
-        "SELECT sum(event_count) FROM dossiers WHERE agency_code = {a:String}",
-        parameters={"a": agency},
-    ).result_rows[0][0])
+    return int(
+        clickhouse.query(
+            "SELECT sum(event_count) FROM dossiers WHERE agency_code = {a:String}",
+            parameters={"a": agency},
+        ).result_rows[0][0]
+    )
 
 
 async def metric(system: Any, name: str, agency: str, **params: str) -> dict[str, Any]:
@@ -47,17 +49,20 @@ async def test_published_events_show_up_with_the_right_numbers(
     # judged at the period end, wrong online share — end to end through NATS, ingest and the API.
     a = agency
     events = [
-        received(a, "D1", d(2), due=d(6, 17)), resolved(a, "D1", d(4)),                 # early
-        received(a, "D2", d(2), due=d(3, 17), channel="direct"), resolved(a, "D2", d(3)),  # on time
-        received(a, "D3", d(2), due=d(3, 17), channel="direct"), resolved(a, "D3", d(5)),  # late
+        received(a, "D1", d(2), due=d(6, 17)),
+        resolved(a, "D1", d(4)),  # early
+        received(a, "D2", d(2), due=d(3, 17), channel="direct"),
+        resolved(a, "D2", d(3)),  # on time
+        received(a, "D3", d(2), due=d(3, 17), channel="direct"),
+        resolved(a, "D3", d(5)),  # late
         # D4: due 3/3 17:00, paused 3/2 10:00 → 3/5 10:00 (3 days), resolved 3/6 09:00:
         # end' = 3/6 09:00 − 3 d = 3/3 09:00 ≤ due, same date → on time.
         received(a, "D4", d(2), due=d(3, 17), channel="postal"),
         dossier_event("supplement_requested", a, "D4", d(2, 10)),
         dossier_event("supplement_received", a, "D4", d(5, 10)),
         resolved(a, "D4", d(6)),
-        received(a, "D5", d(10), due=d(12, 17)),                   # open, overdue at 3/31
-        received(a, "D6", d(25), due=d(10, 17, month=4)),          # open, within deadline
+        received(a, "D5", d(10), due=d(12, 17)),  # open, overdue at 3/31
+        received(a, "D6", d(25), due=d(10, 17, month=4)),  # open, within deadline
     ]
     random.Random(1).shuffle(events)  # arrival order must not matter
     for e in events:
@@ -76,7 +81,9 @@ async def test_published_events_show_up_with_the_right_numbers(
     # by day of receipt: 3/2 → D1 of D1..D4 = 1/4; 3/10 → 1/1; 3/25 → 1/1
     by_day = await metric(system, "online_share", a, group_by="day")
     assert [(g["group"], g["numerator"], g["denominator"]) for g in by_day["groups"]] == [
-        ("2026-03-02", 1, 4), ("2026-03-10", 1, 1), ("2026-03-25", 1, 1)
+        ("2026-03-02", 1, 4),
+        ("2026-03-10", 1, 1),
+        ("2026-03-25", 1, 1),
     ]
     # open at the end of March: D5 (due 3/12, overdue), D6 (due 4/10) → 1/2
     overdue = await metric(system, "open_overdue_rate", a)
@@ -109,8 +116,8 @@ async def test_same_event_twice_counts_once_everywhere(
     a = agency
     event = received(a, "R1", d(9), due=d(13, 17))
     await publish(nc, event)
-    await publish(nc, event)                  # same Nats-Msg-Id: the stream drops it
-    await publish(nc, event, msg_id=None)     # no header: reaches ingest, which must drop it
+    await publish(nc, event)  # same Nats-Msg-Id: the stream drops it
+    await publish(nc, event, msg_id=None)  # no header: reaches ingest, which must drop it
     await publish(nc, event, msg_id="other")  # another msg id, same event_id: likewise
     marker = resolved(a, "R1", d(10))
     await publish(nc, marker)
@@ -118,8 +125,10 @@ async def test_same_event_twice_counts_once_everywhere(
     # The stream keeps order, so once the marker's state is visible every copy before it has
     # been processed (the state table is written after the raw table: wait on the last one).
     await eventually(
-        lambda: q("SELECT resolved_at IS NOT NULL FROM dossiers WHERE agency_code = {a:String}")
-        == [(True,)]
+        lambda: (
+            q("SELECT resolved_at IS NOT NULL FROM dossiers WHERE agency_code = {a:String}")
+            == [(True,)]
+        )
     )
     assert q("SELECT count() FROM events WHERE agency_code = {a:String}") == [(2,)]
     assert q("SELECT count() FROM events FINAL WHERE agency_code = {a:String}") == [(2,)]
@@ -146,12 +155,18 @@ async def test_invalid_events_are_dead_lettered_and_never_block(
     del missing["due_at"]
     bad = [
         (b"{not json", f"motcua.events.{a}.dossier.received", "invalid_json"),
-        (json.dumps({**good_1, "type": "dossier.exploded"}).encode(),
-         f"motcua.events.{a}.dossier.exploded", "unknown_type"),
+        (
+            json.dumps({**good_1, "type": "dossier.exploded"}).encode(),
+            f"motcua.events.{a}.dossier.exploded",
+            "unknown_type",
+        ),
         (json.dumps(naive).encode(), f"motcua.events.{a}.dossier.received", "invalid_field"),
         (json.dumps(missing).encode(), f"motcua.events.{a}.dossier.received", "invalid_field"),
-        (json.dumps(other_agency).encode(), f"motcua.events.{a}.dossier.received",
-         "agency_mismatch"),
+        (
+            json.dumps(other_agency).encode(),
+            f"motcua.events.{a}.dossier.received",
+            "agency_mismatch",
+        ),
         (b"{" + b" " * 70_000 + b"}", f"motcua.events.{a}.dossier.received", "oversized"),
     ]
     dlq = await nc.subscribe(f"motcua.dlq.{a}")
@@ -163,7 +178,8 @@ async def test_invalid_events_are_dead_lettered_and_never_block(
     def dead() -> list[tuple[str, str]]:
         return clickhouse.query(
             "SELECT reason, raw FROM dead_letters FINAL WHERE agency_code = {a:String} "
-            "ORDER BY stream_seq", parameters={"a": a},
+            "ORDER BY stream_seq",
+            parameters={"a": a},
         ).result_rows
 
     await eventually(lambda: len(dead()) == len(bad) and stored(clickhouse, a) == 2)

@@ -86,7 +86,8 @@ def test_insert_columns_match_the_tables(clickhouse: Client) -> None:
     def columns(table: str) -> list[str]:
         rows = clickhouse.query(
             "SELECT name, default_kind FROM system.columns WHERE database = currentDatabase() "
-            "AND table = {t:String} ORDER BY position", parameters={"t": table},
+            "AND table = {t:String} ORDER BY position",
+            parameters={"t": table},
         ).result_rows
         return [name for name, default in rows if default == ""]
 

@@ -1,9 +1,9 @@
 """Event contract v1: what integrators of the one-stop systems publish.
 
-The contract carries no personal data: no citizen names, ID numbers, addresses or contacts. Every
-model forbids fields it does not define, so a typo is refused loudly instead of silently dropped, and
-nothing outside the contract is ever stored. A breaking change is a new version (schemas/v2), never
-an edit of this file.
+The contract carries no personal data: no citizen names, ID numbers, addresses or contacts.
+Every model forbids fields it does not define, so a typo is refused loudly instead of silently
+dropped, and nothing outside the contract is ever stored. A breaking change is a new version
+(schemas/v2), never an edit of this file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION = 1
 
-# A subject token: no dots, spaces or wildcards, so `motcua.events.<agency_code>.<type>` is unambiguous.
+# A subject token: no dots, spaces or wildcards, so motcua.events.<agency_code>.<type> is
+# unambiguous.
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_./:-]+$")]
 # Mã TTHC as in the national procedure database: dotted, e.g. 1.001193 (or 1.001193.000.00.00.H34

@@ -12,7 +12,8 @@ _LANDING = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Giám sát Một cửa điện tử tỉnh Khánh Hòa</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem">
+<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
+ padding: 0 1rem">
 <h1>Giám sát Một cửa điện tử tỉnh Khánh Hòa</h1>
 <p>Theo dõi liên tục tình hình tiếp nhận, giải quyết hồ sơ thủ tục hành chính và phản ánh, kiến nghị
 theo Kế hoạch 7860/KH-UBND.</p>

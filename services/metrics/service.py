@@ -106,8 +106,16 @@ class MetricsService:
                     value = (r.numerator, r.denominator)
                     if full or self._last.get(key) != value:
                         rows.append(
-                            [now, period_name, period_start, metric_id, r.group or "",
-                             r.numerator, r.denominator, watermark]
+                            [
+                                now,
+                                period_name,
+                                period_start,
+                                metric_id,
+                                r.group or "",
+                                r.numerator,
+                                r.denominator,
+                                watermark,
+                            ]
                         )
                     self._last[key] = value
         if rows:

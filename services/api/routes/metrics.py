@@ -80,7 +80,9 @@ def get_metric(
         domain=list(filters.domains),
         level=list(filters.levels),
         groups=[
-            MetricGroup(group=r.group, numerator=r.numerator, denominator=r.denominator, rate=r.rate)
+            MetricGroup(
+                group=r.group, numerator=r.numerator, denominator=r.denominator, rate=r.rate
+            )
             for r in rows
         ],
     )

@@ -38,7 +38,9 @@ def pipeline_status(ctx: Context) -> dict[str, Any]:
     }
 
 
-@router.get("/dead-letters", summary="Recent dead letters, newest first", response_model=list[DeadLetterOut])
+@router.get(
+    "/dead-letters", summary="Recent dead letters, newest first", response_model=list[DeadLetterOut]
+)
 def dead_letters(
     ctx: Context,
     agency: Annotated[str | None, Query(description="Agency code from the subject")] = None,
