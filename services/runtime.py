@@ -81,7 +81,9 @@ def _nats_ready(nc: NatsClient) -> Callable[[], Any]:
 
 
 async def prepare_storage(settings: CommonSettings) -> Client:
-    client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    client = await asyncio.to_thread(
+        lambda: connect(settings.resolved_clickhouse_url(), create_database=True)
+    )
     applied = await asyncio.to_thread(migrate, client)
     if applied:
         log.info("ClickHouse migrations applied: %s", applied)

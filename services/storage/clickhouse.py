@@ -12,11 +12,15 @@ from clickhouse_connect.driver.client import Client
 DEFAULT_DATABASE = "motcua"
 
 
-def connect(url: str, *, database: str | None = None, **kwargs: Any) -> Client:
+def connect(
+    url: str, *, database: str | None = None, create_database: bool = False, **kwargs: Any
+) -> Client:
     """Open a client on `url` (chdb:///path or http(s)://user:pass@host:port/db).
 
-    The database is created when missing, so a fresh chDB directory or server is usable at once.
-    chDB allows one engine per process and one process per data directory; callers share it.
+    An embedded (chDB) database is created when missing, so a fresh directory is usable at once;
+    on a server only the migrating process creates it (`create_database`), since the services'
+    users are read-only or may write only. chDB allows one engine per process and one process per
+    data directory; callers share it.
     """
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
@@ -37,7 +41,8 @@ def connect(url: str, *, database: str | None = None, **kwargs: Any) -> Client:
             secure=parsed.scheme == "https",
             **kwargs,
         )
-        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_ident(db)}")
+        if create_database:
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_ident(db)}")
         bootstrap.database = db
         return bootstrap
     raise ValueError(

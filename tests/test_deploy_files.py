@@ -1,0 +1,392 @@
+"""The deployment files agree with each other and with the code.
+
+Docker is not available where these run, so nothing here starts a container: the tests check
+what can be checked statically (compose structure, variables, provisioning keys, the image
+recipe) and run the real nats-server on the NATS config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.errors import TimeoutError as NatsTimeout
+
+from services.common.nats_server import free_port, nats_server_binary
+from services.common.streams import ensure_streams
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the compose and Grafana files")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+COMPOSE = ROOT / "docker-compose.yml"
+NATS_CONF = DEPLOY / "nats" / "nats.conf"
+ENV_EXAMPLE = DEPLOY / "env.example"
+USERS_SCRIPT = DEPLOY / "clickhouse" / "initdb" / "01_users.sh"
+DATASOURCE = DEPLOY / "grafana" / "provisioning" / "datasources" / "clickhouse.yaml"
+DASHBOARD_PROVIDER = DEPLOY / "grafana" / "provisioning" / "dashboards" / "provider.yaml"
+
+APP_COMMANDS = {
+    "migrate": ["motcua", "migrate"],
+    "ingest": ["motcua", "ingest"],
+    "metrics": ["motcua", "metrics"],
+    "api": ["motcua", "api"],
+}
+INFRA = {"nats", "clickhouse", "grafana"}
+
+# ${VAR}, ${VAR:-default}, ${VAR:?message}; `$$` is compose's escaped literal dollar.
+COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?")
+NATS_VAR = re.compile(r"\$([A-Z_][A-Z0-9_]*)")
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = load_yaml(COMPOSE)
+    return loaded
+
+
+def env_example_names() -> dict[str, str]:
+    pairs = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def nats_conf_variables() -> set[str]:
+    # Comments and quoted strings ("$JS.API.>") hold no variable references.
+    code = "\n".join(ln.split("#", 1)[0] for ln in NATS_CONF.read_text().splitlines())
+    return set(NATS_VAR.findall(re.sub(r'"[^"]*"', "", code)))
+
+
+def service_env(compose: dict[str, Any], name: str) -> dict[str, str]:
+    env: dict[str, str] = compose["services"][name].get("environment", {})
+    return env
+
+
+def fake_env(names: set[str]) -> dict[str, str]:
+    # A leading letter: nats-server would parse an all-digit value as a number and refuse it.
+    return {**os.environ, **{n: "p" + os.urandom(12).hex() for n in names}}
+
+
+def run_users_script(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the ClickHouse init script with a fake `clickhouse` that captures the SQL it sends."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    rendered = tmp_path / "rendered.sql"
+    rendered.unlink(missing_ok=True)
+    (fake_bin / "clickhouse").write_text(f"#!/bin/sh\ncat > {rendered}\n")
+    (fake_bin / "clickhouse").chmod(0o755)
+    full_env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", **env}
+    result = subprocess.run(
+        ["bash", str(USERS_SCRIPT)], env=full_env, capture_output=True, text=True
+    )
+    return result, rendered
+
+
+USERS_ENV = {
+    "CLICKHOUSE_USER": "motcua_admin",
+    "CLICKHOUSE_PASSWORD": "x",
+    "CLICKHOUSE_DB": "motcua",
+    "CH_GRAFANA_PASSWORD": "it's\\tricky",
+    "CH_API_PASSWORD": "0a1b2c",
+}
+
+# Splits the rendered script into statements and has chDB's parser format each one.
+PARSE_WITH_CHDB = r"""
+import sys
+import chdb
+text = "\n".join(ln for ln in open(sys.argv[1]) if not ln.startswith("--"))
+for statement in filter(str.strip, text.split(";")):
+    literal = statement.strip().replace("\\", "\\\\").replace("'", "\\'")
+    chdb.query(f"SELECT formatQuery('{literal}')")
+"""
+
+
+@pytest.mark.pure
+def test_compose_defines_every_service(compose: dict[str, Any]) -> None:
+    # Catches a YAML indentation slip that silently drops or nests a service.
+    assert set(compose["services"]) == INFRA | set(APP_COMMANDS)
+
+
+@pytest.mark.pure
+def test_app_services_run_their_own_process_from_this_image(compose: dict[str, Any]) -> None:
+    # Catches a copy-pasted service running the wrong process, a service built from another
+    # context, or a command that is not the package's console script.
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for name, command in APP_COMMANDS.items():
+        service = compose["services"][name]
+        assert service["command"] == command, name
+        assert service["build"] == "." and service["image"] == "motcua-monitor:local", name
+        assert command[0] in scripts
+    assert compose["services"]["migrate"]["restart"] == "no"
+
+
+@pytest.mark.pure
+def test_long_running_services_have_a_healthcheck(compose: dict[str, Any]) -> None:
+    # Catches a service that can never become healthy (nothing depending on it would start) or
+    # a check that probes the wrong port or process.
+    for name in INFRA | (set(APP_COMMANDS) - {"migrate"}):
+        assert compose["services"][name]["healthcheck"]["test"], name
+    api = compose["services"]["api"]
+    assert "http://127.0.0.1:8000/readyz" in " ".join(api["healthcheck"]["test"])
+    assert service_env(compose, "api")["MOTCUA_API_PORT"] == "8000"
+    assert service_env(compose, "api")["MOTCUA_API_HOST"] == "0.0.0.0"
+    for name in ("ingest", "metrics"):
+        test = " ".join(compose["services"][name]["healthcheck"]["test"])
+        assert f"motcua\\x00{name}\\x00" in test, name
+
+
+@pytest.mark.pure
+def test_processes_start_after_migrate_and_migrate_after_its_stores(
+    compose: dict[str, Any],
+) -> None:
+    # Catches ingest/api/metrics starting before the streams and tables exist, or migrate
+    # racing a ClickHouse that is still running its init scripts.
+    migrate_deps = compose["services"]["migrate"]["depends_on"]
+    assert migrate_deps == {
+        "nats": {"condition": "service_healthy"},
+        "clickhouse": {"condition": "service_healthy"},
+    }
+    for name in ("ingest", "metrics", "api"):
+        deps = compose["services"][name]["depends_on"]
+        assert deps["migrate"] == {"condition": "service_completed_successfully"}, name
+
+
+@pytest.mark.pure
+def test_app_services_never_fall_back_to_embedded_stores(compose: dict[str, Any]) -> None:
+    # Catches a service missing MOTCUA_NATS_URL or MOTCUA_CLICKHOUSE_URL: the settings would then
+    # start an embedded nats-server or chDB inside the container, and data would go nowhere.
+    for name in APP_COMMANDS:
+        env = service_env(compose, name)
+        assert re.fullmatch(r"nats://\w+:\$\{\w+:\?[^}]+\}@nats:4222", env["MOTCUA_NATS_URL"]), name
+        assert env["MOTCUA_CLICKHOUSE_URL"].startswith("http://")
+        assert env["MOTCUA_CLICKHOUSE_URL"].endswith("@clickhouse:8123/motcua"), name
+    # The API reads with the read-only user; only migrate holds NATS admin rights.
+    assert service_env(compose, "api")["MOTCUA_CLICKHOUSE_URL"].startswith("http://api_ro:")
+    admins = [
+        n
+        for n in APP_COMMANDS
+        if service_env(compose, n)["MOTCUA_NATS_URL"].startswith("nats://admin:")
+    ]
+    assert admins == ["migrate"]
+    assert service_env(compose, "ingest")["MOTCUA_NATS_URL"].startswith("nats://ingest:")
+
+
+@pytest.mark.pure
+def test_every_compose_variable_is_documented_and_secrets_fail_loudly() -> None:
+    # Catches a variable added to compose but not to deploy/env.example (an operator cannot know
+    # to set it), and a secret without `:?` that would silently become an empty password.
+    text = COMPOSE.read_text(encoding="utf-8")
+    used = COMPOSE_VAR.findall(text)
+    documented = env_example_names()
+    assert used, "no ${VAR} found: did the pattern or the file change?"
+    for name, operator in used:
+        assert name in documented, f"{name} is used in docker-compose.yml but not in env.example"
+        if name.endswith("_PASSWORD"):
+            assert operator == ":?", f"{name} must be ${{{name}:?...}} so a missing one fails"
+    assert {n for n, _ in used} == set(documented), "env.example lists variables compose ignores"
+
+
+@pytest.mark.pure
+def test_env_example_holds_no_secret() -> None:
+    # Catches a real or guessable password committed in the example, which would also defeat the
+    # `:?` check (a copied-but-unedited .env must not start).
+    for name, value in env_example_names().items():
+        if name.endswith("_PASSWORD"):
+            assert value == "", f"{name} must be empty in env.example"
+
+
+@pytest.mark.pure
+def test_each_container_receives_the_secrets_its_config_files_reference(
+    compose: dict[str, Any],
+) -> None:
+    # Catches a user added to nats.conf (or a password referenced by Grafana provisioning or the
+    # ClickHouse init script) whose variable is not passed to that container: it would refuse
+    # to start, or provision an empty password.
+    assert nats_conf_variables() <= set(service_env(compose, "nats"))
+    datasource_vars = set(re.findall(r"\$\{(\w+)\}", DATASOURCE.read_text()))
+    assert datasource_vars and datasource_vars <= set(service_env(compose, "grafana"))
+    script_vars = set(re.findall(r'"\$\{(CH_\w+):\?', USERS_SCRIPT.read_text()))
+    assert script_vars == {"CH_GRAFANA_PASSWORD", "CH_API_PASSWORD"}
+    assert script_vars <= set(service_env(compose, "clickhouse"))
+
+
+@pytest.mark.pure
+def test_datasource_has_the_keys_the_plugin_backend_reads(compose: dict[str, Any]) -> None:
+    # Catches the plugin's own e2e mistake (`database:`, which the backend never reads), a
+    # non-string host or username (the backend type-asserts them and fails), a port that does
+    # not match the protocol, and a uid the generated dashboards would not find.
+    (ds,) = load_yaml(DATASOURCE)["datasources"]
+    assert ds["uid"] == "clickhouse" and ds["type"] == "grafana-clickhouse-datasource"
+    data = ds["jsonData"]
+    assert isinstance(data["host"], str) and data["host"] in compose["services"]
+    assert {"native": 9000, "http": 8123}[data["protocol"]] == data["port"]
+    assert data["username"] == "grafana_ro" and data["defaultDatabase"] == "motcua"
+    assert "database" not in data
+    assert ds["secureJsonData"]["password"] == "${CH_GRAFANA_PASSWORD}"
+    ch_env = service_env(compose, "clickhouse")
+    assert ch_env["CLICKHOUSE_DB"] == data["defaultDatabase"]
+
+
+@pytest.mark.pure
+def test_grafana_mounts_what_the_dashboard_provider_reads(compose: dict[str, Any]) -> None:
+    # Catches a provider path or a volume target drifting apart: Grafana would show no dashboards.
+    (provider,) = load_yaml(DASHBOARD_PROVIDER)["providers"]
+    assert provider["type"] == "file" and provider["options"]["foldersFromFilesStructure"]
+    # "source:target[:mode]" → {source: target}
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
+    assert mounts["./deploy/grafana/dashboards"] == provider["options"]["path"]
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    plugin = service_env(compose, "grafana")["GF_PLUGINS_PREINSTALL_SYNC"]
+    assert plugin.split("@")[0] == load_yaml(DATASOURCE)["datasources"][0]["type"]
+
+
+@pytest.mark.pure
+def test_image_runs_as_non_root_and_ships_every_package() -> None:
+    # Catches a container running as root, and a new top-level package listed in pyproject but
+    # not copied into the image (the console script would fail to import it).
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, flags=re.M)
+    assert users and users[-1] not in ("root", "0")
+    assert re.search(r'^CMD \["motcua", "api"\]$', dockerfile, flags=re.M)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]:
+        package = pattern.rstrip("*")
+        assert re.search(rf"^COPY {package} \./{package}$", dockerfile, flags=re.M), package
+
+
+@pytest.mark.pure
+def test_clickhouse_users_script_renders_read_only_users(tmp_path: Path) -> None:
+    # Catches a broken init script (quoting, a missing user, readonly lost, the setting Grafana's
+    # driver changes on every query locked) and one that runs without its passwords.
+    result, rendered = run_users_script(tmp_path, **USERS_ENV)
+    assert result.returncode == 0, result.stderr
+    sql = rendered.read_text()
+    assert "readonly = 1" in sql and "max_execution_time = 60 MAX 300 CHANGEABLE_IN_READONLY" in sql
+    assert "GRANT SELECT ON `motcua`.* TO motcua_reader;" in sql
+    assert "BY 'it\\'s\\\\tricky'" in sql and "BY '0a1b2c'" in sql
+    assert "GRANT motcua_reader TO grafana_ro, api_ro;" in sql
+
+    without_api_password = {k: v for k, v in USERS_ENV.items() if k != "CH_API_PASSWORD"}
+    result, rendered = run_users_script(tmp_path, **without_api_password)
+    assert result.returncode != 0 and "CH_API_PASSWORD" in result.stderr
+    assert not rendered.exists()
+
+
+@pytest.mark.clickhouse
+def test_clickhouse_users_sql_parses(tmp_path: Path) -> None:
+    # Catches SQL the server would reject at first start. chDB refuses to execute CREATE USER,
+    # but its parser is the server's, and formatQuery fails on a syntax error. A subprocess, so
+    # this chDB engine never meets the one the other ClickHouse tests open.
+    result, rendered = run_users_script(tmp_path, **USERS_ENV)
+    assert result.returncode == 0, result.stderr
+    subprocess.run([sys.executable, "-c", PARSE_WITH_CHDB, str(rendered)], check=True, timeout=120)
+
+
+@pytest.mark.pure
+def test_nats_config_is_accepted_by_nats_server() -> None:
+    # Catches a syntax error, a bad permission block or an unknown option in nats.conf: the
+    # nats container would exit at start and nothing downstream would run.
+    result = subprocess.run(
+        [nats_server_binary(), "-t", "-c", str(NATS_CONF)],
+        env=fake_env(nats_conf_variables()),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.nats
+async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> None:
+    # Catches a permission change that breaks a role (ingest cannot ack, an integrator cannot get
+    # its PubAck) or widens one (an integrator publishing for another agency, the API publishing
+    # events). Denied publishes surface only as PubAck timeouts, so nothing else would notice.
+    port = free_port()
+    conf = (
+        NATS_CONF.read_text()
+        .replace("/data/jetstream", str(tmp_path / "js"))
+        .replace("0.0.0.0:4222", f"127.0.0.1:{port}")
+        .replace("http: 0.0.0.0:8222", f"http: 127.0.0.1:{free_port()}")
+    )
+    (tmp_path / "nats.conf").write_text(conf)
+    env = fake_env(nats_conf_variables())
+    server = subprocess.Popen(
+        [nats_server_binary(), "-c", str(tmp_path / "nats.conf")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    async def connect(user: str, variable: str) -> Any:
+        for _ in range(100):
+            try:
+                return await nats.connect(
+                    f"nats://127.0.0.1:{port}",
+                    user=user,
+                    password=env[variable],
+                    allow_reconnect=False,
+                    error_cb=_ignore,
+                )
+            except Exception:
+                await asyncio.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    async def denied(js: Any, subject: str) -> bool:
+        try:
+            await js.publish(subject, b"{}", timeout=0.5)
+        except NatsTimeout:
+            return True
+        return False
+
+    clients: list[Any] = []
+
+    async def connect_as(user: str, variable: str) -> Any:
+        clients.append(await connect(user, variable))
+        return clients[-1]
+
+    try:
+        admin = await connect_as("admin", "NATS_ADMIN_PASSWORD")
+        integrator = await connect_as("integrator_stnmt", "NATS_INTEGRATOR_STNMT_PASSWORD")
+        ingest = await connect_as("ingest", "NATS_INGEST_PASSWORD")
+        api = await connect_as("api", "NATS_API_PASSWORD")
+        await ensure_streams(admin.jetstream())
+
+        ijs = integrator.jetstream()
+        assert (await ijs.publish("motcua.events.STNMT.dossier.received", b"{}", timeout=2)).seq
+        assert await denied(ijs, "motcua.events.KHAC.dossier.received")
+
+        gjs = ingest.jetstream()
+        sub = await gjs.pull_subscribe("motcua.events.>", durable="t", stream="MOTCUA_EVENTS")
+        (msg,) = await sub.fetch(1, timeout=2)
+        await msg.ack_sync(timeout=2)
+        assert (await gjs.publish("motcua.dlq.STNMT", b"x", timeout=2)).stream == "MOTCUA_DLQ"
+        assert await denied(gjs, "motcua.events.STNMT.dossier.received")
+
+        ajs = api.jetstream()
+        assert (await ajs.stream_info("MOTCUA_EVENTS")).state.messages == 1
+        assert (await ajs.consumer_info("MOTCUA_EVENTS", "t")).num_ack_pending == 0
+        assert await denied(ajs, "motcua.events.STNMT.dossier.received")
+    finally:
+        for client in clients:
+            await client.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def _ignore(_: Exception) -> None:
+    """Permission violations are expected above; the default callback would log each one."""
