@@ -23,6 +23,15 @@ class MetricGroup(BaseModel):
     rate: float | None = Field(description="numerator / denominator; null when denominator is 0")
 
 
+class Provenance(BaseModel):
+    as_of: datetime | None = Field(
+        description="The ingest instant asked for; null means the live state"
+    )
+    watermark: datetime | None = Field(description="Newest ingest time among the events used")
+    events: int = Field(description="Distinct events behind the figure")
+    rule_set: str = Field(description="Rule set (name@version) that classified the items")
+
+
 class MetricResult(BaseModel):
     metric: str
     label: str
@@ -34,6 +43,7 @@ class MetricResult(BaseModel):
     domain: list[str]
     level: list[str]
     groups: list[MetricGroup]
+    provenance: Provenance
 
 
 class DeadLetterOut(BaseModel):

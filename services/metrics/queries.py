@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import METRICS, TZ, Metric
+from services.metrics.folds import dossier_source, feedback_source
 
 GroupBy = Literal["agency", "domain", "level", "day", "month"]
 VN = ZoneInfo(TZ)
 
 # Reference §2, made explicit so a later rule set can change it without touching the SQL.
 DEFAULT_RULES = {"multi_supplement_late": 1}
+RULES_VERSION = "reference@1"
 
 _DT = "DateTime64(3, 'UTC')"
 
@@ -27,11 +29,11 @@ SELECT
     coalesce(resolved_at, returned_at, withdrawn_at) AS end_at,
     if(length(payments) > 0, payments[1].1, NULL) AS paid_at,
     arrayExists(p -> p.2 = 'online', payments) AS paid_online,
-    digitized_at, supplement_requests, supplement_receipts,
+    digitized_at, supplement_requests, supplement_receipts, event_count, last_ingested_at,
     {{period_start:{_DT}}} AS period_start,
     {{period_end:{_DT}}} AS period_end,
     t
-FROM dossiers {{t_source}}
+FROM {{source}} {{t_source}}
 WHERE {{filters}}
 """
 
@@ -55,10 +57,11 @@ FROM ({{rows}})
 
 _FEEDBACK_ROWS = f"""
 SELECT agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at,
+    event_count, last_ingested_at,
     {{period_start:{_DT}}} AS period_start,
     {{period_end:{_DT}}} AS period_end,
     {{judged_at:{_DT}}} AS t
-FROM feedback
+FROM {{source}}
 WHERE {{filters}}
 """
 
@@ -96,6 +99,8 @@ class MetricRow:
     group: str | None
     numerator: int
     denominator: int
+    events: int = 0  # distinct events behind the items counted (provenance)
+    watermark: datetime | None = None  # newest ingest time among them
 
     @property
     def rate(self) -> float | None:
@@ -110,6 +115,8 @@ class MetricQuery:
     filters: Filters = field(default_factory=Filters)
     group_by: GroupBy | None = None
     rules: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    # None: the live state. An ingest instant: only what was stored by then (reproducible).
+    as_of: datetime | None = None
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {
@@ -118,6 +125,8 @@ class MetricQuery:
             "judged_at": min(self.period.end, self.now),
         }
         where = self._filters(params)
+        if self.as_of is not None:
+            params["as_of"] = self.as_of
         stock_buckets = self.metric.anchor is None and self.group_by in ("day", "month")
         if stock_buckets:
             params["bucket_ends"] = self._bucket_ends()
@@ -127,14 +136,22 @@ class MetricQuery:
             t_source = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
         if self.metric.entity == "dossier":
             params.update(self.rules)
-            rows = _DOSSIER_ROWS.replace("{filters}", where).replace("{t_source}", t_source)
+            rows = (
+                _DOSSIER_ROWS.replace("{filters}", where)
+                .replace("{t_source}", t_source)
+                .replace("{source}", dossier_source(self.as_of is not None))
+            )
             source = _DOSSIER_JUDGED.replace("{rows}", rows)
         else:
-            source = _FEEDBACK_ROWS.replace("{filters}", where)
+            source = _FEEDBACK_ROWS.replace("{filters}", where).replace(
+                "{source}", feedback_source(self.as_of is not None)
+            )
         group = self._group_expr()
         sql = (
             f"SELECT {group} AS grp, countIf({self.metric.numerator}) AS numerator, "
-            f"count() AS denominator FROM ({source}) WHERE {self.metric.population} "
+            f"count() AS denominator, sum(event_count) AS events, "
+            f"max(last_ingested_at) AS watermark "
+            f"FROM ({source}) WHERE {self.metric.population} "
             f"GROUP BY grp ORDER BY grp"
         )
         return sql, params
@@ -143,8 +160,8 @@ class MetricQuery:
         sql, params = self.sql()
         result = client.query(sql, parameters=params)
         return [
-            MetricRow(None if g is None else str(g), int(n), int(d))
-            for g, n, d in result.result_rows
+            MetricRow(None if g is None else str(g), int(n), int(d), int(ev), utc(wm))
+            for g, n, d, ev, wm in result.result_rows
         ]
 
     def _filters(self, params: dict[str, Any]) -> str:
@@ -188,6 +205,13 @@ class MetricQuery:
             if ends[-1] >= self.now:
                 break
         return ends
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Engine datetimes may come back without their zone; every stored time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def metric_query(metric_id: str, **kwargs: Any) -> MetricQuery:

@@ -1,0 +1,98 @@
+"""A dossier's or feedback item's full trail: every stored event in order, with provenance."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from services.api.deps import Context
+from services.metrics.queries import utc
+
+router = APIRouter(prefix="/v1", tags=["trails"])
+
+
+class TrailEvent(BaseModel):
+    event_id: str
+    type: str
+    occurred_at: datetime
+    agency_code: str
+    source: str
+    payload: dict[str, Any]
+    subject: str
+    stream_seq: int
+    published_at: datetime
+    ingested_at: datetime
+
+
+class Trail(BaseModel):
+    entity: Literal["dossier", "feedback"]
+    id: str
+    as_of: datetime | None
+    events: list[TrailEvent]
+
+
+_SQL = """
+SELECT toString(event_id), type, occurred_at, agency_code, source, payload, subject, stream_seq,
+       published_at, ingested_at
+FROM events FINAL
+WHERE entity = {entity:String} AND entity_id = {id:String}
+  AND ({agency:Nullable(String)} IS NULL OR agency_code = {agency:Nullable(String)})
+  AND ({as_of:Nullable(DateTime64(3, 'UTC'))} IS NULL
+       OR ingested_at <= {as_of:Nullable(DateTime64(3, 'UTC'))})
+ORDER BY occurred_at, stream_seq, event_id
+LIMIT 10000
+"""
+
+
+def _trail(
+    ctx: Context,
+    entity: Literal["dossier", "feedback"],
+    id: str,
+    agency: str | None,
+    as_of: datetime | None,
+) -> Trail:
+    rows = ctx.clickhouse.query(
+        _SQL, parameters={"entity": entity, "id": id, "agency": agency, "as_of": as_of}
+    ).result_rows
+    if not rows:
+        raise HTTPException(404, f"no events for {entity} {id!r}")
+    events = [
+        TrailEvent(
+            event_id=r[0],
+            type=r[1],
+            occurred_at=utc(r[2]),
+            agency_code=r[3],
+            source=r[4],
+            payload=json.loads(r[5]),
+            subject=r[6],
+            stream_seq=r[7],
+            published_at=utc(r[8]),
+            ingested_at=utc(r[9]),
+        )
+        for r in rows
+    ]
+    return Trail(entity=entity, id=id, as_of=as_of, events=events)
+
+
+AgencyParam = Annotated[
+    str | None, Query(description="Agency code, when ids repeat across agencies")
+]
+AsOfParam = Annotated[datetime | None, Query(description="Only events ingested by this instant")]
+
+
+@router.get("/dossiers/{dossier_id}/events", response_model=Trail, summary="A dossier's trail")
+def dossier_trail(
+    ctx: Context, dossier_id: str, agency: AgencyParam = None, as_of: AsOfParam = None
+) -> Trail:
+    return _trail(ctx, "dossier", dossier_id, agency, as_of)
+
+
+@router.get("/feedback/{feedback_id}/events", response_model=Trail, summary="A feedback trail")
+def feedback_trail(
+    ctx: Context, feedback_id: str, agency: AgencyParam = None, as_of: AsOfParam = None
+) -> Trail:
+    return _trail(ctx, "feedback", feedback_id, agency, as_of)
