@@ -36,7 +36,8 @@ SELECT
     arraySort(groupUniqArrayIf((e.occurred_at, assumeNotNull(e.new_due_at), e.event_id),
         e.type = 'dossier.apology_issued')) AS apologies,
     arraySort(groupUniqArrayIf(
-        (e.occurred_at, toString(assumeNotNull(e.channel)), assumeNotNull(e.amount_vnd), e.event_id),
+        (e.occurred_at, toString(assumeNotNull(e.channel)), assumeNotNull(e.amount_vnd),
+         e.event_id),
         e.type = 'dossier.paid')) AS payments,
     min(if(e.type = 'dossier.digitized', e.occurred_at, NULL)) AS digitized_at,
     max(if(e.type = 'dossier.rated', (e.occurred_at, toString(assumeNotNull(e.rating))),
