@@ -68,6 +68,23 @@ WHERE {{filters}}
 _GROUP_COLUMNS = {"agency": "agency_code", "domain": "domain_code", "level": "level"}
 
 
+def judged_dossiers(where: str, t_source: str, *, as_of: bool) -> str:
+    """One row per dossier (and judging instant `t`) with its §2 timeliness at `t`.
+
+    Parameters the SQL expects: period_start, period_end, multi_supplement_late, the ones `t_source`
+    names (e.g. judged_at), `as_of` when as_of is set, and those of `where`.
+    """
+    rows = (
+        _DOSSIER_ROWS.replace("{filters}", where)
+        .replace("{t_source}", t_source)
+        .replace("{source}", dossier_source(as_of))
+    )
+    return _DOSSIER_JUDGED.replace("{rows}", rows)
+
+
+SINGLE_T = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
+
+
 class MetricQueryError(ValueError):
     """The question cannot be asked of this metric (e.g. a domain filter on feedback)."""
 
@@ -133,15 +150,10 @@ class MetricQuery:
             t_source = "ARRAY JOIN {bucket_ends:Array(DateTime64(3, 'UTC'))} AS t"
         else:
             # A one-element array keeps a single SQL shape for both cases.
-            t_source = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
+            t_source = SINGLE_T
         if self.metric.entity == "dossier":
             params.update(self.rules)
-            rows = (
-                _DOSSIER_ROWS.replace("{filters}", where)
-                .replace("{t_source}", t_source)
-                .replace("{source}", dossier_source(self.as_of is not None))
-            )
-            source = _DOSSIER_JUDGED.replace("{rows}", rows)
+            source = judged_dossiers(where, t_source, as_of=self.as_of is not None)
         else:
             source = _FEEDBACK_ROWS.replace("{filters}", where).replace(
                 "{source}", feedback_source(self.as_of is not None)

@@ -32,7 +32,7 @@ ListParam = Annotated[
 ]
 
 
-def _split(values: list[str] | None) -> tuple[str, ...]:
+def split_list(values: list[str] | None) -> tuple[str, ...]:
     out: list[str] = []
     for value in values or []:
         out.extend(v.strip() for v in value.split(",") if v.strip())
@@ -85,7 +85,7 @@ def get_metric(
         now = as_of
     last = to or now.astimezone(VN).date()
     first = from_ or last.replace(month=1, day=1)
-    filters = Filters(_split(agency), _split(domain), _split(level))
+    filters = Filters(split_list(agency), split_list(domain), split_list(level))
     try:
         period = Period.from_dates(first, last)
         query = metric_query(

@@ -1,0 +1,77 @@
+"""Periodic reports: Biểu II.06a as JSON, CSV or XLSX."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from services.api.deps import Context
+from services.api.exports import to_csv, to_xlsx
+from services.api.routes.metrics import AS_OF_SETTLE, ListParam, split_list
+from services.metrics import report_ii06a
+from services.metrics.queries import RULES_VERSION, VN, MetricQueryError, Period
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+TITLE = "Biểu II.06a/VPCP/KSTT: Tình hình, kết quả giải quyết TTHC"
+
+
+@router.get("/ii06a", summary="Biểu II.06a for a period and a set of agencies")
+def ii06a(
+    ctx: Context,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    agency: ListParam = None,
+    as_of: datetime | None = None,
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> Any:
+    now = ctx.clock()
+    if as_of is not None:
+        if as_of.tzinfo is None or as_of > now - AS_OF_SETTLE:
+            raise HTTPException(422, "as_of needs an offset and must be settled (≥ 5 s old)")
+        now = as_of
+    last = to or now.astimezone(VN).date()
+    first = from_ or last.replace(day=1)
+    try:
+        period = Period.from_dates(first, last)
+    except MetricQueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    report = report_ii06a.compute(ctx.clickhouse, period, now, split_list(agency), as_of)
+    total = report_ii06a.II06aRow(agency_code="Tổng cộng")
+    for row in report.rows:
+        total.add(row)
+    rows = [*report.rows, total]
+    if format == "json":
+        return {
+            "form": "II.06a/VPCP/KSTT",
+            "period_from": first,
+            "period_to": last,
+            "columns": [
+                {"field": f, "column": n, "heading": h} for f, n, h in report_ii06a.COLUMNS
+            ],
+            "rows": [r.as_dict() for r in report.rows],
+            "total": total.as_dict(),
+            "provenance": {
+                "as_of": as_of,
+                "watermark": report.watermark,
+                "events": report.events,
+                "rule_set": RULES_VERSION,
+            },
+        }
+    headings = ["Cơ quan", *(f"({n}) {h}" for _, n, h in report_ii06a.COLUMNS)]
+    table = [[r.agency_code, *(getattr(r, f) for f, _, _ in report_ii06a.COLUMNS)] for r in rows]
+    name = f"II06a_{first:%Y%m%d}_{last:%Y%m%d}"
+    if format == "csv":
+        return Response(
+            to_csv(headings, table),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    subtitle = f"Kỳ báo cáo: {first:%d/%m/%Y} – {last:%d/%m/%Y}"
+    return Response(
+        to_xlsx("II.06a", TITLE, subtitle, headings, table),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )

@@ -1,0 +1,130 @@
+"""Biểu II.06a/VPCP/KSTT (TT 01/2020/TT-VPCP): dossier handling per agency for a period.
+
+Columns and identities follow metrics-reference §3: 3 = 4 + 5 + 6, 7 = 8 + 9 + 10, 11 = 12 + 13,
+3 = 7 + 11. Every dossier received in the period or carried into it is, at the period end, either
+finished in the period or still open, so the identities hold by construction; a test checks them
+on random event streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from services.metrics.queries import DEFAULT_RULES, SINGLE_T, Period, judged_dossiers, utc
+
+# (field, column number, Vietnamese heading) in the form's order.
+COLUMNS: tuple[tuple[str, int, str], ...] = (
+    ("received_total", 3, "Số hồ sơ tiếp nhận - Tổng số"),
+    ("received_online", 4, "Trong kỳ - Trực tuyến"),
+    ("received_direct_postal", 5, "Trong kỳ - Trực tiếp, dịch vụ bưu chính"),
+    ("carried_over", 6, "Từ kỳ trước chuyển qua"),
+    ("resolved_total", 7, "Số hồ sơ đã giải quyết - Tổng số"),
+    ("resolved_early", 8, "Trước hạn"),
+    ("resolved_on_time", 9, "Đúng hạn"),
+    ("resolved_late", 10, "Quá hạn"),
+    ("pending_total", 11, "Số hồ sơ đang giải quyết - Tổng số"),
+    ("pending_within", 12, "Trong hạn"),
+    ("pending_overdue", 13, "Quá hạn"),
+)
+
+_SQL = """
+SELECT agency_code,
+    countIf(received_at >= period_start AND received_at < period_end
+            AND channel = 'online') AS received_online,
+    countIf(received_at >= period_start AND received_at < period_end
+            AND channel != 'online') AS received_direct_postal,
+    countIf(received_at < period_start
+            AND (end_at IS NULL OR end_at >= period_start)) AS carried_over,
+    countIf(finished AND timeliness = 'early') AS resolved_early,
+    countIf(finished AND timeliness = 'on_time') AS resolved_on_time,
+    countIf(finished AND timeliness = 'late') AS resolved_late,
+    countIf(NOT finished AND timeliness != 'late') AS pending_within,
+    countIf(NOT finished AND timeliness = 'late') AS pending_overdue,
+    sum(event_count) AS events,
+    max(last_ingested_at) AS watermark
+FROM (
+    SELECT *, end_at IS NOT NULL AND end_at < t AS finished
+    FROM ({judged})
+    -- in the report: received by the judging instant and not finished before the period
+    WHERE due_at IS NOT NULL AND received_at < t
+      AND (end_at IS NULL OR end_at >= period_start)
+)
+GROUP BY agency_code
+ORDER BY agency_code
+"""
+
+
+@dataclass
+class II06aRow:
+    agency_code: str
+    received_online: int = 0
+    received_direct_postal: int = 0
+    carried_over: int = 0
+    resolved_early: int = 0
+    resolved_on_time: int = 0
+    resolved_late: int = 0
+    pending_within: int = 0
+    pending_overdue: int = 0
+
+    @property
+    def received_total(self) -> int:
+        return self.received_online + self.received_direct_postal + self.carried_over
+
+    @property
+    def resolved_total(self) -> int:
+        return self.resolved_early + self.resolved_on_time + self.resolved_late
+
+    @property
+    def pending_total(self) -> int:
+        return self.pending_within + self.pending_overdue
+
+    def add(self, other: II06aRow) -> None:
+        for f in fields(self):
+            if f.name != "agency_code":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"agency_code": self.agency_code}
+        out.update({name: getattr(self, name) for name, _, _ in COLUMNS})
+        return out
+
+
+@dataclass
+class II06aReport:
+    rows: list[II06aRow]
+    events: int
+    watermark: datetime | None
+
+
+def compute(
+    client: Client,
+    period: Period,
+    now: datetime,
+    agencies: tuple[str, ...] = (),
+    as_of: datetime | None = None,
+) -> II06aReport:
+    params: dict[str, Any] = {
+        "period_start": period.start,
+        "period_end": period.end,
+        "judged_at": min(period.end, now),
+        **DEFAULT_RULES,
+    }
+    where = "1"
+    if agencies:
+        where = "agency_code IN {agencies:Array(String)}"
+        params["agencies"] = list(agencies)
+    if as_of is not None:
+        params["as_of"] = as_of
+    sql = _SQL.replace("{judged}", judged_dossiers(where, SINGLE_T, as_of=as_of is not None))
+    result = client.query(sql, parameters=params)
+    rows, events, watermark = [], 0, None
+    for r in result.named_results():
+        events += int(r.pop("events"))
+        wm = utc(r.pop("watermark"))
+        watermark = wm if watermark is None or (wm and wm > watermark) else watermark
+        rows.append(II06aRow(**{k: (v if k == "agency_code" else int(v)) for k, v in r.items()}))
+    return II06aReport(rows=rows, events=events, watermark=watermark)
