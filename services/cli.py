@@ -38,6 +38,29 @@ def _migrate(_: argparse.Namespace) -> None:
     asyncio.run(go())
 
 
+def _replay(args: argparse.Namespace) -> None:
+    from services.ingest.restream import restream
+    from services.ingest.writer import EventWriter
+    from services.storage.clickhouse import connect
+    from services.storage.migrate import migrate
+    from services.storage.replay import replay, text_progress
+
+    settings = runtime.Settings()
+    try:
+        client = connect(settings.resolved_clickhouse_url(), create_database=True)
+    except Exception as exc:
+        raise SystemExit(f"cannot open the store (is `motcua up` still running?): {exc}") from exc
+    migrate(client)
+    if args.from_stream:
+        if not settings.nats_url:
+            raise SystemExit("--from-stream needs MOTCUA_NATS_URL (a running NATS server)")
+        stored, dead = asyncio.run(restream(settings.nats_url, EventWriter(client), text_progress))
+        print(f"from the stream: {stored} events stored, {dead} dead-lettered")
+    counts = replay(client, progress=text_progress)
+    for table, rows in counts.items():
+        print(f"{table}: {rows} rows")
+
+
 def _service(name: str) -> Any:
     def run(_: argparse.Namespace) -> None:
         from services import processes
@@ -62,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply ClickHouse migrations, declare streams").set_defaults(
         func=_migrate
     )
+    replay = sub.add_parser(
+        "replay", help="rebuild every derived table from the stored events (stop `up` first)"
+    )
+    replay.add_argument(
+        "--from-stream", action="store_true", help="first read the events back from JetStream"
+    )
+    replay.set_defaults(func=_replay)
     for name, text in (
         ("ingest", "run the ingest service alone"),
         ("metrics", "run the metrics service alone"),

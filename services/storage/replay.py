@@ -1,0 +1,83 @@
+"""Rebuild every derived table from the stored events (`motcua replay`).
+
+The rebuild runs each materialized view's own SELECT (read back from the engine, so there is no
+second copy to drift) over the events log, one year partition at a time for progress. Run it
+with ingest stopped: in embedded mode the chDB lock guarantees that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from clickhouse_connect.driver.client import Client
+
+_FROM_EVENTS = re.compile(r"FROM (?P<table>`?\w+`?\.`?events`?)(?: AS (?P<alias>\w+))?")
+_TO_TARGET = re.compile(r" TO (?P<target>\S+) ")
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    target: str
+    select: str
+
+
+def derived_views(client: Client) -> list[View]:
+    rows = client.query(
+        "SELECT name, as_select, create_table_query FROM system.tables "
+        "WHERE database = currentDatabase() AND engine = 'MaterializedView' ORDER BY name"
+    ).result_rows
+    views = []
+    for name, select, create in rows:
+        target = _TO_TARGET.search(create)
+        if not target or not _FROM_EVENTS.search(select):
+            continue  # not fed by the events log
+        views.append(View(name, target["target"], select))
+    return views
+
+
+def replay(client: Client, progress: Progress | None = None) -> dict[str, int]:
+    """Truncate every table the views feed, then refill it year by year. Returns rows per
+    target."""
+    views = derived_views(client)
+    years = [
+        int(r[0])
+        for r in client.query(
+            "SELECT DISTINCT toYear(occurred_at) AS y FROM events ORDER BY y"
+        ).result_rows
+    ]
+    for view in views:
+        client.command(f"TRUNCATE TABLE {view.target}")
+    steps = len(views) * len(years)
+    done = 0
+    for view in views:
+        for year in years:
+            select = _FROM_EVENTS.sub(partial(_one_year, year=year), view.select, count=1)
+            client.command(f"INSERT INTO {view.target} {select}", settings={"async_insert": 0})
+            done += 1
+            if progress:
+                progress(done, steps, f"{view.target} {year}")
+    return {
+        v.target: int(client.query(f"SELECT count() FROM {v.target}").result_rows[0][0])
+        for v in views
+    }
+
+
+def _one_year(match: re.Match[str], year: int) -> str:
+    return (
+        f"FROM (SELECT * FROM {match['table']} WHERE toYear(occurred_at) = {year:d}) "
+        f"AS {match['alias'] or 'events'}"
+    )
+
+
+def text_progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    bar = "█" * filled + "·" * (width - filled)
+    end = "\n" if done == total else ""
+    print(f"\r[{bar}] {done}/{total} {label:<40}", end=end, flush=True)
