@@ -85,6 +85,17 @@ def judged_dossiers(where: str, t_source: str, *, as_of: bool) -> str:
 SINGLE_T = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
 
 
+_ITEM_COLUMNS = {
+    "dossier": (
+        "agency_code, dossier_id, domain_code, level, channel, received_at, due_at, end_at, "
+        "effective_at, length(req) AS supplements, timeliness, event_count"
+    ),
+    "feedback": (
+        "agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at, event_count"
+    ),
+}
+
+
 class MetricQueryError(ValueError):
     """The question cannot be asked of this metric (e.g. a domain filter on feedback)."""
 
@@ -102,6 +113,14 @@ class Period:
         start = datetime.combine(first, time(), VN).astimezone(UTC)
         end = datetime.combine(last + timedelta(days=1), time(), VN).astimezone(UTC)
         return cls(start, end)
+
+    @property
+    def first_day(self) -> date:
+        return self.start.astimezone(VN).date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.end.astimezone(VN) - timedelta(days=1)).date()
 
 
 @dataclass(frozen=True)
@@ -136,15 +155,52 @@ class MetricQuery:
     as_of: datetime | None = None
 
     def sql(self) -> tuple[str, dict[str, Any]]:
-        params: dict[str, Any] = {
-            "period_start": self.period.start,
-            "period_end": self.period.end,
-            "judged_at": min(self.period.end, self.now),
-        }
+        params: dict[str, Any] = {}
+        source = self._source(params, bucketed=True)
+        group = self._group_expr()
+        sql = (
+            f"SELECT {group} AS grp, countIf({self.metric.numerator}) AS numerator, "
+            f"count() AS denominator, sum(event_count) AS events, "
+            f"max(last_ingested_at) AS watermark "
+            f"FROM ({source}) WHERE {self.metric.population} "
+            f"GROUP BY grp ORDER BY grp"
+        )
+        return sql, params
+
+    def items(
+        self, client: Client, part: Literal["numerator", "denominator"], limit: int, offset: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """The items behind the figure (judged at the period end), paged: (total, page)."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        source = self._source(params, bucketed=False)
+        condition = self.metric.population
+        if part == "numerator":
+            condition = f"({condition}) AND ({self.metric.numerator})"
+        columns = _ITEM_COLUMNS[self.metric.entity]
+        key = "dossier_id" if self.metric.entity == "dossier" else "feedback_id"
+        base = f"FROM ({source}) WHERE {condition}"
+        total = client.query(f"SELECT count() {base}", parameters=params).result_rows[0][0]
+        page = client.query(
+            f"SELECT {columns} {base} ORDER BY agency_code, {key} "
+            "LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+            parameters=params,
+        ).named_results()
+        return int(total), [
+            {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in page
+        ]
+
+    def _source(self, params: dict[str, Any], *, bucketed: bool) -> str:
+        params.update(
+            period_start=self.period.start,
+            period_end=self.period.end,
+            judged_at=min(self.period.end, self.now),
+        )
         where = self._filters(params)
         if self.as_of is not None:
             params["as_of"] = self.as_of
-        stock_buckets = self.metric.anchor is None and self.group_by in ("day", "month")
+        stock_buckets = (
+            bucketed and self.metric.anchor is None and self.group_by in ("day", "month")
+        )
         if stock_buckets:
             params["bucket_ends"] = self._bucket_ends()
             t_source = "ARRAY JOIN {bucket_ends:Array(DateTime64(3, 'UTC'))} AS t"
@@ -158,15 +214,7 @@ class MetricQuery:
             source = _FEEDBACK_ROWS.replace("{filters}", where).replace(
                 "{source}", feedback_source(self.as_of is not None)
             )
-        group = self._group_expr()
-        sql = (
-            f"SELECT {group} AS grp, countIf({self.metric.numerator}) AS numerator, "
-            f"count() AS denominator, sum(event_count) AS events, "
-            f"max(last_ingested_at) AS watermark "
-            f"FROM ({source}) WHERE {self.metric.population} "
-            f"GROUP BY grp ORDER BY grp"
-        )
-        return sql, params
+        return source
 
     def run(self, client: Client) -> list[MetricRow]:
         sql, params = self.sql()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
-from services.api.deps import Context
+from services.api.deps import ApiContext, Context
+from services.api.exports import to_csv
 from services.api.schemas import MetricDefinition, MetricGroup, MetricResult, Provenance
 from services.metrics.definitions import METRICS
 from services.metrics.queries import (
@@ -15,6 +16,7 @@ from services.metrics.queries import (
     VN,
     Filters,
     GroupBy,
+    MetricQuery,
     MetricQueryError,
     Period,
     metric_query,
@@ -58,6 +60,48 @@ def list_metrics() -> list[MetricDefinition]:
     ]
 
 
+def settled_as_of(ctx: ApiContext, as_of: datetime | None) -> datetime:
+    """The instant figures are judged at: now, or a settled as-of instant."""
+    now = ctx.clock()
+    if as_of is None:
+        return now
+    if as_of.tzinfo is None:
+        raise HTTPException(422, "as_of needs a UTC offset, e.g. 2026-03-31T17:00:00+07:00")
+    if as_of > now - AS_OF_SETTLE:
+        raise HTTPException(422, f"as_of must be at least {AS_OF_SETTLE.seconds}s in the past")
+    return as_of  # open items are judged as they were then
+
+
+def build_query(
+    ctx: ApiContext,
+    metric: str,
+    first: date | None,
+    last: date | None,
+    agency: list[str] | None,
+    domain: list[str] | None,
+    level: list[str] | None,
+    group_by: GroupBy | None,
+    as_of: datetime | None,
+) -> MetricQuery:
+    if metric not in METRICS:
+        raise HTTPException(404, f"unknown metric {metric!r}; see GET /v1/metrics")
+    now = settled_as_of(ctx, as_of)
+    last = last or now.astimezone(VN).date()
+    first = first or last.replace(month=1, day=1)
+    filters = Filters(split_list(agency), split_list(domain), split_list(level))
+    try:
+        return metric_query(
+            metric,
+            period=Period.from_dates(first, last),
+            now=now,
+            filters=filters,
+            group_by=group_by,
+            as_of=as_of,
+        )
+    except MetricQueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
 @router.get("/{metric}", summary="One metric over a period", response_model=MetricResult)
 def get_metric(
     ctx: Context,
@@ -73,27 +117,18 @@ def get_metric(
         Query(description="Answer as the system knew it at this ingest instant (with offset)"),
     ] = None,
 ) -> MetricResult:
-    if metric not in METRICS:
-        raise HTTPException(404, f"unknown metric {metric!r}; see GET /v1/metrics")
-    now = ctx.clock()
-    if as_of is not None:
-        if as_of.tzinfo is None:
-            raise HTTPException(422, "as_of needs a UTC offset, e.g. 2026-03-31T17:00:00+07:00")
-        if as_of > now - AS_OF_SETTLE:
-            raise HTTPException(422, f"as_of must be at least {AS_OF_SETTLE.seconds}s in the past")
-        # Open items are judged at the as-of instant, as they were then.
-        now = as_of
-    last = to or now.astimezone(VN).date()
-    first = from_ or last.replace(month=1, day=1)
-    filters = Filters(split_list(agency), split_list(domain), split_list(level))
+    query = build_query(ctx, metric, from_, to, agency, domain, level, group_by, as_of)
     try:
-        period = Period.from_dates(first, last)
-        query = metric_query(
-            metric, period=period, now=now, filters=filters, group_by=group_by, as_of=as_of
-        )
         rows = query.run(ctx.clickhouse)
     except MetricQueryError as exc:
         raise HTTPException(422, str(exc)) from exc
+    first, last, now, filters = (
+        query.period.first_day,
+        query.period.last_day,
+        query.now,
+        query.filters,
+    )
+    period = query.period
     return MetricResult(
         metric=metric,
         label=METRICS[metric].label,
@@ -117,3 +152,43 @@ def get_metric(
             rule_set=RULES_VERSION,
         ),
     )
+
+
+@router.get("/{metric}/items", summary="The dossiers or feedback behind a figure (drill-down)")
+def metric_items(
+    ctx: Context,
+    metric: str,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    agency: ListParam = None,
+    domain: ListParam = None,
+    level: ListParam = None,
+    as_of: datetime | None = None,
+    part: Annotated[
+        Literal["numerator", "denominator"], Query(description="Which side of the ratio")
+    ] = "numerator",
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    query = build_query(ctx, metric, from_, to, agency, domain, level, None, as_of)
+    total, items = query.items(ctx.clickhouse, part, page_size, (page - 1) * page_size)
+    if format == "csv":
+        headings = list(items[0]) if items else ["agency_code"]
+        table = [[row[h] for h in headings] for row in items]
+        return Response(
+            to_csv(headings, table),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{metric}_{part}_{page}.csv"'},
+        )
+    return {
+        "metric": metric,
+        "part": part,
+        "period_from": query.period.first_day,
+        "period_to": query.period.last_day,
+        "judged_at": min(query.period.end, query.now),
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+        "items": items,
+    }
