@@ -36,6 +36,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(metrics.rule_sets_router)
     app.include_router(pipeline.router)
     app.include_router(trails.router)
     app.include_router(reports.router)

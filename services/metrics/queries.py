@@ -9,15 +9,14 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
+from services.metrics import rules
 from services.metrics.definitions import METRICS, TZ, Metric
 from services.metrics.folds import dossier_source, feedback_source
+from services.metrics.rules import RuleSet
 
 GroupBy = Literal["agency", "domain", "level", "day", "month"]
 VN = ZoneInfo(TZ)
 
-# Reference §2, made explicit so a later rule set can change it without touching the SQL.
-DEFAULT_RULES = {"multi_supplement_late": 1}
-RULES_VERSION = "reference@1"
 
 _DT = "DateTime64(3, 'UTC')"
 
@@ -26,7 +25,8 @@ _DT = "DateTime64(3, 'UTC')"
 _DOSSIER_ROWS = f"""
 SELECT
     agency_code, dossier_id, domain_code, level, channel, received_at, due_at,
-    coalesce(resolved_at, returned_at, withdrawn_at) AS end_at,
+    coalesce(resolved_at, returned_at,
+             if({{withdrawn_finishes:UInt8}} = 1, withdrawn_at, NULL)) AS end_at,
     if(length(payments) > 0, payments[1].1, NULL) AS paid_at,
     arrayExists(p -> p.2 = 'online', payments) AS paid_online,
     digitized_at, supplement_requests, supplement_receipts, event_count, last_ingested_at,
@@ -35,6 +35,9 @@ SELECT
     t
 FROM {{source}} {{t_source}}
 WHERE {{filters}}
+    -- a rule set may leave withdrawn dossiers out of every dossier figure instead
+    AND NOT ({{withdrawn_finishes:UInt8}} = 0 AND withdrawn_at IS NOT NULL
+             AND resolved_at IS NULL AND returned_at IS NULL)
 """
 
 _DOSSIER_JUDGED = f"""
@@ -49,7 +52,9 @@ SELECT *,
     subtractMilliseconds(clock_stop, paused_ms) AS effective_at,
     multiIf(due_at IS NULL, NULL,
             length(req) > 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
-            effective_at > due_at, 'late',
+            if({{lenient_boundary:UInt8}} = 1,
+               toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'),
+               effective_at > due_at), 'late',
             toDate(effective_at, '{TZ}') < toDate(due_at, '{TZ}'), 'early',
             'on_time') AS timeliness
 FROM ({{rows}})
@@ -150,7 +155,7 @@ class MetricQuery:
     now: datetime
     filters: Filters = field(default_factory=Filters)
     group_by: GroupBy | None = None
-    rules: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    rule_set: RuleSet = field(default_factory=rules.get)
     # None: the live state. An ingest instant: only what was stored by then (reproducible).
     as_of: datetime | None = None
 
@@ -208,7 +213,7 @@ class MetricQuery:
             # A one-element array keeps a single SQL shape for both cases.
             t_source = SINGLE_T
         if self.metric.entity == "dossier":
-            params.update(self.rules)
+            params.update(self.rule_set.sql_params())
             source = judged_dossiers(where, t_source, as_of=self.as_of is not None)
         else:
             source = _FEEDBACK_ROWS.replace("{filters}", where).replace(

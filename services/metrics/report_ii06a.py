@@ -14,7 +14,9 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.queries import DEFAULT_RULES, SINGLE_T, Period, judged_dossiers, utc
+from services.metrics import rules
+from services.metrics.queries import SINGLE_T, Period, judged_dossiers, utc
+from services.metrics.rules import RuleSet
 
 # (field, column number, Vietnamese heading) in the form's order.
 COLUMNS: tuple[tuple[str, int, str], ...] = (
@@ -106,12 +108,13 @@ def compute(
     now: datetime,
     agencies: tuple[str, ...] = (),
     as_of: datetime | None = None,
+    rule_set: RuleSet | None = None,
 ) -> II06aReport:
     params: dict[str, Any] = {
         "period_start": period.start,
         "period_end": period.end,
         "judged_at": min(period.end, now),
-        **DEFAULT_RULES,
+        **(rule_set or rules.get()).sql_params(),
     }
     where = "1"
     if agencies:

@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from services.api.deps import ApiContext, Context
 from services.api.exports import to_csv
 from services.api.schemas import MetricDefinition, MetricGroup, MetricResult, Provenance
+from services.metrics import rules
 from services.metrics.definitions import METRICS
 from services.metrics.queries import (
-    RULES_VERSION,
     VN,
     Filters,
     GroupBy,
@@ -31,6 +31,12 @@ router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 ListParam = Annotated[
     list[str] | None,
     Query(description="Repeat the parameter or separate values with commas", max_length=200),
+]
+
+
+RuleSetParam = Annotated[
+    str | None,
+    Query(description="Rule set name@version (GET /v1/rule-sets); default the reference"),
 ]
 
 
@@ -82,6 +88,7 @@ def build_query(
     level: list[str] | None,
     group_by: GroupBy | None,
     as_of: datetime | None,
+    rule_set: str | None = None,
 ) -> MetricQuery:
     if metric not in METRICS:
         raise HTTPException(404, f"unknown metric {metric!r}; see GET /v1/metrics")
@@ -97,8 +104,9 @@ def build_query(
             filters=filters,
             group_by=group_by,
             as_of=as_of,
+            rule_set=rules.get(rule_set),
         )
-    except MetricQueryError as exc:
+    except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
@@ -116,8 +124,9 @@ def get_metric(
         datetime | None,
         Query(description="Answer as the system knew it at this ingest instant (with offset)"),
     ] = None,
+    rule_set: RuleSetParam = None,
 ) -> MetricResult:
-    query = build_query(ctx, metric, from_, to, agency, domain, level, group_by, as_of)
+    query = build_query(ctx, metric, from_, to, agency, domain, level, group_by, as_of, rule_set)
     try:
         rows = query.run(ctx.clickhouse)
     except MetricQueryError as exc:
@@ -149,7 +158,7 @@ def get_metric(
             as_of=as_of,
             watermark=max((r.watermark for r in rows if r.watermark), default=None),
             events=sum(r.events for r in rows),
-            rule_set=RULES_VERSION,
+            rule_set=query.rule_set.id,
         ),
     )
 
@@ -170,8 +179,9 @@ def metric_items(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=10_000)] = 100,
     format: Literal["json", "csv"] = "json",
+    rule_set: RuleSetParam = None,
 ) -> Any:
-    query = build_query(ctx, metric, from_, to, agency, domain, level, None, as_of)
+    query = build_query(ctx, metric, from_, to, agency, domain, level, None, as_of, rule_set)
     total, items = query.items(ctx.clickhouse, part, page_size, (page - 1) * page_size)
     if format == "csv":
         headings = list(items[0]) if items else ["agency_code"]
@@ -192,3 +202,14 @@ def metric_items(
         "page_size": page_size,
         "items": items,
     }
+
+
+rule_sets_router = APIRouter(prefix="/v1/rule-sets", tags=["metrics"])
+
+
+@rule_sets_router.get("", summary="The rule sets figures can be computed under")
+def list_rule_sets() -> list[dict[str, Any]]:
+    return [
+        {**rs.model_dump(), "id": rs.id, "default": rs.id == rules.DEFAULT_RULE_SET}
+        for rs in rules.available().values()
+    ]

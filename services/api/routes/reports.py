@@ -9,9 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from services.api.deps import Context
 from services.api.exports import to_csv, to_xlsx
-from services.api.routes.metrics import AS_OF_SETTLE, ListParam, split_list
-from services.metrics import report_ii06a
-from services.metrics.queries import RULES_VERSION, VN, MetricQueryError, Period
+from services.api.routes.metrics import AS_OF_SETTLE, ListParam, RuleSetParam, split_list
+from services.metrics import report_ii06a, rules
+from services.metrics.queries import VN, MetricQueryError, Period
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -26,6 +26,7 @@ def ii06a(
     agency: ListParam = None,
     as_of: datetime | None = None,
     format: Literal["json", "csv", "xlsx"] = "json",
+    rule_set: RuleSetParam = None,
 ) -> Any:
     now = ctx.clock()
     if as_of is not None:
@@ -36,9 +37,10 @@ def ii06a(
     first = from_ or last.replace(day=1)
     try:
         period = Period.from_dates(first, last)
-    except MetricQueryError as exc:
+        chosen = rules.get(rule_set)
+    except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
-    report = report_ii06a.compute(ctx.clickhouse, period, now, split_list(agency), as_of)
+    report = report_ii06a.compute(ctx.clickhouse, period, now, split_list(agency), as_of, chosen)
     total = report_ii06a.II06aRow(agency_code="Tổng cộng")
     for row in report.rows:
         total.add(row)
@@ -57,7 +59,7 @@ def ii06a(
                 "as_of": as_of,
                 "watermark": report.watermark,
                 "events": report.events,
-                "rule_set": RULES_VERSION,
+                "rule_set": chosen.id,
             },
         }
     headings = ["Cơ quan", *(f"({n}) {h}" for _, n, h in report_ii06a.COLUMNS)]
