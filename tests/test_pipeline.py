@@ -85,6 +85,10 @@ async def test_published_events_show_up_with_the_right_numbers(
         ("2026-03-10", 1, 1),
         ("2026-03-25", 1, 1),
     ]
+    # processing minutes, supplement pause deducted: D1 2 d, D2 1 d, D3 3 d, D4 (3/2 09:00 →
+    # end' 3/3 09:00) 1 d → 7 d = 10,080 min over 4 dossiers = 2,520 min on average
+    avg = await metric(system, "avg_processing_minutes", a)
+    assert avg["groups"] == [{"group": None, "numerator": 10080, "denominator": 4, "rate": 2520.0}]
     # open at the end of March: D5 (due 3/12, overdue), D6 (due 4/10) → 1/2
     overdue = await metric(system, "open_overdue_rate", a)
     assert overdue["groups"][0]["numerator"] == 1

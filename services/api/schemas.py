@@ -14,6 +14,7 @@ class MetricDefinition(BaseModel):
     entity: str
     groupable_by: list[str]
     target: str = Field(description="Mục tiêu của kế hoạch, nếu có")
+    unit: str = Field(description="ratio: rate = share; minutes: rate = average in minutes")
 
 
 class MetricGroup(BaseModel):

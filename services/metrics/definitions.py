@@ -27,6 +27,15 @@ class Metric:
     # which are judged at the end of each bucket instead.
     anchor: str | None
     target: str = ""  # the plan's target, for display; the plan issue makes targets data
+    # For averages: the numerator sums this integer SQL expression over the numerator's items
+    # instead of counting them, and `unit` names what the rate is in.
+    summed: str | None = None
+    unit: str = "ratio"
+
+    def numerator_sql(self) -> str:
+        if self.summed is None:
+            return f"countIf({self.numerator})"
+        return f"toInt64(sumIf({self.summed}, {self.numerator}))"
 
 
 # Per-dossier conditions. `t` is the instant the figure is judged at: the period end, or now when
@@ -66,6 +75,18 @@ DOSSIER_METRICS: tuple[Metric, ...] = (
         "timeliness = 'late'",
         "end_at",
         target="lĩnh vực đất đai < 2%",
+    ),
+    Metric(
+        "avg_processing_minutes",
+        "Thời gian giải quyết trung bình (phút)",
+        "Tổng thời gian giải quyết thực tế (từ tiếp nhận đến kết thúc, trừ thời gian chờ bổ sung, "
+        "tính bằng phút) / số hồ sơ đã giải quyết trong kỳ; tỷ lệ là số phút trung bình.",
+        "dossier",
+        FINISHED,
+        "1",
+        "end_at",
+        summed="greatest(0, dateDiff('minute', received_at, effective_at))",
+        unit="minutes",
     ),
     Metric(
         "open_overdue_rate",

@@ -164,7 +164,7 @@ class MetricQuery:
         source = self._source(params, bucketed=True)
         group = self._group_expr()
         sql = (
-            f"SELECT {group} AS grp, countIf({self.metric.numerator}) AS numerator, "
+            f"SELECT {group} AS grp, {self.metric.numerator_sql()} AS numerator, "
             f"count() AS denominator, sum(event_count) AS events, "
             f"max(last_ingested_at) AS watermark "
             f"FROM ({source}) WHERE {self.metric.population} "

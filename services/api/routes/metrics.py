@@ -61,6 +61,7 @@ def list_metrics() -> list[MetricDefinition]:
                 else ["agency", "day", "month"]
             ),
             target=m.target,
+            unit=m.unit,
         )
         for m in METRICS.values()
     ]
