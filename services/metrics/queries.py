@@ -30,6 +30,8 @@ SELECT
     if(length(payments) > 0, payments[1].1, NULL) AS paid_at,
     arrayExists(p -> p.2 = 'online', payments) AS paid_online,
     digitized_at, supplement_requests, supplement_receipts, event_count, last_ingested_at,
+    procedure_code, fee_required, paper_result_required, e_result, payments, apologies,
+    last_rating, late_notice_at,
     {{period_start:{_DT}}} AS period_start,
     {{period_end:{_DT}}} AS period_end,
     t

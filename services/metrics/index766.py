@@ -1,0 +1,333 @@
+"""The QĐ 766 index (100 points) per agency scope and period, as the metrics reference §4 writes it.
+
+Each indicator carries its numerator, denominator, rate (rounded as the rule set says), points and
+the scoring rule used. An indicator the events and the catalogue cannot support is reported as
+missing, never as zero, and the total says how many points could not be assessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from clickhouse_connect.driver.client import Client
+
+from services.metrics import rules
+from services.metrics.queries import SINGLE_T, Period, judged_dossiers, utc
+from services.metrics.rules import RuleSet
+
+
+class WorkingDays(Protocol):
+    version: str
+
+    def working_days_between(self, a: date, b: date) -> int: ...
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    group: str
+    label: str
+    max_points: float
+    rule: str  # "lin" or "thr:<T>"
+    empty_points: float | None = None  # points when the denominator is 0; None: missing
+    missing_reason: str = ""  # set: the data cannot support it (always missing)
+
+
+GROUPS = {
+    "1": ("Công khai, minh bạch", 18),
+    "2": ("Tiến độ, kết quả giải quyết", 20),
+    "3": ("Dịch vụ công trực tuyến", 12),
+    "3p": ("Thanh toán trực tuyến", 10),
+    "4": ("Số hóa hồ sơ", 22),
+    "5": ("Mức độ hài lòng", 18),
+}
+
+_NO_EVENTS = "dữ liệu này không có trong sự kiện hồ sơ (cần số liệu của Cổng DVC quốc gia)"
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator("1.1", "1", "TTHC công bố đúng hạn", 6, "lin"),
+    Indicator("1.2", "1", "TTHC cập nhật, công khai đúng hạn", 4, "lin"),
+    Indicator("1.3", "1", "TTHC công khai đầy đủ", 2, "lin"),
+    Indicator("1.4", "1", "Hồ sơ đồng bộ lên Cổng DVCQG", 6, "lin", missing_reason=_NO_EVENTS),
+    Indicator("2.1", "2", "Hồ sơ xử lý trước hạn, đúng hạn", 20, "lin"),
+    Indicator("3.1", "3", "TTHC cung cấp DVCTT", 2, "thr:0.8"),
+    Indicator("3.2", "3", "DVCTT có phát sinh hồ sơ", 4, "lin"),
+    Indicator("3.3", "3", "Hồ sơ trực tuyến", 6, "thr:0.5"),
+    Indicator("3.5", "3p", "TTHC có NVTC tích hợp thanh toán trực tuyến", 2, "thr:0.8"),
+    Indicator("3.5b", "3p", "TTHC có giao dịch thanh toán trực tuyến", 2, "thr:0.8"),
+    Indicator("3.6", "3p", "Hồ sơ thanh toán trực tuyến", 6, "lin"),
+    Indicator("4.1", "4", "Hồ sơ có kết quả điện tử", 6, "lin"),
+    Indicator("4.2", "4", "Hồ sơ thực hiện số hóa", 4, "thr:0.8"),
+    Indicator(
+        "4.x", "4", "Xã cung cấp chứng thực bản sao điện tử", 2, "lin", missing_reason=_NO_EVENTS
+    ),
+    Indicator(
+        "4.3", "4", "Hồ sơ tái sử dụng dữ liệu số hóa", 2, "thr:0.8", missing_reason=_NO_EVENTS
+    ),
+    Indicator("4.4", "4", "Hồ sơ số hóa kết nối kho dữ liệu", 4, "lin", missing_reason=_NO_EVENTS),
+    Indicator(
+        "4.5a", "4", "TTHC kết nối CSDL quốc gia về dân cư", 2, "lin", missing_reason=_NO_EVENTS
+    ),
+    Indicator(
+        "4.5b", "4", "Hồ sơ kết nối CSDL quốc gia về dân cư", 2, "lin", missing_reason=_NO_EVENTS
+    ),
+    Indicator("5.2", "5", "PAKN xử lý đúng hạn", 6, "lin", empty_points=6),
+    Indicator("5.3", "5", "Hài lòng trong xử lý PAKN", 6, "lin", empty_points=6),
+    Indicator(
+        "5.4", "5", "Hài lòng trong tiếp nhận, giải quyết TTHC", 6, "thr:0.9", empty_points=0
+    ),
+)
+
+
+@dataclass
+class Score:
+    indicator: Indicator
+    numerator: int | None
+    denominator: int | None
+    rate: float | None
+    points: float | None
+    rule: str
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        i = self.indicator
+        return {
+            "id": i.id,
+            "group": i.group,
+            "label": i.label,
+            "max_points": i.max_points,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "rate": self.rate,
+            "points": self.points,
+            "rule": self.rule,
+            "missing": self.points is None,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Index766:
+    scores: list[Score]
+    events: int
+    watermark: datetime | None
+    rule_set: str
+    calendar: str
+    catalog: str
+    notes: list[str] = field(default_factory=list)
+
+    def groups(self) -> list[dict[str, Any]]:
+        out = []
+        for gid, (label, max_points) in GROUPS.items():
+            mine = [s for s in self.scores if s.indicator.group == gid]
+            out.append(
+                {
+                    "group": gid,
+                    "label": label,
+                    "max_points": max_points,
+                    "points": round(sum(s.points or 0 for s in mine), 2),
+                    "not_assessed_points": sum(
+                        s.indicator.max_points for s in mine if s.points is None
+                    ),
+                }
+            )
+        return out
+
+    @property
+    def total(self) -> float:
+        return round(sum(s.points or 0 for s in self.scores), 2)
+
+    @property
+    def not_assessed(self) -> float:
+        return sum(s.indicator.max_points for s in self.scores if s.points is None)
+
+
+def score(indicator: Indicator, num: int | None, den: int | None, rule_set: RuleSet) -> Score:
+    rule = indicator.rule
+    if indicator.id == "4.2" and rule_set.rules.score_4_2 == "lin":
+        rule = "lin"
+    if indicator.missing_reason:
+        return Score(indicator, None, None, None, None, rule, indicator.missing_reason)
+    if num is None or den is None:
+        return Score(indicator, num, den, None, None, rule, "không đủ dữ liệu danh mục")
+    if den == 0:
+        if indicator.empty_points is None:
+            return Score(indicator, num, den, None, None, rule, "không có đối tượng trong kỳ")
+        return Score(
+            indicator,
+            num,
+            den,
+            None,
+            indicator.empty_points,
+            rule,
+            "không có đối tượng trong kỳ: điểm theo quy định",
+        )
+    rate = round(num / den, rule_set.rules.rate_decimals)
+    if rule == "lin":
+        points = indicator.max_points * rate
+    else:
+        threshold = float(rule.split(":")[1])
+        points = indicator.max_points * (1 if rate >= threshold else rate / threshold)
+    return Score(indicator, num, den, rate, round(points, 2), rule)
+
+
+_DOSSIER_SQL = """
+SELECT
+    countIf(finished) AS n_finished, countIf(finished AND timeliness != 'late') AS n_finished_ok,
+    countIf(open_end) AS n_open_end, countIf(open_end AND timeliness != 'late') AS n_open_ok,
+    countIf(received_in) AS n_received,
+    countIf(received_in AND channel = 'online'
+            AND (paper_result_required = 0 OR e_result = 1)) AS n_received_online_e,
+    countIf(paid_in AND paid_amount > 0) AS n_paid,
+    countIf(paid_in AND paid_online) AS n_paid_online,
+    countIf(finished AND paper_result_required = 1) AS n_paper,
+    countIf(finished AND paper_result_required = 1 AND e_result = 1) AS n_paper_e,
+    countIf(received_in AND digitized_at IS NOT NULL AND digitized_at < t) AS n_digitized,
+    countIf((finished OR open_end) AND last_rating.2 = 'unsatisfied') AS n_unsatisfied,
+    groupUniqArrayIf(procedure_code, received_in AND channel = 'online') AS n_procs_online,
+    groupUniqArrayIf(procedure_code, paid_in AND paid_online) AS n_procs_paid_online,
+    sum(event_count) AS events, max(last_ingested_at) AS watermark
+FROM (
+    SELECT *,
+        end_at IS NOT NULL AND end_at >= period_start AND end_at < t AS finished,
+        received_at < t AND (end_at IS NULL OR end_at >= t) AS open_end,
+        received_at >= period_start AND received_at < period_end AS received_in,
+        paid_at IS NOT NULL AND paid_at >= period_start AND paid_at < t AS paid_in,
+        arraySum(p -> p.3, payments) AS paid_amount
+    FROM ({judged})
+    WHERE due_at IS NOT NULL
+)
+"""
+
+_FEEDBACK_SQL = """
+SELECT
+    count() AS filed,
+    countIf(answered_at < t AND answered_at <= deadline
+            OR (answered_at IS NULL OR answered_at >= t) AND t <= deadline) AS handled_ok,
+    countIf(last_rating.2 = 'unsatisfied'
+            OR (answered_at < t AND answered_at > deadline)
+            OR ((answered_at IS NULL OR answered_at >= t) AND t > deadline)) AS not_satisfied,
+    sum(event_count) AS events, max(last_ingested_at) AS watermark
+FROM (
+    SELECT *, due_at AS deadline, {judged_at:DateTime64(3, 'UTC')} AS t
+    FROM {source}
+    WHERE filed_at >= {period_start:DateTime64(3, 'UTC')}
+      AND filed_at < {period_end:DateTime64(3, 'UTC')} AND due_at IS NOT NULL AND {filters}
+)
+"""
+
+
+def compute(
+    client: Client,
+    period: Period,
+    now: datetime,
+    agencies: tuple[str, ...],
+    *,
+    calendar: WorkingDays,
+    procedures: list[dict[str, Any]] | None,
+    catalog_version: str = "",
+    as_of: datetime | None = None,
+    rule_set: RuleSet | None = None,
+) -> Index766:
+    """`procedures`: catalogue entries in scope (valid at the period end), or None when no
+    catalogue is loaded (catalogue-based indicators are then missing)."""
+    chosen = rule_set or rules.get()
+    params: dict[str, Any] = {
+        "period_start": period.start,
+        "period_end": period.end,
+        "judged_at": min(period.end, now),
+        **chosen.sql_params(),
+    }
+    where = "1"
+    if agencies:
+        where = "agency_code IN {agencies:Array(String)}"
+        params["agencies"] = list(agencies)
+    if as_of is not None:
+        params["as_of"] = as_of
+    judged = judged_dossiers(where, SINGLE_T, as_of=as_of is not None)
+    d = client.query(_DOSSIER_SQL.replace("{judged}", judged), parameters=params).named_results()
+    dossiers = next(iter(d))
+    from services.metrics.folds import feedback_source
+
+    f_sql = _FEEDBACK_SQL.replace("{source}", feedback_source(as_of is not None)).replace(
+        "{filters}", where
+    )
+    feedback = next(iter(client.query(f_sql, parameters=params).named_results()))
+    counts = _counts(dossiers, feedback, procedures, period, calendar)
+    scores = [score(i, *counts.get(i.id, (None, None)), chosen) for i in INDICATORS]
+    watermarks = [w for w in (utc(dossiers["watermark"]), utc(feedback["watermark"])) if w]
+    return Index766(
+        scores=scores,
+        events=int(dossiers["events"]) + int(feedback["events"]),
+        watermark=max(watermarks, default=None),
+        rule_set=chosen.id,
+        calendar=calendar.version,
+        catalog=catalog_version if procedures is not None else "",
+    )
+
+
+def _counts(
+    dossiers: dict[str, Any],
+    feedback: dict[str, Any],
+    procedures: list[dict[str, Any]] | None,
+    period: Period,
+    calendar: WorkingDays,
+) -> dict[str, tuple[int, int]]:
+    d, f = dossiers, feedback
+    processed = d["n_finished"] + d["n_open_end"]
+    overdue = processed - d["n_finished_ok"] - d["n_open_ok"]
+    counts: dict[str, tuple[int, int]] = {
+        "2.1": (d["n_finished_ok"] + d["n_open_ok"], processed),
+        "3.3": (d["n_received_online_e"], d["n_received"]),
+        "3.6": (d["n_paid_online"], d["n_paid"]),
+        "4.1": (d["n_paper_e"], d["n_paper"]),
+        "4.2": (d["n_digitized"], d["n_received"]),
+        "5.2": (f["handled_ok"], f["filed"]),
+        "5.3": (f["filed"] - f["not_satisfied"], f["filed"]),
+    }
+    # 5.4 = 100% − (% overdue + % unsatisfied), as a ratio over the processed dossiers
+    counts["5.4"] = (max(0, processed - overdue - d["n_unsatisfied"]), processed)
+    if procedures is not None:
+        counts.update(_catalog_counts(procedures, d, period, calendar))
+    return counts
+
+
+def _catalog_counts(
+    procedures: list[dict[str, Any]],
+    d: dict[str, Any],
+    period: Period,
+    calendar: WorkingDays,
+) -> dict[str, tuple[int, int]]:
+    first, last = period.first_day, period.last_day
+    in_period = [p for p in procedures if first <= p["decision_date"] <= last]
+    on_time_decision = [
+        p
+        for p in in_period
+        if calendar.working_days_between(p["decision_date"], p["legal_basis_effective_date"]) >= 5
+    ]
+    made_public = [
+        p
+        for p in in_period
+        if p["public_in_national_db_at"] is not None
+        and calendar.working_days_between(p["decision_date"], p["public_in_national_db_at"]) <= 5
+    ]
+    online = [p for p in procedures if p["online_level"] != "none"]
+    fee = [p for p in procedures if p["fee_bearing"]]
+    with_online_dossier = set(d["n_procs_online"])
+    with_online_payment = set(d["n_procs_paid_online"])
+
+    def count(items: list[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> int:
+        return sum(1 for p in items if test(p))
+
+    return {
+        "1.1": (len(on_time_decision), len(in_period)),
+        "1.2": (len(made_public), len(in_period)),
+        "1.3": (count(procedures, lambda p: bool(p["parts_complete"])), len(procedures)),
+        "3.1": (len(online), len(procedures)),
+        "3.2": (count(online, lambda p: p["procedure_code"] in with_online_dossier), len(online)),
+        "3.5": (count(fee, lambda p: bool(p["online_payment_integrated"])), len(fee)),
+        "3.5b": (count(fee, lambda p: p["procedure_code"] in with_online_payment), len(fee)),
+    }
