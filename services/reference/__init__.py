@@ -1,0 +1,1 @@
+"""Reference data the figures depend on, kept as versioned data files with their loaders."""
