@@ -20,6 +20,8 @@ from nats.aio.client import Client as NatsClient
 
 from services.common.nats_server import EmbeddedNats, free_port
 from services.common.streams import ensure_streams
+from services.reference.calendar import WorkingCalendar
+from services.reference.calendar_store import sync_calendar
 from services.storage.clickhouse import connect
 from services.storage.migrate import migrate
 
@@ -38,6 +40,7 @@ def clickhouse_url(session_dir: Path) -> str:
 def clickhouse(clickhouse_url: str) -> Client:
     client = connect(clickhouse_url)
     migrate(client)
+    sync_calendar(client, WorkingCalendar.load())
     return client
 
 
