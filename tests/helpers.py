@@ -95,3 +95,32 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.05)
+
+
+def feedback_event(
+    kind: str, agency: str, feedback_id: str, at: datetime, **fields: Any
+) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": f"feedback.{kind}",
+        "schema_version": 1,
+        "occurred_at": at.isoformat(),
+        "agency_code": agency,
+        "source": "test-suite",
+        "feedback_id": feedback_id,
+        **fields,
+    }
+
+
+def filed(
+    agency: str, feedback_id: str, at: datetime, *, due: datetime, topic: str = "procedure"
+) -> dict[str, Any]:
+    return feedback_event(
+        "filed",
+        agency,
+        feedback_id,
+        at,
+        filed_at=at.isoformat(),
+        topic=topic,
+        due_at=due.isoformat(),
+    )

@@ -44,7 +44,14 @@ RECEIVED = "received_at >= period_start AND received_at < period_end"
 FINISHED = "end_at IS NOT NULL AND end_at >= period_start AND end_at < t AND due_at IS NOT NULL"
 OPEN_AT_T = "received_at < t AND (end_at IS NULL OR end_at >= t) AND due_at IS NOT NULL"
 PAID = "paid_at IS NOT NULL AND paid_at >= period_start AND paid_at < t"
-FILED = "filed_at >= period_start AND filed_at < period_end AND due_at IS NOT NULL"
+FILED = "filed_at >= period_start AND filed_at < period_end AND deadline_day IS NOT NULL"
+# The last local day the figure is judged on (t is an exclusive instant).
+T_DAY = f"toDate(subtractMilliseconds(t, 1), '{TZ}')"
+ANSWERED_IN_TIME = f"answered_at < t AND toDate(answered_at, '{TZ}') <= deadline_day"
+ANSWERED_LATE = f"answered_at < t AND toDate(answered_at, '{TZ}') > deadline_day"
+UNANSWERED = "(answered_at IS NULL OR answered_at >= t)"
+LATE_AT_T = "timeliness = 'late'"
+
 
 DOSSIER_METRICS: tuple[Metric, ...] = (
     Metric(
@@ -108,6 +115,28 @@ DOSSIER_METRICS: tuple[Metric, ...] = (
         None,
     ),
     Metric(
+        "apology_compliance",
+        "Tỷ lệ hồ sơ quá hạn có văn bản xin lỗi đúng quy định",
+        "Hồ sơ quá hạn (đã giải quyết quá hạn trong kỳ hoặc đang quá hạn) có văn bản xin lỗi, hẹn "
+        "lại ngày trả ban hành chậm nhất 1 ngày làm việc trước ngày hẹn trả ban đầu và không hẹn "
+        "lại quá một lần / hồ sơ quá hạn (KH 7860 B.4.1).",
+        "dossier",
+        f"({FINISHED} OR {OPEN_AT_T}) AND {LATE_AT_T}",
+        "apology_ok",
+        None,
+        target="100%",
+    ),
+    Metric(
+        "due_soon_without_apology",
+        "Hồ sơ sắp đến hạn chưa có văn bản xin lỗi",
+        "Hồ sơ đang giải quyết còn trong hạn, đến hạn trong số ngày làm việc của quy tắc (mặc "
+        "định 3) mà chưa có văn bản xin lỗi / hồ sơ đang giải quyết trong hạn: cảnh báo sớm.",
+        "dossier",
+        f"{OPEN_AT_T} AND NOT {LATE_AT_T}",
+        "due_day <= horizon_day AND length(apologies) = 0",
+        None,
+    ),
+    Metric(
         "online_share",
         "Tỷ lệ hồ sơ nộp trực tuyến",
         "Hồ sơ tiếp nhận trong kỳ qua kênh trực tuyến / hồ sơ tiếp nhận trong kỳ "
@@ -166,7 +195,7 @@ FEEDBACK_METRICS: tuple[Metric, ...] = (
         "PAKN tiếp nhận trong kỳ đã trả lời không muộn hơn thời hạn / PAKN tiếp nhận trong kỳ.",
         "feedback",
         FILED,
-        "answered_at < t AND answered_at <= due_at",
+        ANSWERED_IN_TIME,
         "filed_at",
         target="100%",
     ),
@@ -176,7 +205,7 @@ FEEDBACK_METRICS: tuple[Metric, ...] = (
         "PAKN tiếp nhận trong kỳ đã trả lời sau thời hạn / PAKN tiếp nhận trong kỳ.",
         "feedback",
         FILED,
-        "answered_at < t AND answered_at > due_at",
+        ANSWERED_LATE,
         "filed_at",
     ),
     Metric(
@@ -185,7 +214,7 @@ FEEDBACK_METRICS: tuple[Metric, ...] = (
         "PAKN tiếp nhận trong kỳ chưa được trả lời tại cuối kỳ / PAKN tiếp nhận trong kỳ.",
         "feedback",
         FILED,
-        "(answered_at IS NULL OR answered_at >= t)",
+        UNANSWERED,
         "filed_at",
     ),
     Metric(
@@ -194,7 +223,7 @@ FEEDBACK_METRICS: tuple[Metric, ...] = (
         "PAKN chưa trả lời tại cuối kỳ và đã quá thời hạn trả lời / PAKN tiếp nhận trong kỳ.",
         "feedback",
         FILED,
-        "(answered_at IS NULL OR answered_at >= t) AND t > due_at",
+        f"{UNANSWERED} AND {T_DAY} > deadline_day",
         "filed_at",
     ),
     Metric(

@@ -15,7 +15,21 @@ from typing import Any, Protocol
 from clickhouse_connect.driver.client import Client
 
 from services.metrics import rules
-from services.metrics.queries import SINGLE_T, Period, judged_dossiers, utc
+from services.metrics.definitions import (
+    ANSWERED_IN_TIME,
+    ANSWERED_LATE,
+    FILED,
+    T_DAY,
+    UNANSWERED,
+)
+from services.metrics.queries import (
+    SINGLE_T,
+    Period,
+    feedback_rows,
+    judged_dossiers,
+    rule_params,
+    utc,
+)
 from services.metrics.rules import RuleSet
 
 
@@ -202,21 +216,15 @@ FROM (
 )
 """
 
-_FEEDBACK_SQL = """
+_FEEDBACK_SQL = f"""
 SELECT
-    count() AS filed,
-    countIf(answered_at < t AND answered_at <= deadline
-            OR (answered_at IS NULL OR answered_at >= t) AND t <= deadline) AS handled_ok,
-    countIf(last_rating.2 = 'unsatisfied'
-            OR (answered_at < t AND answered_at > deadline)
-            OR ((answered_at IS NULL OR answered_at >= t) AND t > deadline)) AS not_satisfied,
+    count() AS n_filed,
+    countIf({ANSWERED_IN_TIME} OR {UNANSWERED} AND {T_DAY} <= deadline_day) AS n_handled_ok,
+    countIf(last_rating.2 = 'unsatisfied' OR {ANSWERED_LATE}
+            OR {UNANSWERED} AND {T_DAY} > deadline_day) AS n_not_satisfied,
     sum(event_count) AS events, max(last_ingested_at) AS watermark
-FROM (
-    SELECT *, due_at AS deadline, {judged_at:DateTime64(3, 'UTC')} AS t
-    FROM {source}
-    WHERE filed_at >= {period_start:DateTime64(3, 'UTC')}
-      AND filed_at < {period_end:DateTime64(3, 'UTC')} AND due_at IS NOT NULL AND {filters}
-)
+FROM ({{rows}})
+WHERE {FILED}
 """
 
 
@@ -239,7 +247,7 @@ def compute(
         "period_start": period.start,
         "period_end": period.end,
         "judged_at": min(period.end, now),
-        **chosen.sql_params(),
+        **rule_params(chosen),
     }
     where = "1"
     if agencies:
@@ -250,11 +258,7 @@ def compute(
     judged = judged_dossiers(where, SINGLE_T, as_of=as_of is not None)
     d = client.query(_DOSSIER_SQL.replace("{judged}", judged), parameters=params).named_results()
     dossiers = next(iter(d))
-    from services.metrics.folds import feedback_source
-
-    f_sql = _FEEDBACK_SQL.replace("{source}", feedback_source(as_of is not None)).replace(
-        "{filters}", where
-    )
+    f_sql = _FEEDBACK_SQL.replace("{rows}", feedback_rows(where, as_of=as_of is not None))
     feedback = next(iter(client.query(f_sql, parameters=params).named_results()))
     counts = _counts(dossiers, feedback, procedures, period, calendar)
     scores = [score(i, *counts.get(i.id, (None, None)), chosen) for i in INDICATORS]
@@ -285,8 +289,8 @@ def _counts(
         "3.6": (d["n_paid_online"], d["n_paid"]),
         "4.1": (d["n_paper_e"], d["n_paper"]),
         "4.2": (d["n_digitized"], d["n_received"]),
-        "5.2": (f["handled_ok"], f["filed"]),
-        "5.3": (f["filed"] - f["not_satisfied"], f["filed"]),
+        "5.2": (f["n_handled_ok"], f["n_filed"]),
+        "5.3": (f["n_filed"] - f["n_not_satisfied"], f["n_filed"]),
     }
     # 5.4 = 100% − (% overdue + % unsatisfied), as a ratio over the processed dossiers
     counts["5.4"] = (max(0, processed - overdue - d["n_unsatisfied"]), processed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from services.metrics import rules
 from services.metrics.definitions import METRICS, TZ, Metric
 from services.metrics.folds import dossier_source, feedback_source
 from services.metrics.rules import RuleSet
+from services.reference.calendar import WorkingCalendar
 
 GroupBy = Literal["agency", "domain", "level", "day", "month"]
 VN = ZoneInfo(TZ)
@@ -42,6 +44,21 @@ WHERE {{filters}}
              AND resolved_at IS NULL AND returned_at IS NULL)
 """
 
+# Working days of the loaded calendar years, passed as one array parameter: deadlines in working
+# days are then plain index arithmetic, and a day outside the calendar yields NULL, never a guess.
+_WD = "{working_days:Array(Date)}"
+
+
+def _working_day(anchor: str, offset: str) -> str:
+    """The working day `offset` places after the first working day x with `anchor` true; NULL
+    when the calendar does not reach that far (never a silent 1970-01-01 from an index miss)."""
+    first = f"arrayFirstIndex(x -> {anchor}, {_WD})"
+    return (
+        f"if({first} = 0 OR {first} + ({offset}) NOT BETWEEN 1 AND length({_WD}), NULL, "
+        f"{_WD}[{first} + ({offset})])"
+    )
+
+
 _DOSSIER_JUDGED = f"""
 SELECT *,
     if(end_at IS NOT NULL AND end_at < t, end_at, t) AS judged_at,
@@ -58,13 +75,33 @@ SELECT *,
                toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'),
                effective_at > due_at), 'late',
             toDate(effective_at, '{TZ}') < toDate(due_at, '{TZ}'), 'early',
-            'on_time') AS timeliness
+            'on_time') AS timeliness,
+    -- Apology (KH 7860 B.4.1): issued no later than N (working) days before the original due
+    -- date; more reschedules than the rule allows is a violation.
+    toDate(due_at, '{TZ}') AS due_day,
+    if({{apology_unit_working:UInt8}} = 1,
+       {_working_day("x >= due_day", "-{apology_days_before_due:Int32}")},
+       subtractDays(due_day, {{apology_days_before_due:Int32}})) AS apology_deadline_day,
+    if(length(apologies) > 0, apologies[1].1, NULL) AS first_apology_at,
+    length(apologies) >= 1 AND length(apologies) <= {{max_reschedules:UInt8}}
+        AND toDate(first_apology_at, '{TZ}') <= apology_deadline_day AS apology_ok,
+    -- The leading indicator's horizon: the N-th working day after the judging day.
+    {
+    _working_day(
+        f"x > toDate(subtractMilliseconds(t, 1), '{TZ}')", "{leading_working_days:Int32} - 1"
+    )
+} AS horizon_day
 FROM ({{rows}})
 """
 
 _FEEDBACK_ROWS = f"""
 SELECT agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at,
-    event_count, last_ingested_at,
+    event_count, last_ingested_at, last_rating,
+    -- Reference §5: answer within N working days of filing (holidays skipped); a rule set may
+    -- trust the source system's due_at instead.
+    if({{feedback_deadline_source:UInt8}} = 1, toDate(due_at, '{TZ}'),
+       {_working_day(f"x > toDate(filed_at, '{TZ}')", "{feedback_working_days:Int32} - 1")})
+       AS deadline_day,
     {{period_start:{_DT}}} AS period_start,
     {{period_end:{_DT}}} AS period_end,
     {{judged_at:{_DT}}} AS t
@@ -73,6 +110,23 @@ WHERE {{filters}}
 """
 
 _GROUP_COLUMNS = {"agency": "agency_code", "domain": "domain_code", "level": "level"}
+
+
+@cache
+def calendar() -> WorkingCalendar:
+    """The shipped working-day calendar (services/reference/data/calendar)."""
+    return WorkingCalendar.load()
+
+
+@cache
+def _working_days() -> list[date]:
+    cal = calendar()
+    return [d.day for year in cal.years for d in cal.days(year) if d.is_working]
+
+
+def rule_params(rule_set: RuleSet) -> dict[str, Any]:
+    """Every parameter the figure SQL reads from the rules and the calendar."""
+    return {**rule_set.sql_params(), "working_days": _working_days()}
 
 
 def judged_dossiers(where: str, t_source: str, *, as_of: bool) -> str:
@@ -87,6 +141,11 @@ def judged_dossiers(where: str, t_source: str, *, as_of: bool) -> str:
         .replace("{source}", dossier_source(as_of))
     )
     return _DOSSIER_JUDGED.replace("{rows}", rows)
+
+
+def feedback_rows(where: str, *, as_of: bool) -> str:
+    """One row per feedback item with its answer deadline (`deadline_day`) and judging instant."""
+    return _FEEDBACK_ROWS.replace("{filters}", where).replace("{source}", feedback_source(as_of))
 
 
 SINGLE_T = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
@@ -201,6 +260,7 @@ class MetricQuery:
             period_start=self.period.start,
             period_end=self.period.end,
             judged_at=min(self.period.end, self.now),
+            **rule_params(self.rule_set),
         )
         where = self._filters(params)
         if self.as_of is not None:
@@ -215,12 +275,9 @@ class MetricQuery:
             # A one-element array keeps a single SQL shape for both cases.
             t_source = SINGLE_T
         if self.metric.entity == "dossier":
-            params.update(self.rule_set.sql_params())
             source = judged_dossiers(where, t_source, as_of=self.as_of is not None)
         else:
-            source = _FEEDBACK_ROWS.replace("{filters}", where).replace(
-                "{source}", feedback_source(self.as_of is not None)
-            )
+            source = feedback_rows(where, as_of=self.as_of is not None)
         return source
 
     def run(self, client: Client) -> list[MetricRow]:

@@ -15,7 +15,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.metrics import rules
-from services.metrics.queries import SINGLE_T, Period, judged_dossiers, utc
+from services.metrics.queries import SINGLE_T, Period, judged_dossiers, rule_params, utc
 from services.metrics.rules import RuleSet
 
 # (field, column number, Vietnamese heading) in the form's order.
@@ -114,7 +114,7 @@ def compute(
         "period_start": period.start,
         "period_end": period.end,
         "judged_at": min(period.end, now),
-        **(rule_set or rules.get()).sql_params(),
+        **rule_params(rule_set or rules.get()),
     }
     where = "1"
     if agencies:

@@ -31,6 +31,10 @@ class Rules(BaseModel):
     max_reschedules: int = Field(ge=0)
     leading_indicator_working_days: int = Field(ge=1)
     feedback_answer_working_days: int = Field(ge=1)
+    feedback_deadline: Literal["working_days", "source_due_at"] = Field(
+        description="working_days: N working days from filing (reference §5); source_due_at: "
+        "the due_at the source system sent"
+    )
     score_4_2: Literal["thr80", "lin"]
     rate_decimals: int = Field(ge=0, le=6)
 
@@ -55,6 +59,12 @@ class RuleSet(BaseModel):
             "multi_supplement_late": int(r.multi_supplement_late),
             "lenient_boundary": int(r.on_time_boundary == "end_of_due_date"),
             "withdrawn_finishes": int(r.withdrawn_counts_as_finished),
+            "apology_unit_working": int(r.apology_day_unit == "working"),
+            "apology_days_before_due": r.apology_days_before_due,
+            "max_reschedules": r.max_reschedules,
+            "leading_working_days": r.leading_indicator_working_days,
+            "feedback_working_days": r.feedback_answer_working_days,
+            "feedback_deadline_source": int(r.feedback_deadline == "source_due_at"),
         }
 
 
