@@ -1,0 +1,130 @@
+"""Publishes simulated traffic to JetStream: a history backfill, then live events as time passes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from schemas.subjects import event_subject
+from schemas.v1.events import Event
+from services.simulator.model import Timeline, arrivals, draw_arrival
+
+log = logging.getLogger(__name__)
+
+# Below nats-py's default publish_async_max_pending (4000), so a window never waits on it.
+PUBLISH_WINDOW = 2000
+ACK_TIMEOUT_SECONDS = 30.0
+HISTORY_DOSSIERS_PER_DAY = 150.0  # province-wide, per working day
+TICK_SECONDS = 1.0
+LOG_EVERY = timedelta(minutes=1)
+# Open dossiers of the live top-up take ~260 bytes each until their last event; at high rates they
+# pile up for weeks (lifecycles run to 30+ working days), so stop adding once this many are open.
+MAX_OPEN_ITEMS = 500_000
+
+
+async def publish_events(js: JetStreamContext, events: Iterable[Event]) -> int:
+    """Publish each event to its subject with Nats-Msg-Id = event_id; returns how many.
+
+    Publishes are pipelined and their acks awaited per window; a failed or missing ack raises.
+    """
+    count = duplicates = 0
+    window: list[asyncio.Future[PubAck]] = []
+    for event in events:
+        ack = await js.publish_async(
+            event_subject(event.agency_code, event.type),
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": str(event.event_id)},
+            wait_stall=ACK_TIMEOUT_SECONDS,
+        )
+        window.append(ack)
+        count += 1
+        if len(window) >= PUBLISH_WINDOW:
+            duplicates += await _acked(window)
+            window = []
+    duplicates += await _acked(window)
+    if duplicates:
+        log.info("%d of %d events were already in the stream (same event_id)", duplicates, count)
+    return count
+
+
+async def _acked(window: list[asyncio.Future[PubAck]]) -> int:
+    """Wait for a window's acks; the number of duplicates.
+
+    Not js.publish_async_completed(): it neither raises a publish error (e.g. a full stream) nor
+    times out, and publish_async itself never times out a lost ack.
+    """
+    if not window:
+        return 0
+    acks = await asyncio.wait_for(asyncio.gather(*window), ACK_TIMEOUT_SECONDS)
+    return sum(1 for ack in acks if ack.duplicate)
+
+
+async def run_simulator(
+    js: JetStreamContext,
+    *,
+    seed: int,
+    history_days: int,
+    rate_per_second: float,
+    stop: asyncio.Event,
+    now: Callable[[], datetime],
+    dossiers_per_day: float = HISTORY_DOSSIERS_PER_DAY,
+    tick_seconds: float = TICK_SECONDS,
+    max_open_items: int = MAX_OPEN_ITEMS,
+) -> None:
+    """Backfill `history_days`, then publish live traffic at about `rate_per_second` until `stop`.
+
+    Live traffic is the history's own arrivals continuing in real time, with their pending events
+    released as their time comes, topped up with extra arrivals up to the rate. Backfill and the
+    history's continuation are deterministic for a seed, so a restart republishes duplicates, not
+    new dossiers; the top-up is not (its dossiers have fresh ids each run).
+    """
+    started = now()
+    timeline = Timeline()
+    timeline.add(arrivals(seed, started - timedelta(days=history_days), started, dossiers_per_day))
+    count = await publish_events(js, timeline.release(started))
+    log.info(
+        "backfill: %d events over %d days up to %s; %d dossiers and feedback items still open",
+        count,
+        history_days,
+        started.isoformat(),
+        len(timeline),
+    )
+    top_up = random.Random(f"{seed}:live:{started.isoformat()}")
+    # Events still owed to reach the rate. Bounded both ways to a minute's worth, so a clock jump
+    # (a laptop waking up) or a burst of due history neither floods nor starves the stream for long.
+    budget, bound = 0.0, rate_per_second * 60
+    published, last, last_log, capped = 0, started, started, False
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), tick_seconds)
+            break
+        except TimeoutError:
+            pass
+        current = now()
+        if current <= last:
+            continue  # the wall clock stepped back: wait for it to pass `last` again
+        timeline.add(arrivals(seed, last, current, dossiers_per_day))
+        due = timeline.release(current)
+        elapsed = (current - last).total_seconds()
+        budget = max(-bound, min(bound, budget + rate_per_second * elapsed) - len(due))
+        room = max_open_items - len(timeline)
+        if budget >= 1 and room <= 0 and not capped:
+            log.warning("live: %d items open, no more top-up until some close", len(timeline))
+        capped = room <= 0
+        extra = min(int(budget), room)
+        if extra > 0:  # each new arrival's first event (received or filed) is due right now
+            timeline.add(draw_arrival(top_up, current) for _ in range(extra))
+            due += timeline.release(current)
+            budget -= extra
+        published += await publish_events(js, due)
+        last = current
+        if current - last_log >= LOG_EVERY:
+            log.info("live: %d events published, %d items open", published, len(timeline))
+            last_log = current
+    log.info("simulator stopped: %d live events published", published)
