@@ -26,8 +26,8 @@ DOCUMENT_VERSION = f"{SCHEMA_VERSION}.0.0"
 DEFAULT_SERVER = "nats://localhost:4222"
 DEAD_LETTER_CHANNEL = "dead_letter"
 
-# Every reason the ingest writes into Motcua-Reason (services/ingest/processor.py and pipeline.py);
-# a test checks the processor's reasons are all listed.
+# Every reason the ingest writes into Motcua-Reason (services/ingest/processor.py, pipeline.py and
+# reference.py); tests check the processors' reasons are all listed.
 DEAD_LETTER_REASONS: tuple[str, ...] = (
     "oversized",
     "bad_subject",
@@ -37,6 +37,7 @@ DEAD_LETTER_REASONS: tuple[str, ...] = (
     "invalid_field",
     "agency_mismatch",
     "type_mismatch",
+    "code_mismatch",  # reference data: the payload's code is not the subject's
     "conflicting_duplicate",
     "storage_refused",
 )

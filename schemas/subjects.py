@@ -11,6 +11,16 @@ EVENTS_SUBJECTS = f"{EVENTS_PREFIX}.>"
 DLQ_STREAM = "MOTCUA_DLQ"
 DLQ_PREFIX = "motcua.dlq"
 
+# Reference data (schemas/v1/reference.py): kept forever (no max_age), so a fresh store can always
+# be rebuilt from the stream.
+REFERENCE_STREAM = "MOTCUA_REFERENCE"
+REFERENCE_PREFIX = "motcua.reference"
+REFERENCE_SUBJECTS = f"{REFERENCE_PREFIX}.>"
+REFERENCE_KINDS = ("agency", "procedure")
+# Reference dead letters are filed under this pseudo agency (motcua.dlq._reference): the catalogue
+# is published by the province's office, not by the agency a record describes.
+REFERENCE_DEAD_LETTER_AGENCY = "_reference"
+
 # The largest event the ingest accepts. Real events are well under 2 KiB; anything this big is an
 # integrator bug, refused before it is parsed. The stream's own max_msg_size is larger, so such a
 # message still reaches ingest and is dead-lettered with its bytes instead of vanishing at publish.
@@ -42,3 +52,30 @@ def parse_subject(subject: str) -> SubjectParts | None:
     if not agency or not event_type:
         return None
     return SubjectParts(agency_code=agency, event_type=event_type)
+
+
+def reference_token(code: str) -> str:
+    """A code as a subject token: procedure codes are dotted (1.004227 → 1_004227)."""
+    return code.replace(".", "_")
+
+
+def reference_subject(kind: str, code: str) -> str:
+    """motcua.reference.<agency|procedure>.<code>, e.g. motcua.reference.procedure.1_004227."""
+    return f"{REFERENCE_PREFIX}.{kind}.{reference_token(code)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceSubjectParts:
+    kind: str
+    token: str
+
+
+def parse_reference_subject(subject: str) -> ReferenceSubjectParts | None:
+    """Split a reference subject; None unless motcua.reference.<agency|procedure>.<token>."""
+    prefix = REFERENCE_PREFIX + "."
+    if not subject.startswith(prefix):
+        return None
+    kind, _, token = subject[len(prefix) :].partition(".")
+    if kind not in REFERENCE_KINDS or not token or "." in token:
+        return None
+    return ReferenceSubjectParts(kind=kind, token=token)

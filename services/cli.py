@@ -6,9 +6,15 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from services import runtime
+
+if TYPE_CHECKING:
+    from schemas.v1.reference import ReferenceEvent
+    from services.reference.loader import LoadCount
 
 
 def _up(args: argparse.Namespace) -> None:
@@ -56,9 +62,87 @@ def _replay(args: argparse.Namespace) -> None:
             raise SystemExit("--from-stream needs MOTCUA_NATS_URL (a running NATS server)")
         stored, dead = asyncio.run(restream(settings.nats_url, EventWriter(client), text_progress))
         print(f"from the stream: {stored} events stored, {dead} dead-lettered")
+        from services.ingest.reference_restream import restream_reference
+        from services.ingest.reference_writer import ReferenceWriter
+
+        ref = asyncio.run(restream_reference(settings.nats_url, ReferenceWriter(client)))
+        print(
+            f"reference data from the stream: {ref.stored} records stored, "
+            f"{ref.duplicates} already stored, {ref.dead_lettered} dead-lettered"
+        )
     counts = replay(client, progress=text_progress)
     for table, rows in counts.items():
         print(f"{table}: {rows} rows")
+
+
+def _catalog_load(args: argparse.Namespace) -> None:
+    from services.reference.loader import CatalogFileError, read_catalog_file, summary
+
+    try:
+        events = read_catalog_file(args.file)
+    except (OSError, CatalogFileError) as exc:
+        raise SystemExit(f"{args.file}: {exc}") from exc
+    settings = runtime.Settings()
+    if args.direct:
+        lines = summary(_store_directly(settings, events), "stored", "already stored")
+    else:
+        url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+        counts = asyncio.run(_publish_reference(url, events))
+        lines = summary(counts, "published", "already in the stream")
+    print("\n".join(lines))
+
+
+def _store_directly(
+    settings: runtime.Settings, events: Sequence[ReferenceEvent]
+) -> dict[str, LoadCount]:
+    from services.reference.loader import store_events
+    from services.storage.clickhouse import connect
+    from services.storage.migrate import migrate
+
+    url = settings.resolved_clickhouse_url()
+    try:
+        client = connect(url, create_database=True)
+    except Exception as exc:
+        raise SystemExit(
+            f"cannot open the store {url}: {exc}\n--direct needs the store to itself: an embedded "
+            "(chDB) store opens in one process only, so stop `motcua up` first, or load without "
+            "--direct to publish through NATS to the running system."
+        ) from exc
+    migrate(client)
+    return store_events(client, events)
+
+
+async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict[str, LoadCount]:
+    import nats
+
+    from services.reference.loader import publish_events
+
+    async def quiet(_: Exception) -> None:  # the failure is reported once, below
+        return None
+
+    try:
+        # max_reconnect_attempts=0 would mean "forever", even for the first connection.
+        nc = await nats.connect(
+            url,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.5,
+            connect_timeout=3,
+            error_cb=quiet,
+        )
+    except Exception as exc:
+        raise SystemExit(
+            f"cannot reach NATS at {url} ({exc!r}): start `motcua up` (or set MOTCUA_NATS_URL), "
+            "or use --direct to write into a store that no process has open."
+        ) from exc
+    try:
+        return await publish_events(nc.jetstream(), events)
+    except Exception as exc:
+        raise SystemExit(
+            f"publishing to {url} failed: {exc!r} (is MOTCUA_REFERENCE declared?)"
+        ) from exc
+    finally:
+        await nc.close()
 
 
 def _service(name: str) -> Any:
@@ -92,6 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--from-stream", action="store_true", help="first read the events back from JetStream"
     )
     replay.set_defaults(func=_replay)
+    catalog = sub.add_parser("catalog", help="reference data: the org tree and the TTHC catalogue")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    load = catalog_sub.add_parser(
+        "load",
+        help="load agencies and procedures from a JSON file (publish to NATS, or --direct)",
+    )
+    load.add_argument("file", type=Path, help='{"agencies": [...], "procedures": [...]}')
+    load.add_argument(
+        "--direct",
+        action="store_true",
+        help="write straight into the store (only while `motcua up` is not running)",
+    )
+    load.set_defaults(func=_catalog_load)
     for name, text in (
         ("ingest", "run the ingest service alone"),
         ("metrics", "run the metrics service alone"),

@@ -28,10 +28,15 @@ from services.common.settings import CommonSettings
 from services.common.streams import ensure_streams
 from services.ingest.consumer import dead_letter_publisher, subscribe
 from services.ingest.pipeline import IngestPipeline
+from services.ingest.reference import subscribe_reference
+from services.ingest.reference_writer import ReferenceWriter
 from services.ingest.settings import IngestSettings
 from services.ingest.writer import EventWriter
 from services.metrics.service import MetricsService
 from services.metrics.settings import MetricsSettings
+from services.reference.calendar import WorkingCalendar
+from services.reference.calendar_store import sync_calendar
+from services.reference.seed import seed_if_empty
 from services.storage.clickhouse import connect
 from services.storage.migrate import migrate
 
@@ -87,6 +92,10 @@ async def prepare_storage(settings: CommonSettings) -> Client:
     applied = await asyncio.to_thread(migrate, client)
     if applied:
         log.info("ClickHouse migrations applied: %s", applied)
+    # SQL counts working days against calendar_days: keep it equal to the shipped year files.
+    written = await asyncio.to_thread(sync_calendar, client, WorkingCalendar.load())
+    if written:
+        log.info("working-day calendar: %d days written", written)
     return client
 
 
@@ -99,13 +108,25 @@ async def connect_nats(url: str) -> NatsClient:
     )
 
 
+def _broker_logger() -> logging.Logger:
+    # FastStream logs every batch and every consumer task at INFO; at thousands of events a
+    # second that buries what an operator needs. Its warnings and errors still show.
+    logger = logging.getLogger("motcua.broker")
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
 async def start_ingest(
     settings: IngestSettings, nats_url: str
 ) -> tuple[NatsBroker, IngestPipeline]:
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
     # Per-batch "Received/Processed" lines would drown the log at thousands of events a second.
     broker = NatsBroker(
-        nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1, log_level=logging.DEBUG
+        nats_url,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        log_level=logging.DEBUG,
+        logger=_broker_logger(),
     )
     pipeline = IngestPipeline(
         EventWriter(client),
@@ -116,6 +137,9 @@ async def start_ingest(
         ack_wait=settings.ingest_ack_wait,
     )
     subscribe(broker, pipeline, settings)
+    # Reference data (agencies, procedures) on the same broker, with a client of its own.
+    reference_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    subscribe_reference(broker, ReferenceWriter(reference_client), settings)
     await broker.start()
     return broker, pipeline
 
@@ -135,6 +159,7 @@ async def embedded(
         clickhouse = await prepare_storage(settings)
         nc = await connect_nats(nats_url)
         await ensure_streams(nc.jetstream())
+        await seed_if_empty(clickhouse, nc.jetstream())
         broker, pipeline = await start_ingest(settings, nats_url)
         metrics_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
         metrics = MetricsService(

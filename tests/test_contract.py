@@ -25,6 +25,7 @@ INVALID = sorted((V1 / "examples" / "invalid").glob("*.json"))
 PUBLISHED_AT = datetime(2025, 3, 10, 1, 16, tzinfo=UTC)
 FALLBACK_SUBJECT = event_subject("STNMT", "dossier.received")
 
+
 def _subject_for(raw: bytes) -> str:
     """motcua.events.<agency>.<type> from the payload, so only the payload itself is at fault."""
     try:
@@ -43,10 +44,7 @@ def _meta(subject: str) -> MessageMeta:
 
 
 def _invalid_cases() -> list[Any]:
-    return [
-        pytest.param(path, id=path.stem)
-        for path in INVALID
-    ]
+    return [pytest.param(path, id=path.stem) for path in INVALID]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -31,14 +31,22 @@ async def test_numerator_and_denominator_lists_match_the_figure(
     async with httpx.AsyncClient(base_url=system.api_url) as http:
         figure = (await http.get("/v1/metrics/late_rate", params=base)).json()["groups"][0]
         late = (await http.get("/v1/metrics/late_rate/items", params=base)).json()
-        page1 = (await http.get("/v1/metrics/late_rate/items",
-                                params={**base, "part": "denominator", "page_size": 4})).json()
-        page2 = (await http.get("/v1/metrics/late_rate/items",
-                                params={**base, "part": "denominator", "page_size": 4,
-                                        "page": 2})).json()
-        exported = await http.get("/v1/metrics/late_rate/items",
-                                  params={**base, "part": "denominator", "page_size": 100,
-                                          "format": "csv"})
+        page1 = (
+            await http.get(
+                "/v1/metrics/late_rate/items",
+                params={**base, "part": "denominator", "page_size": 4},
+            )
+        ).json()
+        page2 = (
+            await http.get(
+                "/v1/metrics/late_rate/items",
+                params={**base, "part": "denominator", "page_size": 4, "page": 2},
+            )
+        ).json()
+        exported = await http.get(
+            "/v1/metrics/late_rate/items",
+            params={**base, "part": "denominator", "page_size": 100, "format": "csv"},
+        )
     # late: L5, L6 (resolved 3/9 after due 3/5) → 2 of 7
     assert (figure["numerator"], figure["denominator"]) == (2, 7)
     assert late["total"] == 2

@@ -54,29 +54,29 @@ async def test_hand_computed_march(
     # col4 = 1 (C3); col5 = 2 (C4, C5); col6 = 2 (C1, C2) → col3 = 5
     # col8 = 1 (C1), col9 = 1 (C3), col10 = 1 (C4) → col7 = 3; col12 = 1 (C5), col13 = 1 (C2)
     # → col11 = 2; and 3 = 7 + 11: 5 = 3 + 2
-    assert body["rows"] == [
-        {
-            "agency_code": a,
-            "received_total": 5,
-            "received_online": 1,
-            "received_direct_postal": 2,
-            "carried_over": 2,
-            "resolved_total": 3,
-            "resolved_early": 1,
-            "resolved_on_time": 1,
-            "resolved_late": 1,
-            "pending_total": 2,
-            "pending_within": 1,
-            "pending_overdue": 1,
-        }
-    ]
+    expected = {
+        "agency_code": a,
+        "received_total": 5,
+        "received_online": 1,
+        "received_direct_postal": 2,
+        "carried_over": 2,
+        "resolved_total": 3,
+        "resolved_early": 1,
+        "resolved_on_time": 1,
+        "resolved_late": 1,
+        "pending_total": 2,
+        "pending_within": 1,
+        "pending_overdue": 1,
+    }
+    assert [{k: r[k] for k in expected} for r in body["rows"]] == [expected]
+    assert body["rows"][0]["own"] == expected
     assert body["total"]["received_total"] == 5
     table = list(csv.reader(io.StringIO(csv_body.content.decode("utf-8-sig"))))
-    assert table[0][1] == "(3) Số hồ sơ tiếp nhận - Tổng số"
-    assert table[1] == [a, "5", "1", "2", "2", "3", "1", "1", "1", "2", "1", "1"]
+    assert table[0][2] == "(3) Số hồ sơ tiếp nhận - Tổng số"
+    assert table[1] == [a, a, "5", "1", "2", "2", "3", "1", "1", "1", "2", "1", "1"]
     sheet = load_workbook(io.BytesIO(xlsx_body.content)).active
     assert sheet is not None
-    assert [c.value for c in sheet[4]] == [a, 5, 1, 2, 2, 3, 1, 1, 1, 2, 1, 1]
+    assert [c.value for c in sheet[4]] == [a, a, 5, 1, 2, 2, 3, 1, 1, 1, 2, 1, 1]
 
 
 def check_identities(row: report_ii06a.II06aRow) -> None:
@@ -156,3 +156,105 @@ def test_identities_hold_on_random_streams(
         total.add(row)
     check_identities(total)
     assert total.received_total <= len(plans)
+
+
+def agency_record(
+    code: str, parent: str | None, level: str, valid_from: str, valid_to: str | None = None
+) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "reference.agency",
+        "schema_version": 1,
+        "occurred_at": "2022-01-01T00:00:00+07:00",
+        "source": "test-suite",
+        "agency_code": code,
+        "name": f"Cơ quan {code}",
+        "level": level,
+        "parent_code": parent,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+    }
+
+
+async def test_parents_equal_children_plus_own_in_the_tree_of_the_period(
+    system: Any, nc: NatsClient, clickhouse: Client
+) -> None:
+    # Catches: a parent row that is not the sum of its children plus its own, and a figure for a
+    # period that uses another period's tree (an agency that moved after 1/7/2025).
+    run = uuid.uuid4().hex[:6].upper()
+    root, dist, commune, dept = (f"{x}{run}" for x in ("ROOT", "DIST", "XA", "SO"))
+    records = [
+        agency_record(root, None, "province", "2022-01-01"),
+        agency_record(dept, root, "province", "2022-01-01"),
+        agency_record(dist, root, "district", "2022-01-01", "2025-07-01"),
+        # the commune belongs to the district until 1/7/2025, then directly to the province
+        agency_record(commune, dist, "commune", "2022-01-01", "2025-07-01"),
+        agency_record(commune, root, "commune", "2025-07-01"),
+    ]
+    for r in records:
+        await publish(nc, r, subject=f"motcua.reference.agency.{r['agency_code']}")
+
+    def tree_loaded() -> bool:
+        return clickhouse.query(
+            "SELECT count() FROM agencies_current WHERE agency_code LIKE {p:String}",
+            parameters={"p": f"%{run}"},
+        ).result_rows[0][0] == len(records)
+
+    await eventually(tree_loaded)
+    events = []
+    for year in (2024, 2026):
+        at = datetime(year, 3, 2, 9, tzinfo=VN)
+        due = at + timedelta(days=3)
+        # the district exists only before 1/7/2025
+        codes = [(dist, "D"), (commune, "C1"), (commune, "C2"), (dept, "S"), (root, "R")]
+        for code, suffix in codes if year == 2024 else codes[1:]:
+            channel = "direct" if suffix == "C2" else "online"
+            events.append(received(code, f"{year}{suffix}", at, due=due, channel=channel))
+            events.append(resolved(code, f"{year}{suffix}", at + timedelta(days=2)))
+    for e in events:
+        await publish(nc, e)
+
+    def all_stored() -> bool:
+        return sum(stored(clickhouse, code) for code in (root, dist, commune, dept)) == len(events)
+
+    await eventually(all_stored)
+    async with httpx.AsyncClient(base_url=system.api_url) as http:
+        y2024 = (
+            await http.get(
+                "/v1/reports/ii06a",
+                params={"from": "2024-03-01", "to": "2024-03-31", "agency": root},
+            )
+        ).json()
+        y2026 = (
+            await http.get(
+                "/v1/reports/ii06a",
+                params={"from": "2026-03-01", "to": "2026-03-31", "agency": root},
+            )
+        ).json()
+        dist_2024 = (
+            await http.get(
+                "/v1/metrics/online_share",
+                params={"from": "2024-03-01", "to": "2024-03-31", "agency": dist},
+            )
+        ).json()
+    rows24 = {r["agency_code"]: r for r in y2024["rows"]}
+    rows26 = {r["agency_code"]: r for r in y2026["rows"]}
+    # 2024: root = own 1 + dept 1 + district (own 1 + commune 2) = 5
+    assert rows24[root]["received_total"] == 5
+    assert rows24[dist]["received_total"] == 3 and rows24[dist]["own"]["received_total"] == 1
+    assert rows24[commune]["parent_code"] == dist
+    # 2026: the district is gone from the tree; the commune sits under the province:
+    # root = own 1 + dept 1 + commune 2 = 4
+    assert rows26[commune]["parent_code"] == root
+    assert dist not in rows26
+    assert rows26[root]["received_total"] == 4
+    for rows in (rows24, rows26):
+        for code, row in rows.items():
+            children = [r for r in rows.values() if r["parent_code"] == code]
+            for field_name in ("received_total", "resolved_total", "pending_total"):
+                assert row[field_name] == row["own"][field_name] + sum(
+                    c[field_name] for c in children
+                ), (code, field_name)
+    # the district's 2024 figure includes its communes: 3 received, 2 online (D, C1)
+    assert (dist_2024["groups"][0]["numerator"], dist_2024["groups"][0]["denominator"]) == (2, 3)
+    assert y2024["provenance"]["org_tree"] and y2024["provenance"]["calendar"]

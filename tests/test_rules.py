@@ -25,7 +25,8 @@ async def test_boundary_and_supplement_rules_change_the_figure(
     events = [
         # due 3/5 10:00, resolved 3/5 15:00: same date but after the due time.
         # reference (date boundary): late; lenient (end of the due date): on time.
-        received(a, "B1", d(2), due=d(5, 10)), resolved(a, "B1", d(5, 15)),
+        received(a, "B1", d(2), due=d(5, 10)),
+        resolved(a, "B1", d(5, 15)),
         # two supplement requests, resolved well before due: late under both rule sets
         received(a, "B2", d(2), due=d(20, 17)),
         dossier_event("supplement_requested", a, "B2", d(3)),
@@ -40,8 +41,11 @@ async def test_boundary_and_supplement_rules_change_the_figure(
     base = {"from": "2026-03-01", "to": "2026-03-31", "agency": a}
     async with httpx.AsyncClient(base_url=system.api_url) as http:
         ref = (await http.get("/v1/metrics/late_rate", params=base)).json()
-        lenient = (await http.get("/v1/metrics/late_rate",
-                                  params={**base, "rule_set": "lenient-boundary@1"})).json()
+        lenient = (
+            await http.get(
+                "/v1/metrics/late_rate", params={**base, "rule_set": "lenient-boundary@1"}
+            )
+        ).json()
         unknown = await http.get("/v1/metrics/late_rate", params={**base, "rule_set": "nope@9"})
         listing = (await http.get("/v1/rule-sets")).json()
     # reference: B1 late + B2 late (2 supplements) = 2/2; lenient: only B2 → 1/2

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.api.deps import ApiContext
-from services.api.routes import health, metrics, pipeline, reports, trails
+from services.api.routes import health, index766, metrics, pipeline, reports, trails
 
 _LANDING = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
@@ -40,6 +40,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(pipeline.router)
     app.include_router(trails.router)
     app.include_router(reports.router)
+    app.include_router(index766.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def landing() -> str:

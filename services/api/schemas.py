@@ -31,6 +31,8 @@ class Provenance(BaseModel):
     watermark: datetime | None = Field(description="Newest ingest time among the events used")
     events: int = Field(description="Distinct events behind the figure")
     rule_set: str = Field(description="Rule set (name@version) that classified the items")
+    calendar: str = Field(description="Working-day calendar version (year files)")
+    org_tree: str = Field(description="Org tree version the agency filter was expanded with")
 
 
 class MetricResult(BaseModel):

@@ -15,6 +15,8 @@ from schemas.subjects import (
     DLQ_STREAM,
     EVENTS_STREAM,
     EVENTS_SUBJECTS,
+    REFERENCE_STREAM,
+    REFERENCE_SUBJECTS,
     STREAM_MAX_MSG_BYTES,
 )
 
@@ -50,8 +52,24 @@ def dlq_stream_config() -> StreamConfig:
     )
 
 
+def reference_stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=REFERENCE_STREAM,
+        subjects=[REFERENCE_SUBJECTS],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        # No age limit: reference data is small and must stay replayable forever, so any store
+        # (a fresh one, a rebuilt one) can get the org tree and the catalogue back from here.
+        max_age=0,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=2 * 3600,  # Nats-Msg-Id = event_id
+        max_msg_size=STREAM_MAX_MSG_BYTES,
+        allow_rollup_hdrs=False,
+    )
+
+
 async def ensure_streams(js: JetStreamContext) -> None:
-    for config in (events_stream_config(), dlq_stream_config()):
+    for config in (events_stream_config(), dlq_stream_config(), reference_stream_config()):
         assert config.name is not None
         try:
             await js.stream_info(config.name)

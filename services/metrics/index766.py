@@ -7,7 +7,6 @@ missing, never as zero, and the total says how many points could not be assessed
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -31,10 +30,12 @@ from services.metrics.queries import (
     utc,
 )
 from services.metrics.rules import RuleSet
+from services.reference.catalog import ProcedureInfo
 
 
 class WorkingDays(Protocol):
-    version: str
+    @property
+    def version(self) -> str: ...
 
     def working_days_between(self, a: date, b: date) -> int: ...
 
@@ -190,6 +191,7 @@ def score(indicator: Indicator, num: int | None, den: int | None, rule_set: Rule
 
 _DOSSIER_SQL = """
 SELECT
+    agency_code,
     countIf(finished) AS n_finished, countIf(finished AND timeliness != 'late') AS n_finished_ok,
     countIf(open_end) AS n_open_end, countIf(open_end AND timeliness != 'late') AS n_open_ok,
     countIf(received_in) AS n_received,
@@ -214,10 +216,12 @@ FROM (
     FROM ({judged})
     WHERE due_at IS NOT NULL
 )
+GROUP BY agency_code
 """
 
 _FEEDBACK_SQL = f"""
 SELECT
+    agency_code,
     count() AS n_filed,
     countIf({ANSWERED_IN_TIME} OR {UNANSWERED} AND {T_DAY} <= deadline_day) AS n_handled_ok,
     countIf(last_rating.2 = 'unsatisfied' OR {ANSWERED_LATE}
@@ -225,23 +229,24 @@ SELECT
     sum(event_count) AS events, max(last_ingested_at) AS watermark
 FROM ({{rows}})
 WHERE {FILED}
+GROUP BY agency_code
 """
 
 
-def compute(
+Counts = dict[str, Any]
+
+
+def leaf_counts(
     client: Client,
     period: Period,
     now: datetime,
     agencies: tuple[str, ...],
     *,
-    calendar: WorkingDays,
-    procedures: list[dict[str, Any]] | None,
-    catalog_version: str = "",
     as_of: datetime | None = None,
     rule_set: RuleSet | None = None,
-) -> Index766:
-    """`procedures`: catalogue entries in scope (valid at the period end), or None when no
-    catalogue is loaded (catalogue-based indicators are then missing)."""
+) -> dict[str, tuple[Counts, Counts]]:
+    """Per agency code: (dossier counts, feedback counts). Counts add up across agencies
+    (numbers sum, procedure sets unite), so any node of the org tree is a sum of leaves."""
     chosen = rule_set or rules.get()
     params: dict[str, Any] = {
         "period_start": period.start,
@@ -256,82 +261,141 @@ def compute(
     if as_of is not None:
         params["as_of"] = as_of
     judged = judged_dossiers(where, SINGLE_T, as_of=as_of is not None)
-    d = client.query(_DOSSIER_SQL.replace("{judged}", judged), parameters=params).named_results()
-    dossiers = next(iter(d))
+    d_sql = _DOSSIER_SQL.replace("{judged}", judged)
     f_sql = _FEEDBACK_SQL.replace("{rows}", feedback_rows(where, as_of=as_of is not None))
-    feedback = next(iter(client.query(f_sql, parameters=params).named_results()))
+    out: dict[str, tuple[Counts, Counts]] = {}
+    for row in client.query(d_sql, parameters=params).named_results():
+        out[row["agency_code"]] = (row, {})
+    for row in client.query(f_sql, parameters=params).named_results():
+        out[row["agency_code"]] = (out.get(row["agency_code"], ({}, {}))[0], row)
+    return out
+
+
+def combine(parts: list[tuple[Counts, Counts]]) -> tuple[Counts, Counts]:
+    dossiers: Counts = {}
+    feedback: Counts = {}
+    for d, f in parts:
+        for target, source in ((dossiers, d), (feedback, f)):
+            for key, value in source.items():
+                if key == "agency_code":
+                    continue
+                if isinstance(value, list):
+                    target[key] = sorted(set(target.get(key, [])) | set(value))
+                elif key == "watermark":
+                    value = utc(value)
+                    current = target.get(key)
+                    target[key] = (
+                        value if current is None or (value and value > current) else current
+                    )
+                else:
+                    target[key] = target.get(key, 0) + int(value)
+    return dossiers, feedback
+
+
+def compute(
+    client: Client,
+    period: Period,
+    now: datetime,
+    agencies: tuple[str, ...],
+    *,
+    calendar: WorkingDays,
+    procedures: list[ProcedureInfo] | None,
+    catalog_version: str = "",
+    as_of: datetime | None = None,
+    rule_set: RuleSet | None = None,
+) -> Index766:
+    """The index of one agency scope (already expanded through the org tree)."""
+    chosen = rule_set or rules.get()
+    leaves = leaf_counts(client, period, now, agencies, as_of=as_of, rule_set=chosen)
+    dossiers, feedback = combine(list(leaves.values()))
+    return index_for(dossiers, feedback, procedures, period, calendar, chosen, catalog_version)
+
+
+def index_for(
+    dossiers: Counts,
+    feedback: Counts,
+    procedures: list[ProcedureInfo] | None,
+    period: Period,
+    calendar: WorkingDays,
+    rule_set: RuleSet,
+    catalog_version: str = "",
+) -> Index766:
+    """`procedures`: catalogue entries in scope (valid at the period end), or None when no
+    catalogue is loaded (catalogue-based indicators are then missing)."""
     counts = _counts(dossiers, feedback, procedures, period, calendar)
-    scores = [score(i, *counts.get(i.id, (None, None)), chosen) for i in INDICATORS]
-    watermarks = [w for w in (utc(dossiers["watermark"]), utc(feedback["watermark"])) if w]
+    scores = []
+    for indicator in INDICATORS:
+        numerator, denominator = counts.get(indicator.id, (None, None))
+        scores.append(score(indicator, numerator, denominator, rule_set))
+    watermarks = [w for w in (dossiers.get("watermark"), feedback.get("watermark")) if w]
     return Index766(
         scores=scores,
-        events=int(dossiers["events"]) + int(feedback["events"]),
+        events=int(dossiers.get("events", 0)) + int(feedback.get("events", 0)),
         watermark=max(watermarks, default=None),
-        rule_set=chosen.id,
+        rule_set=rule_set.id,
         calendar=calendar.version,
         catalog=catalog_version if procedures is not None else "",
     )
 
 
 def _counts(
-    dossiers: dict[str, Any],
-    feedback: dict[str, Any],
-    procedures: list[dict[str, Any]] | None,
+    dossiers: Counts,
+    feedback: Counts,
+    procedures: list[ProcedureInfo] | None,
     period: Period,
     calendar: WorkingDays,
 ) -> dict[str, tuple[int, int]]:
+    def n(source: Counts, key: str) -> int:
+        return int(source.get(key, 0))
+
     d, f = dossiers, feedback
-    processed = d["n_finished"] + d["n_open_end"]
-    overdue = processed - d["n_finished_ok"] - d["n_open_ok"]
+    processed = n(d, "n_finished") + n(d, "n_open_end")
+    on_time = n(d, "n_finished_ok") + n(d, "n_open_ok")
     counts: dict[str, tuple[int, int]] = {
-        "2.1": (d["n_finished_ok"] + d["n_open_ok"], processed),
-        "3.3": (d["n_received_online_e"], d["n_received"]),
-        "3.6": (d["n_paid_online"], d["n_paid"]),
-        "4.1": (d["n_paper_e"], d["n_paper"]),
-        "4.2": (d["n_digitized"], d["n_received"]),
-        "5.2": (f["n_handled_ok"], f["n_filed"]),
-        "5.3": (f["n_filed"] - f["n_not_satisfied"], f["n_filed"]),
+        "2.1": (on_time, processed),
+        "3.3": (n(d, "n_received_online_e"), n(d, "n_received")),
+        "3.6": (n(d, "n_paid_online"), n(d, "n_paid")),
+        "4.1": (n(d, "n_paper_e"), n(d, "n_paper")),
+        "4.2": (n(d, "n_digitized"), n(d, "n_received")),
+        "5.2": (n(f, "n_handled_ok"), n(f, "n_filed")),
+        "5.3": (n(f, "n_filed") - n(f, "n_not_satisfied"), n(f, "n_filed")),
+        # 5.4 = 100% − (% overdue + % unsatisfied), as a ratio over the processed dossiers
+        "5.4": (max(0, on_time - n(d, "n_unsatisfied")), processed),
     }
-    # 5.4 = 100% − (% overdue + % unsatisfied), as a ratio over the processed dossiers
-    counts["5.4"] = (max(0, processed - overdue - d["n_unsatisfied"]), processed)
     if procedures is not None:
         counts.update(_catalog_counts(procedures, d, period, calendar))
     return counts
 
 
 def _catalog_counts(
-    procedures: list[dict[str, Any]],
-    d: dict[str, Any],
+    procedures: list[ProcedureInfo],
+    d: Counts,
     period: Period,
     calendar: WorkingDays,
 ) -> dict[str, tuple[int, int]]:
     first, last = period.first_day, period.last_day
-    in_period = [p for p in procedures if first <= p["decision_date"] <= last]
-    on_time_decision = [
-        p
+    in_period = [p for p in procedures if first <= p.decision_date <= last]
+    decided_in_time = sum(
+        1
         for p in in_period
-        if calendar.working_days_between(p["decision_date"], p["legal_basis_effective_date"]) >= 5
-    ]
-    made_public = [
-        p
+        if calendar.working_days_between(p.decision_date, p.legal_basis_effective_date) >= 5
+    )
+    made_public = sum(
+        1
         for p in in_period
-        if p["public_in_national_db_at"] is not None
-        and calendar.working_days_between(p["decision_date"], p["public_in_national_db_at"]) <= 5
-    ]
-    online = [p for p in procedures if p["online_level"] != "none"]
-    fee = [p for p in procedures if p["fee_bearing"]]
-    with_online_dossier = set(d["n_procs_online"])
-    with_online_payment = set(d["n_procs_paid_online"])
-
-    def count(items: list[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> int:
-        return sum(1 for p in items if test(p))
-
+        if p.public_in_national_db_at is not None
+        and calendar.working_days_between(p.decision_date, p.public_in_national_db_at) <= 5
+    )
+    online = [p for p in procedures if p.online]
+    fee = [p for p in procedures if p.fee_bearing]
+    with_online_dossier = set(d.get("n_procs_online", []))
+    with_online_payment = set(d.get("n_procs_paid_online", []))
     return {
-        "1.1": (len(on_time_decision), len(in_period)),
-        "1.2": (len(made_public), len(in_period)),
-        "1.3": (count(procedures, lambda p: bool(p["parts_complete"])), len(procedures)),
+        "1.1": (decided_in_time, len(in_period)),
+        "1.2": (made_public, len(in_period)),
+        "1.3": (sum(1 for p in procedures if p.parts_complete), len(procedures)),
         "3.1": (len(online), len(procedures)),
-        "3.2": (count(online, lambda p: p["procedure_code"] in with_online_dossier), len(online)),
-        "3.5": (count(fee, lambda p: bool(p["online_payment_integrated"])), len(fee)),
-        "3.5b": (count(fee, lambda p: p["procedure_code"] in with_online_payment), len(fee)),
+        "3.2": (sum(1 for p in online if p.code in with_online_dossier), len(online)),
+        "3.5": (sum(1 for p in fee if p.online_payment_integrated), len(fee)),
+        "3.5b": (sum(1 for p in fee if p.code in with_online_payment), len(fee)),
     }

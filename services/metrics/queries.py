@@ -219,6 +219,7 @@ class MetricQuery:
     rule_set: RuleSet = field(default_factory=rules.get)
     # None: the live state. An ingest instant: only what was stored by then (reproducible).
     as_of: datetime | None = None
+    org_tree: str = ""  # version of the org tree the agency filter was expanded with
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {}

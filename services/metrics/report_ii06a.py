@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 from services.metrics import rules
 from services.metrics.queries import SINGLE_T, Period, judged_dossiers, rule_params, utc
 from services.metrics.rules import RuleSet
+from services.reference.org_tree import OrgTree
 
 # (field, column number, Vietnamese heading) in the form's order.
 COLUMNS: tuple[tuple[str, int, str], ...] = (
@@ -129,5 +130,71 @@ def compute(
         events += int(r.pop("events"))
         wm = utc(r.pop("watermark"))
         watermark = wm if watermark is None or (wm and wm > watermark) else watermark
-        rows.append(II06aRow(**{k: (v if k == "agency_code" else int(v)) for k, v in r.items()}))
+        code = str(r.pop("agency_code"))
+        rows.append(II06aRow(code, **{k: int(v) for k, v in r.items()}))
     return II06aReport(rows=rows, events=events, watermark=watermark)
+
+
+@dataclass
+class TreeRow:
+    """A node of the org tree in the report: its own dossiers and its subtree's total."""
+
+    agency_code: str
+    name: str
+    level: str
+    parent_code: str | None
+    depth: int
+    own: II06aRow
+    total: II06aRow
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.total.as_dict(),
+            "name": self.name,
+            "level": self.level,
+            "parent_code": self.parent_code,
+            "depth": self.depth,
+            "own": self.own.as_dict(),
+        }
+
+
+def roll_up(rows: list[II06aRow], tree: OrgTree, roots: tuple[str, ...] = ()) -> list[TreeRow]:
+    """Rows for every agency with dossiers and every ancestor of one, depth first; a parent's
+    total is its own row plus its children's totals. `roots` limits the ancestors shown to the
+    requested subtrees; an agency unknown to the tree stands alone at the top."""
+    nodes: dict[str, TreeRow] = {}
+
+    def node(code: str, parent: str | None, depth: int) -> TreeRow:
+        if code not in nodes:
+            known = code in tree
+            nodes[code] = TreeRow(
+                agency_code=code,
+                name=tree.name(code) if known else code,
+                level=tree.level(code) if known else "",
+                parent_code=parent,
+                depth=depth,
+                own=II06aRow(agency_code=code),
+                total=II06aRow(agency_code=code),
+            )
+        return nodes[code]
+
+    for row in rows:
+        path = tree.path(row.agency_code) if row.agency_code in tree else [row.agency_code]
+        if roots:
+            starts = [i for i, code in enumerate(path) if code in roots]
+            path = path[starts[0] :] if starts else [row.agency_code]
+        parent: str | None = None
+        for depth, code in enumerate(path):
+            node(code, parent, depth).total.add(row)
+            parent = code
+        nodes[path[-1]].own.add(row)
+    ordered: list[TreeRow] = []
+
+    def visit(code: str) -> None:
+        ordered.append(nodes[code])
+        for child in sorted(c for c, n in nodes.items() if n.parent_code == code):
+            visit(child)
+
+    for top in sorted(c for c, n in nodes.items() if n.parent_code is None):
+        visit(top)
+    return ordered

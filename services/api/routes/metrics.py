@@ -19,8 +19,10 @@ from services.metrics.queries import (
     MetricQuery,
     MetricQueryError,
     Period,
+    calendar,
     metric_query,
 )
+from services.metrics.scope import resolve
 
 # An insert stamps ingested_at a moment before its rows become visible: an as-of instant this
 # recent could still gain rows, so it is refused rather than answered unrepeatably.
@@ -37,6 +39,12 @@ ListParam = Annotated[
 RuleSetParam = Annotated[
     str | None,
     Query(description="Rule set name@version (GET /v1/rule-sets); default the reference"),
+]
+
+
+RollupParam = Annotated[
+    bool,
+    Query(description="Count an agency with everything under it in the org tree of the period"),
 ]
 
 
@@ -90,22 +98,26 @@ def build_query(
     group_by: GroupBy | None,
     as_of: datetime | None,
     rule_set: str | None = None,
+    rollup: bool = True,
 ) -> MetricQuery:
     if metric not in METRICS:
         raise HTTPException(404, f"unknown metric {metric!r}; see GET /v1/metrics")
     now = settled_as_of(ctx, as_of)
     last = last or now.astimezone(VN).date()
     first = first or last.replace(month=1, day=1)
-    filters = Filters(split_list(agency), split_list(domain), split_list(level))
     try:
+        period = Period.from_dates(first, last)
+        scope = resolve(ctx.clickhouse, split_list(agency), period.last_day, rollup)
+        filters = Filters(scope.agencies, split_list(domain), split_list(level))
         return metric_query(
             metric,
-            period=Period.from_dates(first, last),
+            period=period,
             now=now,
             filters=filters,
             group_by=group_by,
             as_of=as_of,
             rule_set=rules.get(rule_set),
+            org_tree=scope.tree_version,
         )
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
@@ -126,8 +138,11 @@ def get_metric(
         Query(description="Answer as the system knew it at this ingest instant (with offset)"),
     ] = None,
     rule_set: RuleSetParam = None,
+    rollup: RollupParam = True,
 ) -> MetricResult:
-    query = build_query(ctx, metric, from_, to, agency, domain, level, group_by, as_of, rule_set)
+    query = build_query(
+        ctx, metric, from_, to, agency, domain, level, group_by, as_of, rule_set, rollup
+    )
     try:
         rows = query.run(ctx.clickhouse)
     except MetricQueryError as exc:
@@ -160,6 +175,8 @@ def get_metric(
             watermark=max((r.watermark for r in rows if r.watermark), default=None),
             events=sum(r.events for r in rows),
             rule_set=query.rule_set.id,
+            calendar=calendar().version,
+            org_tree=query.org_tree,
         ),
     )
 
@@ -181,8 +198,11 @@ def metric_items(
     page_size: Annotated[int, Query(ge=1, le=10_000)] = 100,
     format: Literal["json", "csv"] = "json",
     rule_set: RuleSetParam = None,
+    rollup: RollupParam = True,
 ) -> Any:
-    query = build_query(ctx, metric, from_, to, agency, domain, level, None, as_of, rule_set)
+    query = build_query(
+        ctx, metric, from_, to, agency, domain, level, None, as_of, rule_set, rollup
+    )
     total, items = query.items(ctx.clickhouse, part, page_size, (page - 1) * page_size)
     if format == "csv":
         headings = list(items[0]) if items else ["agency_code"]

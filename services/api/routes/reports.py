@@ -11,7 +11,8 @@ from services.api.deps import Context
 from services.api.exports import to_csv, to_xlsx
 from services.api.routes.metrics import AS_OF_SETTLE, ListParam, RuleSetParam, split_list
 from services.metrics import report_ii06a, rules
-from services.metrics.queries import VN, MetricQueryError, Period
+from services.metrics.queries import VN, MetricQueryError, Period, calendar
+from services.metrics.scope import resolve
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -40,11 +41,12 @@ def ii06a(
         chosen = rules.get(rule_set)
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
-    report = report_ii06a.compute(ctx.clickhouse, period, now, split_list(agency), as_of, chosen)
+    scope = resolve(ctx.clickhouse, split_list(agency), period.last_day)
+    report = report_ii06a.compute(ctx.clickhouse, period, now, scope.agencies, as_of, chosen)
+    tree_rows = report_ii06a.roll_up(report.rows, scope.tree, scope.requested)
     total = report_ii06a.II06aRow(agency_code="Tổng cộng")
     for row in report.rows:
         total.add(row)
-    rows = [*report.rows, total]
     if format == "json":
         return {
             "form": "II.06a/VPCP/KSTT",
@@ -53,17 +55,24 @@ def ii06a(
             "columns": [
                 {"field": f, "column": n, "heading": h} for f, n, h in report_ii06a.COLUMNS
             ],
-            "rows": [r.as_dict() for r in report.rows],
+            "rows": [r.as_dict() for r in tree_rows],
             "total": total.as_dict(),
             "provenance": {
                 "as_of": as_of,
                 "watermark": report.watermark,
                 "events": report.events,
                 "rule_set": chosen.id,
+                "calendar": calendar().version,
+                "org_tree": scope.tree_version,
             },
         }
-    headings = ["Cơ quan", *(f"({n}) {h}" for _, n, h in report_ii06a.COLUMNS)]
-    table = [[r.agency_code, *(getattr(r, f) for f, _, _ in report_ii06a.COLUMNS)] for r in rows]
+    headings = ["Mã", "Cơ quan", *(f"({n}) {h}" for _, n, h in report_ii06a.COLUMNS)]
+    table = [
+        [r.agency_code, "  " * r.depth + r.name]
+        + [getattr(r.total, f) for f, _, _ in report_ii06a.COLUMNS]
+        for r in tree_rows
+    ]
+    table.append(["", total.agency_code, *(getattr(total, f) for f, _, _ in report_ii06a.COLUMNS)])
     name = f"II06a_{first:%Y%m%d}_{last:%Y%m%d}"
     if format == "csv":
         return Response(
