@@ -186,6 +186,26 @@ DOSSIER_METRICS: tuple[Metric, ...] = (
         "received_at",
         target="100%",
     ),
+    Metric(
+        "e_result_share",
+        "Tỷ lệ hồ sơ có kết quả điện tử",
+        "Hồ sơ đã giải quyết trong kỳ của TTHC yêu cầu kết quả bản giấy có cấp kết quả điện tử / "
+        "hồ sơ đã giải quyết trong kỳ của các TTHC đó (766 chỉ tiêu 4.1).",
+        "dossier",
+        f"{FINISHED} AND paper_result_required = 1",
+        "e_result = 1",
+        "end_at",
+    ),
+    Metric(
+        "full_online_share",
+        "Tỷ lệ hồ sơ trực tuyến toàn trình",
+        "Hồ sơ trực tuyến của TTHC đủ điều kiện toàn trình / hồ sơ tiếp nhận trong kỳ của các TTHC "
+        "đủ điều kiện toàn trình (theo danh mục TTHC hiệu lực cuối kỳ).",
+        "dossier",
+        f"{RECEIVED} AND has({{full_online_eligible:Array(String)}}, procedure_code)",
+        "channel = 'online'",
+        "received_at",
+    ),
 )
 
 FEEDBACK_METRICS: tuple[Metric, ...] = (

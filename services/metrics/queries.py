@@ -220,6 +220,8 @@ class MetricQuery:
     # None: the live state. An ingest instant: only what was stored by then (reproducible).
     as_of: datetime | None = None
     org_tree: str = ""  # version of the org tree the agency filter was expanded with
+    # Catalogue facts the SQL needs as sets of procedure codes (valid at the period end).
+    full_online_eligible: tuple[str, ...] = ()
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {}
@@ -261,6 +263,7 @@ class MetricQuery:
             period_start=self.period.start,
             period_end=self.period.end,
             judged_at=min(self.period.end, self.now),
+            full_online_eligible=list(self.full_online_eligible),
             **rule_params(self.rule_set),
         )
         where = self._filters(params)

@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import METRICS
 from services.metrics.queries import VN, Period, metric_query
+from services.reference.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,16 @@ class MetricsService:
         watermark = self._watermark()
         rows: list[list[Any]] = []
         for period_name, (period_start, period) in current_periods(now).items():
+            catalog = Catalog.load(self._client, period.last_day)
+            eligible = tuple(p.code for p in catalog if p.full_online_eligible)
             for metric_id in METRICS:
-                query = metric_query(metric_id, period=period, now=now, group_by="agency")
+                query = metric_query(
+                    metric_id,
+                    period=period,
+                    now=now,
+                    group_by="agency",
+                    full_online_eligible=eligible,
+                )
                 for r in query.run(self._client):
                     key = (period_name, metric_id, r.group or "")
                     value = (r.numerator, r.denominator)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from services.api.deps import ApiContext, Context
@@ -23,6 +24,7 @@ from services.metrics.queries import (
     metric_query,
 )
 from services.metrics.scope import resolve
+from services.reference.catalog import Catalog
 
 # An insert stamps ingested_at a moment before its rows become visible: an as-of instant this
 # recent could still gain rows, so it is refused rather than answered unrepeatably.
@@ -87,6 +89,10 @@ def settled_as_of(ctx: ApiContext, as_of: datetime | None) -> datetime:
     return as_of  # open items are judged as they were then
 
 
+def full_online_codes(client: Client, at: date) -> tuple[str, ...]:
+    return tuple(p.code for p in Catalog.load(client, at) if p.full_online_eligible)
+
+
 def build_query(
     ctx: ApiContext,
     metric: str,
@@ -118,6 +124,7 @@ def build_query(
             as_of=as_of,
             rule_set=rules.get(rule_set),
             org_tree=scope.tree_version,
+            full_online_eligible=full_online_codes(ctx.clickhouse, period.last_day),
         )
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
