@@ -9,14 +9,15 @@ Three failures, three answers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 
@@ -43,7 +44,7 @@ class IngestStats:
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its __init__ runs for every message
 class _Item:
     msg: Msg
     result: EventRow | DeadLetter
@@ -64,11 +65,14 @@ class RecentEvents:
     def get(self, event_id: str) -> bytes | None:
         return self._items.get(event_id)
 
-    def add(self, event_id: str, digest: bytes) -> None:
-        self._items[event_id] = digest
-        self._items.move_to_end(event_id)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
+    def add(self, stored: Iterable[tuple[str, bytes]]) -> None:
+        items = self._items
+        for event_id, digest in stored:
+            if event_id in items:
+                items.move_to_end(event_id)
+            items[event_id] = digest
+        while len(items) > self._capacity:
+            items.popitem(last=False)
 
 
 def _digest(payload: str) -> bytes:
@@ -98,18 +102,20 @@ class IngestPipeline:
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
         self._stopping = False
+        self._feed: Callable[[], Coroutine[Any, Any, None]] | None = None
         self.stats = IngestStats()
+
+    def feed_from(self, pull: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `pull` (the consumer's loop, which calls add()) alongside the flusher in run()."""
+        self._feed = pull
 
     async def add(self, messages: Sequence[Msg]) -> None:
         """Validate and queue messages; waits while too many are pending (back-pressure)."""
+        pending = self._pending
         for msg in messages:
-            md = msg.metadata
-            meta = MessageMeta(
-                subject=msg.subject,
-                stream_seq=md.sequence.stream,
-                published_at=md.timestamp or datetime.now(UTC),
-            )
-            self._pending.append(_Item(msg, process(msg.data, meta), md.num_delivered > 1))
+            stream_seq, deliveries, stored_at = _delivery(msg)
+            meta = MessageMeta(msg.subject, stream_seq, stored_at)
+            pending.append(_Item(msg, process(msg.data, meta), deliveries > 1))
         self.stats.received += len(messages)
         self.stats.pending = len(self._pending)
         if len(self._pending) >= self._flush_rows:
@@ -119,14 +125,25 @@ class IngestPipeline:
             await self._drained.wait()
 
     async def run(self) -> None:
-        """The flusher: one insert at a time, on size or on time."""
-        while not self._stopping:
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
-            except TimeoutError:
-                pass
-            self._wakeup.clear()
-            await self.flush()
+        """The flusher (one insert at a time, on size or on time) and the feed, until stop().
+
+        Pulling stops with the flusher: what was fetched but not yet added stays unacked and is
+        redelivered. A crashed feed stops run() loudly, like a crashed flush.
+        """
+        feed = asyncio.create_task(self._feed(), name="ingest-pull") if self._feed else None
+        try:
+            while not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
+                self._wakeup.clear()
+                if feed and feed.done():
+                    feed.result()
+                    feed = None  # a feed that simply ended: nothing more will arrive
+                await self.flush()
+        finally:
+            if feed:
+                feed.cancel()
+                await asyncio.gather(feed, return_exceptions=True)
 
     async def flush(self) -> None:
         items, self._pending = self._pending, []
@@ -143,7 +160,7 @@ class IngestPipeline:
 
     async def _flush(self, items: list[_Item]) -> None:
         started = time.perf_counter()
-        rows, dead, duplicates = await self._dedup(items)
+        rows, keys, dead, duplicates = await self._dedup(items)
         result = await self._write_until_stored(items, rows, dead)
         if result.rejected:
             refused = [
@@ -169,14 +186,20 @@ class IngestPipeline:
             log.warning(
                 "could not ack %d stored messages (%s); they will be redelivered", len(items), exc
             )
-        for row in rows:
-            if not any(row is r for r, _ in result.rejected):
-                self._recent.add(str(row.event.event_id), _digest(row.values[23]))
+        refused_rows = {id(row) for row, _ in result.rejected}
+        self._recent.add(
+            k for row, k in zip(rows, keys, strict=True) if id(row) not in refused_rows
+        )
         self._count(result.stored, dead, duplicates, time.perf_counter() - started)
 
-    async def _dedup(self, items: list[_Item]) -> tuple[list[EventRow], list[DeadLetter], int]:
+    async def _dedup(
+        self, items: list[_Item]
+    ) -> tuple[list[EventRow], list[tuple[str, bytes]], list[DeadLetter], int]:
         """Drop events already stored (same id, same content); dead-letter a same id with other
-        content, which is an integrator bug that must not silently overwrite a stored fact."""
+        content, which is an integrator bug that must not silently overwrite a stored fact.
+
+        Returns the rows to store with their (event_id, payload digest), the dead letters and
+        the number of duplicates dropped."""
         redelivered_ids = [
             str(i.result.event.event_id)
             for i in items
@@ -188,10 +211,16 @@ class IngestPipeline:
                 items, lambda: self._writer.stored_payloads(redelivered_ids)
             )
             stored_before = {k: _digest(v) for k, v in found.items()}
+            if found:
+                # Stored, but perhaps not folded into state and rollups if the process died
+                # mid-insert: finish those inserts (a no-op when they were complete).
+                await self._retry_store(items, lambda: self._writer.refold(list(found)))
         rows: list[EventRow] = []
+        keys: list[tuple[str, bytes]] = []
         dead: list[DeadLetter] = []
         batch: dict[str, bytes] = {}
         duplicates = 0
+        recent = self._recent
         for item in items:
             result = item.result
             if isinstance(result, DeadLetter):
@@ -199,15 +228,16 @@ class IngestPipeline:
                 continue
             event_id = str(result.event.event_id)
             digest = _digest(result.values[23])
-            known = batch.get(event_id) or self._recent.get(event_id) or stored_before.get(event_id)
+            known = batch.get(event_id) or recent.get(event_id) or stored_before.get(event_id)
             if known is None:
                 batch[event_id] = digest
                 rows.append(result)
+                keys.append((event_id, digest))
             elif known == digest:
                 duplicates += 1
             else:
                 dead.append(_conflict(item, result))
-        return rows, dead, duplicates
+        return rows, keys, dead, duplicates
 
     async def _write_until_stored(
         self, items: list[_Item], rows: list[EventRow], dead: list[DeadLetter]
@@ -253,6 +283,25 @@ class IngestPipeline:
             s.by_reason[d.reason] = s.by_reason.get(d.reason, 0) + 1
 
 
+def _delivery(msg: Msg) -> tuple[int, int, datetime]:
+    """(stream sequence, times delivered, when JetStream stored it) from the ack subject.
+
+    What nats-py's `msg.metadata` reads, without building its two frozen dataclasses for every
+    message: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>`,
+    or the v2 form with `<domain>.<account hash>.` after `$JS.ACK.` and a token at the end.
+    """
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        first = 4
+    elif len(tokens) >= 11 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        first = 6
+    else:  # not a form we know: let nats-py parse it, or say why it cannot
+        md = msg.metadata
+        return md.sequence.stream, md.num_delivered, md.timestamp or datetime.now(UTC)
+    stored_at = datetime.fromtimestamp(int(tokens[first + 3]) / 1e9, UTC)
+    return int(tokens[first + 1]), int(tokens[first]), stored_at
+
+
 async def _extend_deadlines(items: list[_Item]) -> None:
     try:
         for item in items:
@@ -270,7 +319,8 @@ def _raw_of(items: list[_Item], row: EventRow) -> bytes:
     for item in items:
         if item.result is row:
             return bytes(item.msg.data)
-    return row.values[23].encode()
+    payload: str = row.values[23]
+    return payload.encode()
 
 
 def _conflict(item: _Item, row: EventRow) -> DeadLetter:

