@@ -26,7 +26,7 @@ from services.metrics.queries import (
     Period,
     feedback_rows,
     judged_dossiers,
-    rule_params,
+    scope_params,
     utc,
 )
 from services.metrics.rules import RuleSet
@@ -247,19 +247,7 @@ def leaf_counts(
 ) -> dict[str, tuple[Counts, Counts]]:
     """Per agency code: (dossier counts, feedback counts). Counts add up across agencies
     (numbers sum, procedure sets unite), so any node of the org tree is a sum of leaves."""
-    chosen = rule_set or rules.get()
-    params: dict[str, Any] = {
-        "period_start": period.start,
-        "period_end": period.end,
-        "judged_at": min(period.end, now),
-        **rule_params(chosen),
-    }
-    where = "1"
-    if agencies:
-        where = "agency_code IN {agencies:Array(String)}"
-        params["agencies"] = list(agencies)
-    if as_of is not None:
-        params["as_of"] = as_of
+    where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
     judged = judged_dossiers(where, SINGLE_T, as_of=as_of is not None)
     d_sql = _DOSSIER_SQL.replace("{judged}", judged)
     f_sql = _FEEDBACK_SQL.replace("{rows}", feedback_rows(where, as_of=as_of is not None))

@@ -129,6 +129,29 @@ def rule_params(rule_set: RuleSet) -> dict[str, Any]:
     return {**rule_set.sql_params(), "working_days": _working_days()}
 
 
+def scope_params(
+    period: Period,
+    now: datetime,
+    agencies: tuple[str, ...],
+    as_of: datetime | None,
+    rule_set: RuleSet,
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and parameters shared by whole-scope figures (reports, the index)."""
+    params: dict[str, Any] = {
+        "period_start": period.start,
+        "period_end": period.end,
+        "judged_at": min(period.end, now),
+        **rule_params(rule_set),
+    }
+    where = "1"
+    if agencies:
+        where = "agency_code IN {agencies:Array(String)}"
+        params["agencies"] = list(agencies)
+    if as_of is not None:
+        params["as_of"] = as_of
+    return where, params
+
+
 def judged_dossiers(where: str, t_source: str, *, as_of: bool) -> str:
     """One row per dossier (and judging instant `t`) with its §2 timeliness at `t`.
 

@@ -15,7 +15,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.metrics import rules
-from services.metrics.queries import SINGLE_T, Period, judged_dossiers, rule_params, utc
+from services.metrics.queries import SINGLE_T, Period, judged_dossiers, scope_params, utc
 from services.metrics.rules import RuleSet
 from services.reference.org_tree import OrgTree
 
@@ -111,18 +111,7 @@ def compute(
     as_of: datetime | None = None,
     rule_set: RuleSet | None = None,
 ) -> II06aReport:
-    params: dict[str, Any] = {
-        "period_start": period.start,
-        "period_end": period.end,
-        "judged_at": min(period.end, now),
-        **rule_params(rule_set or rules.get()),
-    }
-    where = "1"
-    if agencies:
-        where = "agency_code IN {agencies:Array(String)}"
-        params["agencies"] = list(agencies)
-    if as_of is not None:
-        params["as_of"] = as_of
+    where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
     sql = _SQL.replace("{judged}", judged_dossiers(where, SINGLE_T, as_of=as_of is not None))
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
