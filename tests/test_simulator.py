@@ -260,3 +260,31 @@ async def test_run_simulator_backfills_then_keeps_the_rate() -> None:
     assert len(backfill) > 1000
     assert 0.9 * 3.0 * 595 <= len(live) <= 3.0 * 600 + 1
     assert all(ev.occurred_at <= clock[0] for ev in live)
+
+
+@pytest.mark.pure
+def test_agencies_follow_the_org_tree_of_each_date() -> None:
+    # Catches: simulated dossiers filed by units abolished on 1/7/2025, which no figure of the
+    # 2026 tree would count, or the new units used before they existed.
+    import json
+    from datetime import date
+    from importlib import resources
+
+    seed_file = resources.files("services.reference") / "data" / "khanhhoa.json"
+    agencies = json.loads(seed_file.read_text(encoding="utf-8"))["agencies"]
+
+    def valid(code: str, day: date) -> bool:
+        return any(
+            a["agency_code"] == code
+            and date.fromisoformat(a["valid_from"]) <= day
+            and (a["valid_to"] is None or day < date.fromisoformat(a["valid_to"]))
+            for a in agencies
+        )
+
+    for start in (datetime(2025, 5, 1, tzinfo=ICT), datetime(2025, 8, 1, tzinfo=ICT)):
+        events = list(generate(7860, start, start + timedelta(days=20), dossiers_per_day=80))
+        firsts = [e for e in events if e.type in ("dossier.received", "feedback.filed")]
+        assert firsts
+        for e in firsts:
+            day = e.occurred_at.astimezone(ICT).date()
+            assert valid(e.agency_code, day), (e.agency_code, day)

@@ -19,6 +19,7 @@ from operator import itemgetter
 from schemas.v1.events import Event
 from services.simulator.catalog import AGENCIES, Agency, Procedure, procedures_for
 from services.simulator.lifecycle import dossier_lifecycle, feedback_lifecycle
+from services.simulator.restructuring import relocate, successor
 from services.simulator.workdays import ICT, office_time
 
 __all__ = [
@@ -52,8 +53,11 @@ class Arrival:
     def lifecycle(self) -> list[Event]:
         rng = random.Random(self.seed)
         if self.procedure is None:
-            return feedback_lifecycle(rng, self.agency, self.at)
-        return dossier_lifecycle(rng, self.agency, self.procedure, self.at)
+            events = feedback_lifecycle(rng, self.agency, self.at)
+        else:
+            events = dossier_lifecycle(rng, self.agency, self.procedure, self.at)
+        moved_to = successor(self.agency, self.at, self.seed)
+        return relocate(events, moved_to) if moved_to else events
 
 
 def draw_arrival(
