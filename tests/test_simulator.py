@@ -288,3 +288,14 @@ def test_agencies_follow_the_org_tree_of_each_date() -> None:
         for e in firsts:
             day = e.occurred_at.astimezone(ICT).date()
             assert valid(e.agency_code, day), (e.agency_code, day)
+
+
+@pytest.mark.pure
+def test_due_dates_skip_tet() -> None:
+    # Catches: simulated due dates counted in plain weekdays, which would make every dossier
+    # received before Tết look late to the metrics (they count on the official calendar).
+    from services.simulator.workdays import add_working_days
+
+    # 15 working days after Tue 10/2/2026, Tết 14–22/2 skipped → Tue 10/3 (not 3/3)
+    start = datetime(2026, 2, 10, 9, tzinfo=ICT)
+    assert add_working_days(start, 15) == datetime(2026, 3, 10, 9, tzinfo=ICT)

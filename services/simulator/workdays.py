@@ -1,26 +1,43 @@
-"""Office calendar of the one-stop desks: Monday-Friday, 7:30-11:30 and 13:30-17:00, in +07:00.
+"""Office calendar of the one-stop desks: working days, 7:30-11:30 and 13:30-17:00, in +07:00.
 
-Public holidays and make-up working days are ignored: the simulator needs plausible times, not the
-official calendar (which metrics take as data).
+Due dates count working days on the official calendar (services/reference/data/calendar), as the
+source systems do, so simulated deadlines skip Tết and the other public holidays; beyond the
+calendar's years it falls back to Monday-Friday. Desk opening times only skip weekends.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
+
+from services.reference.calendar import CalendarRangeError, WorkingCalendar
 
 ICT = timezone(timedelta(hours=7))
 MINUTE = timedelta(minutes=1)
 _SESSIONS = ((time(7, 30), time(11, 30)), (time(13, 30), time(17, 0)))
 
 
+@cache
+def _calendar() -> WorkingCalendar:
+    return WorkingCalendar.load()
+
+
+@cache
+def is_working_day(day: date) -> bool:
+    try:
+        return _calendar().is_working_day(day)
+    except CalendarRangeError:
+        return day.weekday() < 5
+
+
 def add_working_days(t: datetime, days: int) -> datetime:
-    """The same clock time `days` Monday-Friday days later (earlier when negative)."""
+    """The same clock time `days` working days later (earlier when negative)."""
     step = timedelta(days=1 if days >= 0 else -1)
     remaining = abs(days)
     while remaining:
         t += step
-        if t.weekday() < 5:
+        if is_working_day(t.date()):
             remaining -= 1
     return t
 
