@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -207,6 +208,10 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("faststream").setLevel(logging.WARNING)
+    # Ingest allocates a few objects per event, none of them cyclic; with the default young-
+    # generation threshold (700) the collector ran thousands of times a second and cost the ingest
+    # about a fifth of its throughput (bench: E2E 13.1–14.2k → 15.6k events/s, drain 17k → 19.5k).
+    gc.set_threshold(50_000, 20, 10)
     args.func(args)
 
 
