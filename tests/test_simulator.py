@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
 from schemas.subjects import parse_subject
-from schemas.v1.events import Channel, DossierEvent, Event, Level, parse_event
-from services.simulator import publisher
+from schemas.v1.events import (
+    Channel,
+    DossierEvent,
+    DossierReceived,
+    Event,
+    FeedbackFiled,
+    Level,
+    parse_event,
+)
+from services.reference.calendar import WorkingCalendar
+from services.simulator import publisher, workdays
 from services.simulator.catalog import (
     AGENCIES,
     CHANNEL_LABELS,
@@ -23,10 +34,12 @@ from services.simulator.catalog import (
     agency_by_code,
     procedure_by_code,
     procedures_for,
+    read_seed,
 )
+from services.simulator.lifecycle import dossier_lifecycle, feedback_lifecycle
 from services.simulator.model import Timeline, arrivals, generate
 from services.simulator.publisher import publish_events, run_simulator
-from services.simulator.workdays import ICT
+from services.simulator.workdays import ICT, add_working_days
 
 pytestmark = pytest.mark.pure
 
@@ -34,6 +47,34 @@ END = datetime(2025, 6, 2, 10, 30, tzinfo=ICT)
 START = END - timedelta(days=120)
 CODE = re.compile(r"^[A-Za-z0-9_-]+$")  # agency and domain codes are subject tokens
 PROCEDURE_CODE = re.compile(r"^\d\.\d{6}$")  # the national database's form
+RESTRUCTURED = date(2025, 7, 1)  # districts abolished, communes merged
+SEED = read_seed()
+
+
+def seed_valid(section: str, key: str, code: str, day: date) -> list[dict[str, Any]]:
+    """The seed file's records of `code` in force on `day` (at most one)."""
+    return [
+        r
+        for r in SEED[section]
+        if r[key] == code
+        and date.fromisoformat(r["valid_from"]) <= day
+        and (r["valid_to"] is None or day < date.fromisoformat(r["valid_to"]))
+    ]
+
+
+def assert_in_the_tree_of_their_arrival(events: list[Event]) -> None:
+    """Every item's agency and TTHC are the seed's versions in force when it arrived, at the
+    agency's level then; its later events keep its agency."""
+    for entity, items in by_entity(events).items():
+        first = items[0]
+        day = first.occurred_at.astimezone(ICT).date()
+        (agency,) = seed_valid("agencies", "agency_code", first.agency_code, day)
+        assert agency["parent_code"] is not None, entity  # never the root KHANHHOA
+        assert all(ev.agency_code == first.agency_code for ev in items), entity
+        if isinstance(first, DossierReceived):
+            assert first.level == agency["level"], entity
+            (procedure,) = seed_valid("procedures", "procedure_code", first.procedure_code, day)
+            assert agency["level"] in procedure["levels"], entity
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +133,7 @@ def test_every_event_round_trips_through_the_contract(history: list[Event]) -> N
     for ev in history:
         assert parse_event(ev.model_dump_json()) == ev
         assert ev.occurred_at.utcoffset() == timedelta(hours=7)
-        assert agency_by_code(ev.agency_code) is not None
+        assert agency_by_code(ev.agency_code, ev.occurred_at.date()) is not None
         assert parse_subject(f"motcua.events.{ev.agency_code}.{ev.type}") is not None
     assert len({ev.event_id for ev in history}) == len(history)
 
@@ -173,20 +214,112 @@ def test_each_dossier_unfolds_in_a_coherent_order(history: list[Event]) -> None:
 
 
 def test_catalog_is_consistent() -> None:
-    # Catches codes the contract refuses, orphan communes and agencies with nothing to handle.
-    assert len({a.code for a in AGENCIES}) == len(AGENCIES)
-    assert len({p.code for p in PROCEDURES}) == len(PROCEDURES)
+    # Catches codes the contract refuses, versions that differ from the seed `motcua up` loads
+    # (simulated items would not roll up), orphan communes and agencies with nothing to handle.
+    assert len({(a.code, a.valid_from) for a in AGENCIES}) == len(AGENCIES)
+    assert len({(p.code, p.valid_from) for p in PROCEDURES}) == len(PROCEDURES)
+    receiving = [r for r in SEED["agencies"] if r["parent_code"] is not None]
+    assert [(a.code, a.valid_from.isoformat()) for a in AGENCIES] == [
+        (r["agency_code"], r["valid_from"]) for r in receiving
+    ]
     for agency in AGENCIES:
         assert CODE.match(agency.code) and procedures_for(agency), agency.code
-        if agency.level is Level.commune:
-            parent = agency_by_code(agency.parent or "")
+        assert agency.weight > 0 and agency_by_code(agency.code, agency.valid_from) is agency
+        (record,) = seed_valid("agencies", "agency_code", agency.code, agency.valid_from)
+        assert agency.level == record["level"] and agency.parent == record["parent_code"]
+        if agency.level is Level.commune and agency.valid_from < RESTRUCTURED:
+            parent = agency_by_code(agency.parent or "", agency.valid_from)
             assert parent is not None and parent.level is Level.district
     for procedure in PROCEDURES:
         assert PROCEDURE_CODE.match(procedure.code) and CODE.match(procedure.domain)
         assert procedure.domain in DOMAIN_LABELS
-        assert procedure_by_code(procedure.code) is procedure
+        assert procedure_by_code(procedure.code, procedure.valid_from) is procedure
+        (record,) = seed_valid("procedures", "procedure_code", procedure.code, procedure.valid_from)
+        assert procedure.levels == tuple(Level(level) for level in record["levels"])
+        assert procedure.fee_required == record["fee_bearing"]
     assert set(LEVEL_LABELS) == {level.value for level in Level}
     assert set(CHANNEL_LABELS) == {channel.value for channel in Channel}
+
+
+@pytest.mark.parametrize(
+    "start", [datetime(2025, 7, 1, tzinfo=ICT), datetime(2026, 9, 28, 10, 30, tzinfo=ICT)]
+)
+def test_from_1_7_2025_items_go_to_the_merged_tree(start: datetime) -> None:
+    # Catches dossiers filed by districts abolished on 1/7/2025 (no figure of the 2026 tree would
+    # count them), a district-level TTHC or level at a commune, or the root as an agency.
+    events = list(generate(7860, start, start + timedelta(days=30), 120))
+    assert_in_the_tree_of_their_arrival(events)
+    for ev in events:  # arrivals all after the change: every event is in the new tree
+        assert seed_valid("agencies", "agency_code", ev.agency_code, ev.occurred_at.date())
+    received = [ev for ev in events if isinstance(ev, DossierReceived)]
+    assert {ev.level for ev in received} == {Level.province, Level.commune}
+    codes = {ev.agency_code for ev in events}
+    assert {"PHUONG_BACNHATRANG", "XA_CAMLAM", "PHUONG_BANGOI", "STNMT"} <= codes
+    land = [ev for ev in received if ev.procedure_code == "1.004238"]  # moved down to communes
+    assert land and all(ev.level is Level.commune for ev in land)
+
+
+def test_before_1_7_2025_items_use_the_old_tree(history: list[Event]) -> None:
+    # Catches the merged units used before they existed, or districts and their communes missing
+    # from the history they were part of.
+    assert_in_the_tree_of_their_arrival(history)
+    assert {"NHATRANG", "XA_VINHLUONG", "CAMLAM"} <= {ev.agency_code for ev in history}
+    assert "PHUONG_BACNHATRANG" not in {ev.agency_code for ev in history}
+    received = [ev for ev in history if isinstance(ev, DossierReceived)]
+    assert {ev.level for ev in received} == {Level.province, Level.district, Level.commune}
+
+
+def test_items_open_on_1_7_2025_keep_their_agency() -> None:
+    # Catches items re-filed mid-lifecycle: the metrics fold a dossier by (agency, id), so a
+    # dossier switching agency would count as two, one of them never received.
+    events = list(
+        generate(3, datetime(2025, 6, 16, tzinfo=ICT), datetime(2025, 7, 15, tzinfo=ICT), 60)
+    )
+    assert_in_the_tree_of_their_arrival(events)
+    days = {ev.occurred_at.date() >= RESTRUCTURED for ev in events if ev.agency_code == "NHATRANG"}
+    assert days == {False, True}  # NHATRANG's open dossiers finish after the change
+
+
+def test_due_dates_skip_tet() -> None:
+    # Catches due dates counted in plain weekdays: a dossier received before Tết would look late
+    # to the metrics, which count on the official calendar (Tết 2026: 14-22/2).
+    received = datetime(2026, 2, 10, 9, tzinfo=ICT)
+    assert add_working_days(received, 15) == datetime(2026, 3, 10, 9, tzinfo=ICT)  # not 3/3
+    procedure = procedure_by_code("1.003003", received.date())  # 15 working days
+    agency = agency_by_code("XA_CAMLAM", received.date())
+    assert procedure is not None and agency is not None
+    (first, *_) = dossier_lifecycle(random.Random(1), agency, procedure, received)
+    assert isinstance(first, DossierReceived)
+    assert first.due_at == datetime(2026, 3, 10, 9, tzinfo=ICT)
+
+
+def test_feedback_is_due_at_the_end_of_its_15th_working_day() -> None:
+    # Catches a feedback deadline that ignores Tết, or one at the filing's clock time instead of
+    # the end of the day (the metrics use WorkingCalendar.working_day_deadline).
+    (filed, *_) = feedback_lifecycle(
+        random.Random(2), AGENCIES[0], datetime(2026, 2, 12, 15, tzinfo=ICT)
+    )
+    assert isinstance(filed, FeedbackFiled)
+    assert filed.due_at == datetime.combine(date(2026, 3, 12), time(23, 59, 59, 999_000), ICT)
+    assert filed.due_at == WorkingCalendar.load().working_day_deadline(filed.filed_at, 15)
+
+
+def test_beyond_the_calendar_counts_weekdays_and_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Catches a simulator that crashes on dates past the calendar's last year (2027), or floods
+    # the log with one warning per dossier.
+    monkeypatch.setattr(workdays, "_warned", False)
+    workdays.day_kind.cache_clear()
+    workdays._add_working_days.cache_clear()
+    with caplog.at_level(logging.WARNING, logger=workdays.__name__):
+        start = datetime(2027, 12, 20, 9, tzinfo=ICT)  # Monday
+        assert add_working_days(start, 10) == datetime(2028, 1, 3, 9, tzinfo=ICT)
+        events = list(
+            generate(9, datetime(2028, 3, 1, tzinfo=ICT), datetime(2028, 3, 20, tzinfo=ICT), 50)
+        )
+    assert events
+    assert len([r for r in caplog.records if "Monday-Friday" in r.getMessage()]) == 1
 
 
 class _Ack:
@@ -260,42 +393,3 @@ async def test_run_simulator_backfills_then_keeps_the_rate() -> None:
     assert len(backfill) > 1000
     assert 0.9 * 3.0 * 595 <= len(live) <= 3.0 * 600 + 1
     assert all(ev.occurred_at <= clock[0] for ev in live)
-
-
-@pytest.mark.pure
-def test_agencies_follow_the_org_tree_of_each_date() -> None:
-    # Catches: simulated dossiers filed by units abolished on 1/7/2025, which no figure of the
-    # 2026 tree would count, or the new units used before they existed.
-    import json
-    from datetime import date
-    from importlib import resources
-
-    seed_file = resources.files("services.reference") / "data" / "khanhhoa.json"
-    agencies = json.loads(seed_file.read_text(encoding="utf-8"))["agencies"]
-
-    def valid(code: str, day: date) -> bool:
-        return any(
-            a["agency_code"] == code
-            and date.fromisoformat(a["valid_from"]) <= day
-            and (a["valid_to"] is None or day < date.fromisoformat(a["valid_to"]))
-            for a in agencies
-        )
-
-    for start in (datetime(2025, 5, 1, tzinfo=ICT), datetime(2025, 8, 1, tzinfo=ICT)):
-        events = list(generate(7860, start, start + timedelta(days=20), dossiers_per_day=80))
-        firsts = [e for e in events if e.type in ("dossier.received", "feedback.filed")]
-        assert firsts
-        for e in firsts:
-            day = e.occurred_at.astimezone(ICT).date()
-            assert valid(e.agency_code, day), (e.agency_code, day)
-
-
-@pytest.mark.pure
-def test_due_dates_skip_tet() -> None:
-    # Catches: simulated due dates counted in plain weekdays, which would make every dossier
-    # received before Tết look late to the metrics (they count on the official calendar).
-    from services.simulator.workdays import add_working_days
-
-    # 15 working days after Tue 10/2/2026, Tết 14–22/2 skipped → Tue 10/3 (not 3/3)
-    start = datetime(2026, 2, 10, 9, tzinfo=ICT)
-    assert add_working_days(start, 15) == datetime(2026, 3, 10, 9, tzinfo=ICT)

@@ -21,12 +21,15 @@ from services.simulator.workdays import (
     next_open,
     office_between,
     office_time,
+    working_day_deadline,
 )
 
 SOURCE = "motcua-khanhhoa"
-_DISTRICT_SOURCES = {"NHATRANG": "motcua-nhatrang"}  # the city and its wards publish on their own
+# Until 1/7/2025 the city and its wards published from their own system; it went with the city.
+_DISTRICT_SOURCES = {"NHATRANG": "motcua-nhatrang"}
 
-# Probabilities per dossier unless said otherwise. Online shares are of all the agency's dossiers.
+# Probabilities per dossier unless said otherwise. Online shares are of all the agency's dossiers;
+# a district's override also holds for the communes of its area, before and after 1/7/2025.
 _ONLINE_BY_LEVEL = {Level.province: 0.44, Level.district: 0.40, Level.commune: 0.37}
 _ONLINE_OVERRIDES = {
     "SKHDT": 0.70,
@@ -41,6 +44,7 @@ _SUPPLEMENT_SHARE = 0.12
 _TWO_SUPPLEMENTS_SHARE = 0.02  # of all dossiers; the portal counts these late whatever the dates
 _LATE_SHARE = 0.006
 # KH 7860 A.IV.5 singles out land dossiers at Sở TN&MT and the districts: make them visibly slower.
+# From 1/7/2025 the districts' land TTHC are the merged communes': they inherit their area's share.
 _LAND_LATE_SHARE = {"STNMT": 0.045, "CAMLAM": 0.06, "NHATRANG": 0.035, "DIENKHANH": 0.03}
 _LAND_LATE_DEFAULT = 0.015
 _APOLOGY_SHARE = 0.70  # of late dossiers
@@ -49,6 +53,7 @@ _WITHDRAWN_SHARE = 0.01
 _REJECTED_SHARE = 0.025
 _UNCOLLECTED_SHARE = 0.02  # resolved, result never handed over
 _RATED_SHARE = 0.2
+_FEEDBACK_WORKING_DAYS = 15
 
 
 def _jitter(code: str, spread: float) -> float:
@@ -58,19 +63,27 @@ def _jitter(code: str, spread: float) -> float:
 
 def _online_given_capable(agency: Agency) -> float:
     """P(online | the TTHC is online-capable), so the agency's overall share hits its target."""
-    key = agency.parent if agency.parent in _ONLINE_OVERRIDES else agency.code
-    share = _ONLINE_OVERRIDES.get(key, _ONLINE_BY_LEVEL[agency.level]) + _jitter(agency.code, 0.08)
+    key = agency.code if agency.code in _ONLINE_OVERRIDES else agency.area
+    share = _ONLINE_OVERRIDES.get(key or "", _ONLINE_BY_LEVEL[agency.level])
+    share += _jitter(agency.code, 0.08)
     offered = procedures_for(agency)
-    capable = sum(p.weight for p in offered if p.online) / sum(p.weight for p in offered)
-    return min(0.95, share / capable)
+    total = sum(p.weight for p in offered)
+    capable = sum(p.weight for p in offered if p.online) / total if total else 1.0
+    return min(0.95, share / capable) if capable else 0.0
 
 
-_ONLINE = {a.code: _online_given_capable(a) for a in AGENCIES}
+# By agency version: a kept code (PHUONG_BANGOI) has another profile in the merged tree.
+_ONLINE = {(a.code, a.valid_from): _online_given_capable(a) for a in AGENCIES}
 
 
 def _source(agency: Agency) -> str:
     district = agency.code if agency.level is Level.district else agency.parent
     return _DISTRICT_SOURCES.get(district or "", SOURCE)
+
+
+def _land_late_share(agency: Agency) -> float:
+    key = agency.code if agency.code in _LAND_LATE_SHARE else agency.area
+    return _LAND_LATE_SHARE.get(key or "", _LAND_LATE_DEFAULT)
 
 
 def _build(
@@ -113,12 +126,12 @@ def dossier_lifecycle(
     """Every event of one dossier, received first, in occurred_at order."""
     received = received_at.astimezone(ICT)
     ref = {"dossier_id": f"{agency.code}-{received:%y%m%d}-{rng.getrandbits(40):010x}"}
-    online = procedure.online and rng.random() < _ONLINE[agency.code]
+    online = procedure.online and rng.random() < _ONLINE[agency.code, agency.valid_from]
     postal = not online and rng.random() < _POSTAL_SHARE
     channel = Channel.online if online else Channel.postal if postal else Channel.direct
     due = add_working_days(received, procedure.processing_days)
     land = procedure.domain == "dat_dai"
-    late_share = _LAND_LATE_SHARE.get(agency.code, _LAND_LATE_DEFAULT) if land else _LATE_SHARE
+    late_share = _land_late_share(agency) if land else _LATE_SHARE
     late_days = 1 + int(rng.expovariate(1 / (5 if land else 2))) if rng.random() < late_share else 0
     end = _resolution(rng, received, due, late_days)
     fields: dict[str, Any] = {
@@ -215,7 +228,7 @@ def feedback_lifecycle(rng: random.Random, agency: Agency, filed_at: datetime) -
     filed = filed_at.astimezone(ICT)
     ref = {"feedback_id": f"PAKN-{agency.code}-{filed:%y%m%d}-{rng.getrandbits(40):010x}"}
     topic = "procedure" if rng.random() < 0.8 else "official"
-    due = add_working_days(filed, 15)
+    due = working_day_deadline(filed, _FEEDBACK_WORKING_DAYS)
     fields = ref | {"filed_at": filed, "topic": topic, "due_at": due}
     plan: list[tuple[datetime, str, dict[str, Any]]] = [(filed, "feedback.filed", fields)]
     fate = rng.random()

@@ -1,5 +1,9 @@
 """The traffic model: which dossiers and feedback arrive when, and their events in time order.
 
+An item arriving on day D goes to an agency of the org tree valid at D, with a TTHC in force at D
+at that agency's level, and keeps that agency for its whole lifecycle (the metrics fold a dossier
+by agency and id). Desks are closed on public holidays, so nothing arrives on them.
+
 Each day's arrivals come from an RNG seeded with (seed, day) and each item's lifecycle from its own
 seed, so a rerun with the same seed yields the same events with the same event_ids: republishing
 history duplicates it (collapsed by Nats-Msg-Id and ingest) instead of inventing new dossiers.
@@ -10,17 +14,18 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
 from itertools import accumulate
 from operator import itemgetter
 
 from schemas.v1.events import Event
-from services.simulator.catalog import AGENCIES, Agency, Procedure, procedures_for
+from services.simulator.catalog import AGENCIES, PROCEDURES, Agency, Procedure, procedures_for
 from services.simulator.lifecycle import dossier_lifecycle, feedback_lifecycle
-from services.simulator.restructuring import relocate, successor
-from services.simulator.workdays import ICT, office_time
+from services.simulator.workdays import ICT, day_kind, office_time
 
 __all__ = [
     "ICT",
@@ -35,9 +40,34 @@ __all__ = [
 
 _FEEDBACK_PER_DOSSIER = 0.02
 _WEEKDAY_SCALE = (1.0, 1.0, 1.0, 1.0, 1.0, 0.08, 0.0)  # a few wards receive on Saturday mornings
-_AGENCY_CUM = list(accumulate(a.weight for a in AGENCIES))
-_OFFER = {a.code: procedures_for(a) for a in AGENCIES}
-_OFFER_CUM = {code: list(accumulate(p.weight for p in ps)) for code, ps in _OFFER.items()}
+# The days the org tree or the catalogue changes: the offer is the same between two of them.
+_VERSIONS: tuple[Agency | Procedure, ...] = (*AGENCIES, *PROCEDURES)
+_CHANGES = sorted(
+    {x.valid_from for x in _VERSIONS} | {x.valid_to for x in _VERSIONS if x.valid_to is not None}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """Who receives what on the days between two changes, with cumulative weights for choices()."""
+
+    agencies: tuple[Agency, ...]
+    agency_cum: list[float]
+    procedures: dict[str, tuple[tuple[Procedure, ...], list[float]]]  # by agency code
+
+
+def _offer_at(day: date) -> _Offer:
+    # Before the seed's first day there is no tree: its first one stands in.
+    return _offer(max(1, bisect_right(_CHANGES, day)))
+
+
+@cache
+def _offer(period: int) -> _Offer:
+    day = _CHANGES[period - 1]  # the period's first day
+    offered = {a: procedures_for(a, day) for a in AGENCIES if a.valid_at(day)}
+    agencies = tuple(a for a, ps in offered.items() if ps)  # an agency with no TTHC receives none
+    procedures = {a.code: (ps, list(accumulate(p.weight for p in ps))) for a, ps in offered.items()}
+    return _Offer(agencies, list(accumulate(a.weight for a in agencies)), procedures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +83,8 @@ class Arrival:
     def lifecycle(self) -> list[Event]:
         rng = random.Random(self.seed)
         if self.procedure is None:
-            events = feedback_lifecycle(rng, self.agency, self.at)
-        else:
-            events = dossier_lifecycle(rng, self.agency, self.procedure, self.at)
-        moved_to = successor(self.agency, self.at, self.seed)
-        return relocate(events, moved_to) if moved_to else events
+            return feedback_lifecycle(rng, self.agency, self.at)
+        return dossier_lifecycle(rng, self.agency, self.procedure, self.at)
 
 
 def draw_arrival(
@@ -65,13 +92,22 @@ def draw_arrival(
     at: datetime,
     feedback_share: float = _FEEDBACK_PER_DOSSIER / (1 + _FEEDBACK_PER_DOSSIER),
 ) -> Arrival:
-    """One arrival at `at`, with the province's mix of agencies and procedures."""
-    agency = rng.choices(AGENCIES, cum_weights=_AGENCY_CUM)[0]
+    """One arrival at `at`, with the province's mix of agencies and procedures on its date."""
+    offer = _offer_at(at.astimezone(ICT).date())
+    agency = rng.choices(offer.agencies, cum_weights=offer.agency_cum)[0]
     seed = rng.getrandbits(64)
     if rng.random() < feedback_share:
         return Arrival(seed, at, agency, None)
-    procedure = rng.choices(_OFFER[agency.code], cum_weights=_OFFER_CUM[agency.code])[0]
+    procedures, cum_weights = offer.procedures[agency.code]
+    procedure = rng.choices(procedures, cum_weights=cum_weights)[0]
     return Arrival(seed, at, agency, procedure)
+
+
+def _day_scale(day: date) -> float:
+    kind = day_kind(day)
+    if kind == "holiday":
+        return 0.0
+    return 1.0 if kind == "makeup_workday" else _WEEKDAY_SCALE[day.weekday()]
 
 
 def arrivals(
@@ -93,7 +129,7 @@ def arrivals(
     day = after.astimezone(ICT).date()
     while day <= until.astimezone(ICT).date():
         rng = random.Random(f"{seed}:{day.isoformat()}")
-        mean = (dossiers_per_day + feedback) * _WEEKDAY_SCALE[day.weekday()]
+        mean = (dossiers_per_day + feedback) * _day_scale(day)
         count = max(0, round(rng.gauss(mean, math.sqrt(mean)))) if mean > 0 else 0
         share = feedback / (dossiers_per_day + feedback) if mean > 0 else 0.0
         for _ in range(count):

@@ -1,21 +1,27 @@
 """Office calendar of the one-stop desks: working days, 7:30-11:30 and 13:30-17:00, in +07:00.
 
-Due dates count working days on the official calendar (services/reference/data/calendar), as the
-source systems do, so simulated deadlines skip Tết and the other public holidays; beyond the
-calendar's years it falls back to Monday-Friday. Desk opening times only skip weekends.
+Working days are the official calendar's (services/reference/data/calendar: Mondays-Fridays less
+public holidays such as Tết, plus make-up Saturdays), as the source systems count due dates and
+the metrics judge them. Dates beyond the calendar's years fall back to Monday-Friday, with one
+warning: a simulator run far in the future must not crash.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cache
 
-from services.reference.calendar import CalendarRangeError, WorkingCalendar
+from services.reference.calendar import CalendarRangeError, DayKind, WorkingCalendar
+
+log = logging.getLogger(__name__)
 
 ICT = timezone(timedelta(hours=7))
 MINUTE = timedelta(minutes=1)
 _SESSIONS = ((time(7, 30), time(11, 30)), (time(13, 30), time(17, 0)))
+_END_OF_DAY = time(23, 59, 59, 999_000)  # as WorkingCalendar.working_day_deadline
+_warned = False
 
 
 @cache
@@ -23,29 +29,57 @@ def _calendar() -> WorkingCalendar:
     return WorkingCalendar.load()
 
 
+def _beyond_calendar(error: CalendarRangeError) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("simulator: counting Monday-Friday as working days where %s", error)
+
+
 @cache
-def is_working_day(day: date) -> bool:
+def day_kind(day: date) -> DayKind:
+    """What the calendar says `day` is; by weekday beyond its years."""
     try:
-        return _calendar().is_working_day(day)
-    except CalendarRangeError:
-        return day.weekday() < 5
+        return _calendar().day(day).kind
+    except CalendarRangeError as error:
+        _beyond_calendar(error)
+        return "workday" if day.weekday() < 5 else "weekend"
+
+
+def is_working_day(day: date) -> bool:
+    return day_kind(day) in ("workday", "makeup_workday")
 
 
 def add_working_days(t: datetime, days: int) -> datetime:
-    """The same clock time `days` working days later (earlier when negative)."""
-    step = timedelta(days=1 if days >= 0 else -1)
-    remaining = abs(days)
+    """The same clock time `days` working days later (earlier when negative); `t` itself is never
+    counted (BLDS 2015 Điều 147)."""
+    return t if days == 0 else datetime.combine(_add_working_days(t.date(), days), t.timetz())
+
+
+@cache  # few distinct (day, days) pairs, and the calendar's range checks are not free
+def _add_working_days(day: date, days: int) -> date:
+    try:
+        return _calendar().add_working_days(day, days)
+    except CalendarRangeError as error:
+        _beyond_calendar(error)
+    step, remaining = timedelta(days=1 if days > 0 else -1), abs(days)
     while remaining:
-        t += step
-        if is_working_day(t.date()):
-            remaining -= 1
-    return t
+        day += step
+        remaining -= is_working_day(day)
+    return day
+
+
+def working_day_deadline(t: datetime, days: int) -> datetime:
+    """End of the `days`-th working day after t's date in +07:00, as the calendar's
+    working_day_deadline (a feedback answer deadline)."""
+    due = _add_working_days(t.astimezone(ICT).date(), days)
+    return datetime.combine(due, _END_OF_DAY, ICT)
 
 
 def next_open(t: datetime) -> datetime:
     """t when the one-stop desk is open then, else its next opening."""
     while True:
-        if t.weekday() < 5:
+        if is_working_day(t.date()):
             for opens, closes in _SESSIONS:
                 if t.time() < opens:
                     return datetime.combine(t.date(), opens, ICT)
@@ -70,7 +104,7 @@ def office_between(rng: random.Random, lo: datetime, hi: datetime) -> datetime:
     days = (hi.date() - lo.date()).days
     for _ in range(8):
         day = lo.date() + timedelta(days=int(rng.random() * (days + 1)))
-        if day.weekday() < 5:
+        if is_working_day(day):
             t = office_time(rng, day)
             if lo <= t < hi:
                 return t
