@@ -156,7 +156,11 @@ def subscribe(broker: NatsBroker, pipeline: IngestPipeline, settings: IngestSett
     pipeline.feed_from(pull)
 
 
-def dead_letter_publisher(broker: NatsBroker) -> Any:
+def dead_letter_publisher(broker: NatsBroker, id_prefix: str = "dlq") -> Any:
+    """Copies dead letters to the DLQ stream. Each source stream needs its own `id_prefix`:
+    stream sequences restart at 1 per stream, and equal Nats-Msg-Ids would collide in the DLQ
+    stream's duplicate window."""
+
     async def publish(dead: Sequence[DeadLetter]) -> None:
         for d in dead:
             await broker.publish(
@@ -165,7 +169,7 @@ def dead_letter_publisher(broker: NatsBroker) -> Any:
                 stream=DLQ_STREAM,
                 headers={
                     # One DLQ entry per original message, however often it is redelivered.
-                    "Nats-Msg-Id": f"dlq-{d.meta.stream_seq}",
+                    "Nats-Msg-Id": f"{id_prefix}-{d.meta.stream_seq}",
                     "Motcua-Reason": d.reason,
                     "Motcua-Detail": d.detail[:1000],
                     "Motcua-Subject": d.meta.subject,

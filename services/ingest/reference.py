@@ -25,12 +25,10 @@ from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from schemas.subjects import (
-    DLQ_STREAM,
     MAX_EVENT_BYTES,
     REFERENCE_DEAD_LETTER_AGENCY,
     REFERENCE_STREAM,
     REFERENCE_SUBJECTS,
-    dead_letter_subject,
     parse_reference_subject,
     reference_token,
 )
@@ -40,6 +38,7 @@ from schemas.v1.reference import (
     parse_reference,
     reference_code,
 )
+from services.ingest.consumer import dead_letter_publisher
 from services.ingest.processor import DeadLetter, MessageMeta
 from services.ingest.settings import IngestSettings
 from services.ingest.writer import StoreUnavailable
@@ -210,25 +209,8 @@ DeadLetterPublisher = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 
 
 def reference_dead_letter_publisher(broker: NatsBroker) -> DeadLetterPublisher:
-    """Like services/ingest/consumer.py's, with its own Nats-Msg-Id space: reference stream
-    sequences restart at 1, and 'dlq-<seq>' would collide with an event's dead letter in the
-    DLQ stream's duplicate window."""
-
-    async def publish(dead: Sequence[DeadLetter]) -> None:
-        for d in dead:
-            await broker.publish(
-                d.raw,
-                dead_letter_subject(d.agency_code),
-                stream=DLQ_STREAM,
-                headers={
-                    "Nats-Msg-Id": f"dlq-ref-{d.meta.stream_seq}",
-                    "Motcua-Reason": d.reason,
-                    "Motcua-Detail": d.detail[:1000],
-                    "Motcua-Subject": d.meta.subject,
-                    "Motcua-Stream-Seq": str(d.meta.stream_seq),
-                },
-            )
-
+    """The events' DLQ publisher with its own Nats-Msg-Id space ('dlq-ref-<seq>')."""
+    publish: DeadLetterPublisher = dead_letter_publisher(broker, id_prefix="dlq-ref")
     return publish
 
 

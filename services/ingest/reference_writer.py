@@ -18,6 +18,7 @@ from schemas.subjects import REFERENCE_DEAD_LETTER_AGENCY
 from services.ingest.processor import DEAD_LETTER_COLUMNS, DeadLetter, MessageMeta
 from services.ingest.reference import COLUMNS, ReferenceRow
 from services.ingest.writer import StoreUnavailable
+from services.storage.clickhouse import ping
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,7 @@ class ReferenceWriter:
         self._client = client
 
     def healthy(self) -> bool:
-        try:
-            self._client.query("SELECT 1")
-        except Exception:
-            return False
-        return True
+        return ping(self._client)
 
     def write(
         self, rows: Sequence[ReferenceRow], dead: Sequence[DeadLetter]

@@ -14,6 +14,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.ingest.processor import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, DeadLetter, EventRow
+from services.storage.clickhouse import ping
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,7 @@ class EventWriter:
         self._client = client
 
     def healthy(self) -> bool:
-        try:
-            self._client.query("SELECT 1")
-        except Exception:
-            return False
-        return True
+        return ping(self._client)
 
     def stored_payloads(self, event_ids: Sequence[str]) -> dict[str, str]:
         """event_id → stored payload for those of these events already in the raw table.

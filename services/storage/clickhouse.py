@@ -54,3 +54,12 @@ def _ident(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"invalid database name {name!r}")
     return f"`{name}`"
+
+
+def ping(client: Client) -> bool:
+    """Whether the store answers at all: tells an outage from a refused row."""
+    try:
+        client.query("SELECT 1")
+    except Exception:
+        return False
+    return True

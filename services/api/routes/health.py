@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from services.api.deps import Context
+from services.storage.clickhouse import ping
 
 router = APIRouter(tags=["health"])
 
@@ -19,15 +20,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="ClickHouse and NATS are reachable")
 async def readyz(ctx: Context) -> JSONResponse:
-    def clickhouse_ok() -> bool:
-        try:
-            ctx.clickhouse.query("SELECT 1")
-        except Exception:
-            return False
-        return True
-
     checks = {
-        "clickhouse": await asyncio.to_thread(clickhouse_ok),
+        "clickhouse": await asyncio.to_thread(ping, ctx.clickhouse),
         "nats": await ctx.nats_ready(),
     }
     ready = all(checks.values())
