@@ -31,6 +31,13 @@ class Metric:
     # instead of counting them, and `unit` names what the rate is in.
     summed: str | None = None
     unit: str = "ratio"
+    # SQL boolean: population items whose outcome is not decided yet at `t` (a feedback item
+    # still within its answer deadline). Plan forecasts treat them as still to come.
+    pending: str | None = None
+    # Whether an item out of the numerator stays out for the rest of the period. False when it
+    # can still get in (a dossier digitised later, an answer published later): a plan target is
+    # then never declared missed before the period ends.
+    final: bool = True
 
     def numerator_sql(self) -> str:
         if self.summed is None:
@@ -185,6 +192,7 @@ DOSSIER_METRICS: tuple[Metric, ...] = (
         "digitized_at IS NOT NULL AND digitized_at < t",
         "received_at",
         target="100%",
+        final=False,
     ),
     Metric(
         "e_result_share",
@@ -218,6 +226,7 @@ FEEDBACK_METRICS: tuple[Metric, ...] = (
         ANSWERED_IN_TIME,
         "filed_at",
         target="100%",
+        pending=f"{UNANSWERED} AND {T_DAY} <= deadline_day",
     ),
     Metric(
         "feedback_answered_late",
@@ -255,6 +264,7 @@ FEEDBACK_METRICS: tuple[Metric, ...] = (
         "published_at < t",
         "filed_at",
         target="100%",
+        final=False,
     ),
 )
 

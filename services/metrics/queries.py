@@ -232,6 +232,16 @@ class MetricRow:
         return self.numerator / self.denominator if self.denominator else None
 
 
+@dataclass(frozen=True)
+class DailyRow:
+    agency: str
+    day: date
+    hits: int
+    total: int
+    pending: int
+    watermark: datetime | None
+
+
 @dataclass
 class MetricQuery:
     metric: Metric
@@ -280,6 +290,25 @@ class MetricQuery:
         return int(total), [
             {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in page
         ]
+
+    def daily_by_agency(self, client: Client) -> list[DailyRow]:
+        """Per agency and local day of the metric's anchor: numerator, population and undecided
+        items, judged now (plan forecasts, services/plans/status.py). Flow figures only."""
+        if self.metric.anchor is None:
+            raise MetricQueryError(f"{self.metric.id} is a stock figure: it has no daily series")
+        params: dict[str, Any] = {}
+        source = self._source(params, bucketed=False)
+        num = self.metric.numerator
+        pending = self.metric.pending or "0"
+        sql = (
+            f"SELECT agency_code, toDate({self.metric.anchor}, '{TZ}') AS day, "
+            f"countIf({num}) AS hits, count() AS total, "
+            f"countIf(NOT ({num}) AND ({pending})) AS pending, max(last_ingested_at) AS watermark "
+            f"FROM ({source}) WHERE {self.metric.population} "
+            f"GROUP BY agency_code, day ORDER BY agency_code, day"
+        )
+        rows = client.query(sql, parameters=params).result_rows
+        return [DailyRow(str(a), d, int(h), int(n), int(q), utc(w)) for a, d, h, n, q, w in rows]
 
     def _source(self, params: dict[str, Any], *, bucketed: bool) -> str:
         params.update(

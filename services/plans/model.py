@@ -143,6 +143,51 @@ class Target(_Data):
         return _COMPARE[self.comparator](value, self.threshold if threshold is None else threshold)
 
 
+class BurnAlert(_Data):
+    """A multi-window burn-rate alert for ceiling targets (the SRE workbook's "multiwindow,
+    multi-burn-rate alerts", in days instead of hours because dossiers arrive by the dozen, not by
+    the thousand): it fires while the burn rate over both windows is at least `factor`, and the
+    long window holds at least the target's `min_count` items. Windows count complete working
+    days before today. Burn rate 1 spends the budget exactly as fast as the period allows; 4 over
+    5 working days spends 4 × 5 / 250 = 8% of a year's budget in one week."""
+
+    name: Identifier
+    severity: Literal["critical", "warning"]
+    long_working_days: int = Field(ge=1, le=260)
+    short_working_days: int = Field(ge=1, le=260)
+    factor: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _short_inside_long(self) -> BurnAlert:
+        if self.short_working_days > self.long_working_days:
+            raise ValueError("short_working_days must not exceed long_working_days")
+        return self
+
+    @property
+    def windows(self) -> tuple[int, int]:
+        return self.long_working_days, self.short_working_days
+
+
+# Fast: a sharp rise, caught within days. Slow: a sustained drift, such as a land office whose
+# late share doubled, caught within weeks, long before the year's figure shows it.
+DEFAULT_BURN_ALERTS: tuple[BurnAlert, ...] = (
+    BurnAlert(
+        name="burn_fast",
+        severity="critical",
+        long_working_days=5,
+        short_working_days=1,
+        factor=4.0,
+    ),
+    BurnAlert(
+        name="burn_slow",
+        severity="warning",
+        long_working_days=20,
+        short_working_days=3,
+        factor=2.0,
+    ),
+)
+
+
 class Reason(_Data):
     vi: NonBlank
     en: NonBlank
@@ -172,6 +217,7 @@ class Plan(_Data):
     notes: str = ""
     targets: tuple[Target, ...] = Field(min_length=1)
     unmeasurable: tuple[Unmeasurable, ...] = ()
+    burn_alerts: tuple[BurnAlert, ...] = DEFAULT_BURN_ALERTS
 
     @property
     def key(self) -> str:
