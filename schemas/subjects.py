@@ -11,6 +11,12 @@ EVENTS_SUBJECTS = f"{EVENTS_PREFIX}.>"
 DLQ_STREAM = "MOTCUA_DLQ"
 DLQ_PREFIX = "motcua.dlq"
 
+# Plan alerts (services/plans/alerts.py): motcua.alerts.<agency_code>, one message per transition
+# of an alert (firing, changed, resolved); Nats-Msg-Id = "<alert_id>#<seq>".
+ALERTS_STREAM = "MOTCUA_ALERTS"
+ALERTS_PREFIX = "motcua.alerts"
+ALERTS_SUBJECTS = f"{ALERTS_PREFIX}.>"
+
 # Reference data (schemas/v1/reference.py): kept forever (no max_age), so a fresh store can always
 # be rebuilt from the stream.
 REFERENCE_STREAM = "MOTCUA_REFERENCE"
@@ -31,6 +37,10 @@ STREAM_MAX_MSG_BYTES = 1024 * 1024
 def event_subject(agency_code: str, event_type: str) -> str:
     """motcua.events.<agency_code>.<type>, e.g. motcua.events.STNMT.dossier.received."""
     return f"{EVENTS_PREFIX}.{agency_code}.{event_type}"
+
+
+def alert_subject(agency_code: str) -> str:
+    return f"{ALERTS_PREFIX}.{reference_token(agency_code) or '_province'}"
 
 
 def dead_letter_subject(agency_code: str | None) -> str:

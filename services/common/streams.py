@@ -11,6 +11,8 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from schemas.subjects import (
+    ALERTS_STREAM,
+    ALERTS_SUBJECTS,
     DLQ_PREFIX,
     DLQ_STREAM,
     EVENTS_STREAM,
@@ -68,8 +70,28 @@ def reference_stream_config() -> StreamConfig:
     )
 
 
+def alerts_stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=ALERTS_STREAM,
+        subjects=[ALERTS_SUBJECTS],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        # ClickHouse's `alerts` table is the record; the stream is for subscribers (chat bots,
+        # e-mail relays) that may be offline for a while.
+        max_age=90 * DAY,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=2 * 3600,  # Nats-Msg-Id = "<alert_id>#<seq>": a retried publish is one
+    )
+
+
 async def ensure_streams(js: JetStreamContext) -> None:
-    for config in (events_stream_config(), dlq_stream_config(), reference_stream_config()):
+    configs = (
+        events_stream_config(),
+        dlq_stream_config(),
+        reference_stream_config(),
+        alerts_stream_config(),
+    )
+    for config in configs:
         assert config.name is not None
         try:
             await js.stream_info(config.name)

@@ -30,7 +30,8 @@ from services.metrics.queries import (
     utc,
 )
 from services.metrics.rules import RuleSet
-from services.reference.catalog import ProcedureInfo
+from services.reference.catalog import Catalog, ProcedureInfo
+from services.reference.org_tree import OrgTree
 
 
 class WorkingDays(Protocol):
@@ -387,3 +388,15 @@ def _catalog_counts(
         "3.5": (sum(1 for p in fee if p.online_payment_integrated), len(fee)),
         "3.5b": (sum(1 for p in fee if p.code in with_online_payment), len(fee)),
     }
+
+
+def procedures_in_scope(
+    catalog: Catalog, tree: OrgTree, codes: set[str]
+) -> list[ProcedureInfo] | None:
+    """Procedures under the scope's authority: those applicable at a level the scope has. The
+    catalogue does not assign procedures to agencies, so a department sees every province-level
+    procedure (stated in the answer); None when no catalogue is loaded."""
+    if len(catalog) == 0:
+        return None
+    levels = {tree.level(c) for c in codes if c in tree} or {"province", "district", "commune"}
+    return [p for p in catalog if levels & set(p.levels)]
