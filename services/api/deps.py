@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Request
+
+from services.plans.model import Plan
 
 
 @dataclass
@@ -20,6 +22,19 @@ class ApiContext:
     ingest_stats: Callable[[], Any] | None = None
     metrics_status: Callable[[], Any] | None = None
     trigger_metrics: Callable[[], None] | None = None
+    # The plans the targets are read against; None: load the packaged ones and $MOTCUA_PLANS_DIR
+    # on first use (a bad plan file then fails the request with its file and line).
+    plans: Mapping[str, Plan] | None = None
+    _loaded: dict[str, Plan] = field(default_factory=dict, repr=False)
+
+    def get_plans(self) -> Mapping[str, Plan]:
+        if self.plans is not None:
+            return self.plans
+        if not self._loaded:
+            from services.plans import load_plans
+
+            self._loaded.update(load_plans())
+        return self._loaded
 
 
 def get_context(request: Request) -> ApiContext:

@@ -1,0 +1,276 @@
+"""Plan targets and alerts: where every agency stands against every target, its history, and the
+alerts raised when a status turns (services/plans). Read from what the metrics service stored, so
+the same question gets the same answer however often it is asked."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from services.api.deps import Context
+from services.api.routes.metrics import ListParam, split_list
+from services.metrics.definitions import METRICS
+from services.metrics.queries import utc
+from services.plans.forecast import STATUS_LABELS
+from services.plans.model import DateRange, Plan, Target
+
+router = APIRouter(prefix="/v1", tags=["targets"])
+
+_LATEST = """
+SELECT plan, target_id, agency_code, period_start,
+       argMax(tuple(period_end, metric, comparator, threshold, numerator, denominator, pending,
+                    value, status, forecast, forecast_low, forecast_high, expected_denominator,
+                    forecast_method, budget, needed, needed_per_working_day,
+                    remaining_working_days, burn_rates, data_watermark, evaluated_at),
+              evaluated_at) AS s
+FROM target_status
+WHERE ({plan:Nullable(String)} IS NULL OR plan = {plan:Nullable(String)})
+  AND ({target:Nullable(String)} IS NULL OR target_id = {target:Nullable(String)})
+  AND (empty({agencies:Array(String)}) OR has({agencies:Array(String)}, agency_code))
+GROUP BY plan, target_id, agency_code, period_start
+ORDER BY plan, target_id, period_start, agency_code
+"""
+
+_FIELDS = (
+    "period_end",
+    "metric",
+    "comparator",
+    "threshold",
+    "numerator",
+    "denominator",
+    "pending",
+    "value",
+    "status",
+    "forecast",
+    "forecast_low",
+    "forecast_high",
+    "expected_denominator",
+    "forecast_method",
+    "budget",
+    "needed",
+    "needed_per_working_day",
+    "remaining_working_days",
+    "burn_rates",
+    "data_watermark",
+    "evaluated_at",
+)
+
+
+def _status(agency: str, period_start: date, values: tuple[Any, ...]) -> dict[str, Any]:
+    s = dict(zip(_FIELDS, values, strict=True))
+    return {
+        "agency_code": agency or None,
+        "scope": "scope" if not agency else "agency",
+        "period": {"from": period_start, "to": s["period_end"]},
+        "numerator": s["numerator"],
+        "denominator": s["denominator"],
+        "pending": s["pending"],
+        "value": s["value"],
+        "threshold": s["threshold"],
+        "status": s["status"],
+        "status_label": STATUS_LABELS.get(s["status"], s["status"]),
+        "forecast": {
+            "value": s["forecast"],
+            "low": s["forecast_low"],
+            "high": s["forecast_high"],
+            "interval": 0.8,
+            "expected_denominator": s["expected_denominator"],
+            "method": s["forecast_method"],
+        },
+        "budget": s["budget"],
+        "needed": s["needed"],
+        "needed_per_working_day": s["needed_per_working_day"],
+        "remaining_working_days": s["remaining_working_days"],
+        "burn_rates": dict(s["burn_rates"]),
+        "data_watermark": utc(s["data_watermark"]),
+        "evaluated_at": utc(s["evaluated_at"]),
+    }
+
+
+def _target(plan: Plan, t: Target) -> dict[str, Any]:
+    metric = METRICS.get(t.metric)
+    period = t.period
+    return {
+        "plan": plan.key,
+        "id": t.id,
+        "text": t.text,
+        "clause": t.clause,
+        "metric": t.metric,
+        "metric_label": metric.label if metric else t.metric,
+        "scope": t.scope.model_dump(),
+        "comparator": t.comparator,
+        "threshold": t.threshold,
+        "period": period.model_dump(by_alias=True) if isinstance(period, DateRange) else period,
+        "in_charge": t.in_charge,
+        "coordinating": list(t.coordinating),
+        "applies_to": t.applies_to,
+        "min_count": t.min_count,
+        "per_agency": [q.model_dump() for q in t.per_agency],
+        "notes": t.notes,
+    }
+
+
+def _plan(plan: Plan) -> dict[str, Any]:
+    return {
+        "key": plan.key,
+        "id": plan.id,
+        "version": plan.version,
+        "title": plan.title,
+        "document": plan.document,
+        "valid": plan.valid.model_dump(by_alias=True),
+        "illustrative": plan.illustrative,
+        "burn_alerts": [b.model_dump() for b in plan.burn_alerts],
+        "unmeasurable": [u.model_dump() for u in plan.unmeasurable],
+    }
+
+
+def _latest(
+    ctx: Context, plan: str | None, target: str | None, agencies: tuple[str, ...]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    rows = ctx.clickhouse.query(
+        _LATEST, parameters={"plan": plan, "target": target, "agencies": list(agencies)}
+    ).result_rows
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for plan_key, target_id, agency, period_start, values in rows:
+        out.setdefault((plan_key, target_id), []).append(_status(agency, period_start, values))
+    return out
+
+
+@router.get("/targets", summary="Every plan target with the latest status of each agency")
+def list_targets(
+    ctx: Context,
+    plan: Annotated[str | None, Query(description="Plan key, e.g. kh-7860-2022@1")] = None,
+    agency: ListParam = None,
+    status: Annotated[
+        Literal["met", "on_track", "at_risk", "missed", "insufficient_data"] | None,
+        Query(description="Only targets where some row has this status"),
+    ] = None,
+) -> dict[str, Any]:
+    plans = ctx.get_plans()
+    if plan is not None and plan not in plans:
+        raise HTTPException(404, f"unknown plan {plan!r}; known: {', '.join(sorted(plans))}")
+    latest = _latest(ctx, plan, None, split_list(agency))
+    targets = []
+    for p in plans.values():
+        if plan is not None and p.key != plan:
+            continue
+        for t in p.targets:
+            rows = latest.get((p.key, t.id), [])
+            if status is not None:
+                rows = [r for r in rows if r["status"] == status]
+                if not rows:
+                    continue
+            targets.append({**_target(p, t), "statuses": rows})
+    return {
+        "plans": [_plan(p) for p in plans.values() if plan is None or p.key == plan],
+        "targets": targets,
+        "status_labels": STATUS_LABELS,
+    }
+
+
+@router.get("/targets/{target_id}", summary="One target: its latest statuses and their history")
+def get_target(
+    ctx: Context,
+    target_id: str,
+    plan: Annotated[str | None, Query(description="Plan key; needed when ids repeat")] = None,
+    agency: ListParam = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> dict[str, Any]:
+    plans = ctx.get_plans()
+    found = [
+        (p, t)
+        for p in plans.values()
+        if plan in (None, p.key)
+        for t in p.targets
+        if t.id == target_id
+    ]
+    if not found:
+        raise HTTPException(
+            404, f"no target {target_id!r}" + (f" in plan {plan!r}" if plan else "")
+        )
+    if len(found) > 1:
+        keys = ", ".join(p.key for p, _ in found)
+        raise HTTPException(409, f"target {target_id!r} is in several plans ({keys}); pass plan=")
+    p, t = found[0]
+    agencies = split_list(agency)
+    history = ctx.clickhouse.query(
+        "SELECT evaluated_at, agency_code, period_start, status, value, numerator, denominator, "
+        "forecast, forecast_low, forecast_high, budget, needed, burn_rates "
+        "FROM target_status WHERE plan = {plan:String} AND target_id = {target:String} "
+        "AND (empty({agencies:Array(String)}) OR has({agencies:Array(String)}, agency_code)) "
+        "AND evaluated_at >= {from:DateTime64(3, 'UTC')} "
+        "AND evaluated_at <= {to:DateTime64(3, 'UTC')} "
+        "ORDER BY evaluated_at, agency_code LIMIT {limit:UInt32}",
+        parameters={
+            "plan": p.key,
+            "target": t.id,
+            "agencies": list(agencies),
+            "from": from_ or datetime(1970, 1, 1),
+            "to": to or datetime(2200, 1, 1),
+            "limit": limit,
+        },
+    ).named_results()
+    return {
+        **_target(p, t),
+        "statuses": _latest(ctx, p.key, t.id, agencies).get((p.key, t.id), []),
+        "history": [
+            {
+                **row,
+                "agency_code": row["agency_code"] or None,
+                "evaluated_at": utc(row["evaluated_at"]),
+                "burn_rates": dict(row["burn_rates"]),
+            }
+            for row in history
+        ],
+    }
+
+
+@router.get("/alerts", summary="Plan alerts: firing now, or every transition")
+def list_alerts(
+    ctx: Context,
+    state: Annotated[
+        Literal["firing", "resolved", "all"], Query(description="Latest state of the alert")
+    ] = "firing",
+    agency: ListParam = None,
+    plan: str | None = None,
+    history: Annotated[bool, Query(description="Every transition instead of the latest")] = False,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, Any]]:
+    params = {
+        "state": None if state == "all" else state,
+        "agencies": list(split_list(agency)),
+        "plan": plan,
+        "limit": limit,
+    }
+    where = (
+        "({state:Nullable(String)} IS NULL OR state = {state:Nullable(String)}) "
+        "AND (empty({agencies:Array(String)}) OR has({agencies:Array(String)}, agency_code)) "
+        "AND ({plan:Nullable(String)} IS NULL OR plan = {plan:Nullable(String)})"
+    )
+    if history:
+        sql = (
+            "SELECT alert_id, seq, state, at, kind, severity, plan, target_id, agency_code, "
+            "period_start, status, previous_status, summary, evidence "
+            f"FROM alerts FINAL WHERE {where} "
+            "ORDER BY at DESC, alert_id, seq DESC LIMIT {limit:UInt32}"
+        )
+    else:
+        sql = (
+            "SELECT alert_id, last_seq AS seq, state, changed_at AS at, first_at, kind, severity, "
+            "plan, target_id, agency_code, period_start, status, summary, evidence "
+            f"FROM alerts_current WHERE {where} ORDER BY changed_at DESC, alert_id "
+            "LIMIT {limit:UInt32}"
+        )
+    rows = ctx.clickhouse.query(sql, parameters=params).named_results()
+    out = []
+    for row in rows:
+        item = {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+        item["agency_code"] = item["agency_code"] or None
+        item["evidence"] = json.loads(str(row["evidence"]))
+        out.append(item)
+    return out
