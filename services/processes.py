@@ -11,12 +11,14 @@ import uvicorn
 
 from services.api.app import create_app
 from services.api.deps import ApiContext
-from services.metrics.service import MetricsService
+from services.plans import load_plans
 from services.runtime import (
     Settings,
     _nats_ready,
     connect_nats,
+    jetstream_publisher,
     start_ingest,
+    start_metrics,
 )
 from services.storage.clickhouse import connect
 
@@ -48,16 +50,17 @@ async def run_ingest(settings: Settings) -> None:
 
 async def run_metrics(settings: Settings) -> None:
     stop = _stop_event()
+    plans = load_plans(settings.plans_dir)
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
-    service = MetricsService(
-        client,
-        interval=settings.metrics_interval,
-        full_snapshot_every=settings.metrics_full_snapshot_every,
-    )
+    # Alerts go to NATS when it is configured; without it they are still stored and served.
+    nc = await connect_nats(settings.nats_url) if settings.nats_url else None
+    service = start_metrics(client, settings, plans, jetstream_publisher(nc) if nc else None)
     task = asyncio.create_task(service.run())
     await stop.wait()
     service.stop()
     await task
+    if nc is not None:
+        await nc.drain()
 
 
 async def run_api(settings: Settings) -> None:

@@ -34,6 +34,9 @@ from services.ingest.settings import IngestSettings
 from services.ingest.writer import EventWriter
 from services.metrics.service import MetricsService
 from services.metrics.settings import MetricsSettings
+from services.plans import load_plans
+from services.plans.model import Plan
+from services.plans.monitor import PlanMonitor, Publish
 from services.reference.calendar import WorkingCalendar
 from services.reference.calendar_store import sync_calendar
 from services.reference.seed import seed_if_empty
@@ -108,6 +111,31 @@ async def connect_nats(url: str) -> NatsClient:
     )
 
 
+def jetstream_publisher(nc: NatsClient) -> Publish:
+    """Alert transitions to JetStream; the message id lets the stream drop a repeated publish."""
+    js = nc.jetstream()
+
+    async def publish(subject: str, body: bytes, msg_id: str) -> None:
+        await js.publish(subject, body, headers={"Nats-Msg-Id": msg_id}, timeout=5)
+
+    return publish
+
+
+def start_metrics(
+    client: Client, settings: MetricsSettings, plans: dict[str, Plan], publish: Publish | None
+) -> MetricsService:
+    monitor = PlanMonitor(
+        client, plans, publish=publish, full_every=settings.metrics_full_snapshot_every
+    )
+    return MetricsService(
+        client,
+        interval=settings.metrics_interval,
+        full_snapshot_every=settings.metrics_full_snapshot_every,
+        monitor=monitor,
+        plans_interval=settings.metrics_plans_interval,
+    )
+
+
 def _broker_logger() -> logging.Logger:
     # FastStream logs every batch and every consumer task at INFO; at thousands of events a
     # second that buries what an operator needs. Its warnings and errors still show.
@@ -161,12 +189,10 @@ async def embedded(
         await ensure_streams(nc.jetstream())
         await seed_if_empty(clickhouse, nc.jetstream())
         broker, pipeline = await start_ingest(settings, nats_url)
+        # A bad plan file stops the start here, with its file and line, not at the first request.
+        plans = load_plans(settings.plans_dir)
         metrics_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
-        metrics = MetricsService(
-            metrics_client,
-            interval=settings.metrics_interval,
-            full_snapshot_every=settings.metrics_full_snapshot_every,
-        )
+        metrics = start_metrics(metrics_client, settings, plans, jetstream_publisher(nc))
         api = create_app(
             ApiContext(
                 clickhouse=await asyncio.to_thread(connect, settings.resolved_clickhouse_url()),
@@ -175,6 +201,7 @@ async def embedded(
                 ingest_stats=lambda: pipeline.stats,
                 metrics_status=lambda: metrics.status,
                 trigger_metrics=metrics.trigger,
+                plans=plans,
             )
         )
         uv = _EmbeddedServer(

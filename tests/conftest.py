@@ -103,7 +103,11 @@ async def system(
         clickhouse_url=clickhouse_url,
         data_dir=session_dir / "data",
         api_port=free_port(),
-        metrics_interval=1.0,
+        # Tests drive MetricsService and PlanMonitor with their own clocks; the background loop
+        # runs once at start-up (it is the runtime's wiring under test) and then stays out of the
+        # way: recomputing every figure of the shared store each second would slow every test.
+        metrics_interval=3600.0,
+        metrics_plans_interval=3600.0,
         ingest_flush_interval=0.05,
     )
     async with embedded(settings) as running:

@@ -364,6 +364,7 @@ async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> N
         integrator = await connect_as("integrator_stnmt", "NATS_INTEGRATOR_STNMT_PASSWORD")
         ingest = await connect_as("ingest", "NATS_INGEST_PASSWORD")
         api = await connect_as("api", "NATS_API_PASSWORD")
+        metrics = await connect_as("metrics", "NATS_METRICS_PASSWORD")
         await ensure_streams(admin.jetstream())
 
         ijs = integrator.jetstream()
@@ -381,6 +382,13 @@ async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> N
         assert (await ajs.stream_info("MOTCUA_EVENTS")).state.messages == 1
         assert (await ajs.consumer_info("MOTCUA_EVENTS", "t")).num_ack_pending == 0
         assert await denied(ajs, "motcua.events.STNMT.dossier.received")
+        assert await denied(ajs, "motcua.alerts.STNMT")
+
+        mjs = metrics.jetstream()
+        ack = await mjs.publish("motcua.alerts.STNMT", b"{}", headers={"Nats-Msg-Id": "a#1"})
+        assert ack.stream == "MOTCUA_ALERTS"
+        assert await denied(mjs, "motcua.events.STNMT.dossier.received")
+        assert await denied(mjs, "motcua.dlq.STNMT")
     finally:
         for client in clients:
             await client.close()

@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import METRICS
 from services.metrics.queries import VN, Period, metric_query
+from services.plans.monitor import PlanMonitor
 from services.reference.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ class MetricsStatus:
     last_run_seconds: float = 0.0
     last_rows_written: int = 0
     last_error: str | None = None
+    # The plan monitor (target statuses and alerts), when this service runs one.
+    plans_runs: int = 0
+    plans_last_run_at: datetime | None = None
+    plans_last_run_seconds: float = 0.0
+    plans_last_transitions: int = 0
+    plans_last_error: str | None = None
 
 
 def current_periods(now: datetime) -> dict[str, tuple[date, Period]]:
@@ -61,6 +68,8 @@ class MetricsService:
         *,
         interval: float = 5.0,
         full_snapshot_every: float = 3600.0,
+        monitor: PlanMonitor | None = None,
+        plans_interval: float = 60.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
@@ -69,6 +78,9 @@ class MetricsService:
         self._clock = clock
         self._last: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._last_full = 0.0
+        self._monitor = monitor
+        self._plans_interval = plans_interval
+        self._last_plans = -float("inf")
         self._trigger = asyncio.Event()
         self._stopping = False
         self.status = MetricsStatus()
@@ -84,9 +96,31 @@ class MetricsService:
             except Exception as exc:  # the store may be down: report, keep the loop alive
                 self.status.last_error = str(exc)
                 log.warning("metrics computation failed: %s", exc)
+            if self._monitor is not None and (
+                time.monotonic() - self._last_plans >= self._plans_interval
+            ):
+                await self._evaluate_plans()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._trigger.wait(), self._interval)
             self._trigger.clear()
+
+    async def _evaluate_plans(self) -> None:
+        # Targets are evaluated less often than figures: a status moves over days, and a step
+        # reads a year of daily counts per target.
+        assert self._monitor is not None
+        s = self.status
+        try:
+            run = await self._monitor.step(self._clock())
+        except Exception as exc:  # store or NATS down: the transitions are retried next time
+            s.plans_last_error = str(exc)
+            log.warning("plan evaluation failed: %s", exc)
+            return
+        self._last_plans = time.monotonic()
+        s.plans_runs += 1
+        s.plans_last_run_at = self._clock()
+        s.plans_last_run_seconds = run.seconds
+        s.plans_last_transitions = len(run.transitions)
+        s.plans_last_error = None
 
     def stop(self) -> None:
         self._stopping = True

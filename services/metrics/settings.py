@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from services.common.settings import CommonSettings
@@ -11,4 +13,10 @@ class MetricsSettings(CommonSettings):
     metrics_interval: float = Field(default=5.0, gt=0, description="Seconds between computations")
     metrics_full_snapshot_every: float = Field(
         default=3600.0, gt=0, description="Seconds between snapshots of unchanged figures too"
+    )
+    metrics_plans_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between evaluations of the plans' targets"
+    )
+    plans_dir: Path | None = Field(
+        default=None, description="Extra plan files (YAML) beside the packaged ones"
     )
