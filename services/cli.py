@@ -197,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("simulate", "publish simulated traffic to MOTCUA_NATS_URL"),
     ):
         sub.add_parser(name, help=text).set_defaults(func=_service(name))
+    # --- grafana (services/grafana/cli.py): motcua grafana export|sync ---
+    from services.grafana.cli import add_parser as add_grafana_parser
+
+    add_grafana_parser(sub)
+    # --- end grafana ---
     return parser
 
 

@@ -1,0 +1,364 @@
+"""Every Grafana query (panels, template variables, alert rules) runs against the real ClickHouse
+engine (chDB), expanded as Grafana and the ClickHouse plugin would expand it, on a seeded data set,
+and returns the columns and ClickHouse types its panel declares.
+
+Seeded directly into the tables the boards read (metric_snapshots, target_status, alerts, events,
+dead_letters, agencies), under unique agency codes and a unique plan key, so the session's shared
+store does not leak into the assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from services.grafana.alerting import ALERT_RULES, TARGET_AT_RISK
+from services.grafana.board_766 import DERIVED, province_points
+from services.grafana.board_pipeline import pipeline
+from services.grafana.dashboards import all_dashboards
+from services.grafana.macros import (
+    ALL,
+    MacroError,
+    TimeRange,
+    VariableValue,
+    expand,
+)
+from services.grafana.model import Query
+from services.grafana.panels import metric_stat
+from services.grafana.plans import land_late_targets
+from services.metrics import rules
+from services.metrics.definitions import METRICS
+from services.metrics.index766 import INDICATORS, score
+from services.metrics.queries import VN
+
+LEVELS = ("province", "district", "commune")
+# (numerator, denominator) per agency; A2 is a district, so the level filter can be checked.
+DEFAULT_FIGURES = {"A1": (8, 10), "A2": (3, 10)}
+OVERRIDES = {
+    "feedback_open": {"A1": (2, 10), "A2": (1, 10)},
+    "feedback_open_overdue": {"A1": (1, 10), "A2": (0, 10)},
+}
+TARGET_METRICS = (
+    "online_share",
+    "digitized_share",
+    "feedback_answered_on_time",
+    "apology_compliance",
+    "index766:1.1",
+)
+LAG_SECONDS = 2.5
+
+
+@dataclass
+class Seed:
+    a1: str
+    a2: str
+    plan: str
+    now: datetime
+
+    def figures(self, metric: str, who: str) -> tuple[int, int]:
+        return OVERRIDES.get(metric, DEFAULT_FIGURES)[who]
+
+    def code(self, who: str) -> str:
+        return self.a1 if who == "A1" else self.a2
+
+
+def _insert(client: Client, table: str, rows: list[dict[str, Any]]) -> None:
+    columns = list(rows[0])
+    client.insert(table, [[r[c] for c in columns] for r in rows], column_names=columns)
+
+
+@pytest.fixture(scope="module")
+def seed(clickhouse: Client) -> Iterator[Seed]:
+    tag = uuid.uuid4().hex[:8].upper()
+    s = Seed(f"TG{tag}A", f"TG{tag}B", f"grafana-test-{tag}@1", datetime.now(UTC))
+    _agencies(clickhouse, s)
+    _snapshots(clickhouse, s)
+    _targets(clickhouse, s)
+    _events(clickhouse, s)
+    yield s
+
+
+def _agencies(client: Client, s: Seed) -> None:
+    rows = []
+    for code, level, name in ((s.a1, "province", "Sở Thử nghiệm"), (s.a2, "district", "Huyện Thử")):
+        rows.append(
+            {
+                "agency_code": code,
+                "valid_from": date(2020, 1, 1),
+                "valid_to": None,
+                "name": name,
+                "level": level,
+                "parent_code": None,
+                "event_id": uuid.uuid4(),
+                "occurred_at": s.now,
+                "source": "test-suite",
+                "payload": "{}",
+                "subject": f"motcua.reference.agency.{code}",
+                "stream_seq": 0,
+                "published_at": s.now,
+            }
+        )
+    _insert(client, "agencies", rows)
+
+
+def _snapshots(client: Client, s: Seed) -> None:
+    today = s.now.astimezone(VN).date()
+    rows = []
+    for metric in METRICS:
+        for who in ("A1", "A2"):
+            num, den = s.figures(metric, who)
+            for period, start in (
+                ("year", today.replace(month=1, day=1)),
+                ("month", today.replace(day=1)),
+            ):
+                # An older figure that argMax must not pick.
+                for at, n, d in (
+                    (s.now - timedelta(hours=2), 1, 1),
+                    (s.now - timedelta(hours=1), num, den),
+                ):
+                    rows.append(
+                        {
+                            "computed_at": at,
+                            "period": period,
+                            "period_start": start,
+                            "metric": metric,
+                            "agency_code": s.code(who),
+                            "numerator": n,
+                            "denominator": d,
+                            "data_watermark": at,
+                        }
+                    )
+    _insert(client, "metric_snapshots", rows)
+
+
+def _targets(client: Client, s: Seed) -> None:
+    today = s.now.astimezone(VN).date()
+    year = (today.replace(month=1, day=1), today.replace(month=12, day=31))
+    targets = [(land_late_targets()[0], "late_rate")] + [(f"T-{m}", m) for m in TARGET_METRICS]
+    rows, alerts = [], []
+    for target_id, metric in targets:
+        for agency, status in (("", "on_track"), (s.a1, "at_risk"), (s.a2, "met")):
+            for at, st in (
+                (s.now - timedelta(hours=3), "met"),
+                (s.now - timedelta(minutes=30), status),
+            ):
+                rows.append(
+                    {
+                        "evaluated_at": at,
+                        "plan": s.plan,
+                        "target_id": target_id,
+                        "agency_code": agency,
+                        "period_start": year[0],
+                        "period_end": year[1],
+                        "metric": metric,
+                        "comparator": "<" if metric == "late_rate" else ">=",
+                        "threshold": 0.02 if metric == "late_rate" else 0.3,
+                        "numerator": 3,
+                        "denominator": 100,
+                        "pending": 0,
+                        "value": 0.03,
+                        "status": st,
+                        "budget": 5,
+                        "burn_rates": {"5wd": 1.4, "20wd": 0.9},
+                        "data_watermark": at,
+                    }
+                )
+        alerts.append(
+            {
+                "alert_id": f"{s.plan}|{target_id}|{s.a1}",
+                "seq": 1,
+                "state": "firing",
+                "at": s.now - timedelta(minutes=30),
+                "kind": "status",
+                "severity": "warning",
+                "plan": s.plan,
+                "target_id": target_id,
+                "agency_code": s.a1,
+                "period_start": year[0],
+                "status": "at_risk",
+                "previous_status": "met",
+                "summary": "Có nguy cơ không đạt",
+                "evidence": "{}",
+            }
+        )
+    _insert(client, "target_status", rows)
+    _insert(client, "alerts", alerts)
+
+
+def _events(client: Client, s: Seed) -> None:
+    rows, dead = [], []
+    for i in range(6):
+        who = s.a1 if i % 2 else s.a2
+        at = s.now - timedelta(days=i, minutes=5)
+        published = at + timedelta(seconds=1)
+        rows.append(
+            {
+                "event_id": uuid.uuid4(),
+                "type": "dossier.received",
+                "schema_version": 1,
+                "occurred_at": at,
+                "agency_code": who,
+                "source": "grafana-test-integrator",
+                "entity": "dossier",
+                "entity_id": f"D-{who}-{i}",
+                "procedure_code": "1.004227",
+                "domain_code": "dat_dai",
+                "level": "province",
+                "channel": "online" if i % 3 else "direct",
+                "received_at": at,
+                "due_at": at + timedelta(days=10),
+                "payload": json.dumps({"i": i}),
+                "subject": f"motcua.events.{who}.dossier.received",
+                "stream_seq": i + 1,
+                "published_at": published,
+                "ingested_at": published + timedelta(seconds=LAG_SECONDS if i == 0 else 0.5),
+            }
+        )
+        dead.append(
+            {
+                "dead_lettered_at": at,
+                "subject": f"motcua.events.{who}.dossier.received",
+                "stream_seq": 1000 + i,
+                "published_at": at,
+                "agency_code": who,
+                "source": "" if i == 0 else "grafana-test-integrator",
+                "event_id": None,
+                "reason": "invalid_field",
+                "detail": "due_at: missing",
+                "raw": "{}",
+            }
+        )
+    _insert(client, "events", rows)
+    _insert(client, "dead_letters", dead)
+
+
+def _variables(
+    s: Seed, *, agencies: tuple[str, ...] | None = None, level: tuple[str, ...] = (ALL,)
+) -> dict[str, VariableValue]:
+    return {
+        "agency": VariableValue(agencies if agencies is not None else (s.a1, s.a2), (s.a1, s.a2)),
+        "level": VariableValue(level, LEVELS),
+        "domain": VariableValue((ALL,), ("dat_dai", "ho_tich")),
+        "plan": VariableValue((s.plan,), (s.plan,), multi=False),
+    }
+
+
+def _range(s: Seed) -> TimeRange:
+    return TimeRange(s.now - timedelta(days=30), s.now + timedelta(minutes=1), interval_s=3600)
+
+
+def _run(
+    client: Client, query: Query, variables: dict[str, VariableValue], time: TimeRange
+) -> list[tuple[Any, ...]]:
+    sql = expand(query.sql, variables, time)
+    rows = client.query(sql).result_rows
+    described = client.query(f"DESCRIBE TABLE ({sql})").result_rows
+    assert tuple((r[0], r[1]) for r in described) == query.columns
+    return [tuple(r) for r in rows]
+
+
+ALL_QUERIES = [(name, q) for b in all_dashboards() for name, q in b.queries()] + [
+    (f"alert/{r.uid}", Query(r.sql, r.columns)) for r in ALERT_RULES
+]
+
+
+@pytest.mark.parametrize(("name", "query"), ALL_QUERIES, ids=[n for n, _ in ALL_QUERIES])
+def test_every_query_runs_and_returns_its_columns(
+    clickhouse: Client, seed: Seed, name: str, query: Query
+) -> None:
+    # Catches: SQL the engine refuses once expanded, a renamed table or column, a panel whose
+    # columns or types changed (its field config and transformations would silently break),
+    # and a panel that stays empty on data that should fill it.
+    rows = _run(clickhouse, query, _variables(seed), _range(seed))
+    assert rows, f"{name}: no rows on the seeded data"
+    # With "All" agencies (the default selection) the SQL must still run and keep its types.
+    _run(clickhouse, query, _variables(seed, agencies=(ALL,)), _range(seed))
+
+
+def test_figures_are_latest_sums_and_follow_the_level_filter(
+    clickhouse: Client, seed: Seed
+) -> None:
+    # Catches: a stat taking an older snapshot (argMax), averaging rates instead of dividing sums,
+    # or ignoring the level variable.
+    stat = metric_stat("on_time_rate").query
+    assert stat is not None
+    ((value,),) = _run(clickhouse, stat, _variables(seed), _range(seed))
+    assert value == pytest.approx((8 + 3) / (10 + 10))
+    ((district,),) = _run(clickhouse, stat, _variables(seed, level=("district",)), _range(seed))
+    assert district == pytest.approx(3 / 10)
+
+
+def test_766_points_match_the_index_scoring(clickhouse: Client, seed: Seed) -> None:
+    # Catches: board points drifting from services/metrics/index766.score (rule, rounding, 4.2).
+    query = province_points().query
+    assert query is not None
+    ((points,),) = _run(clickhouse, query, _variables(seed), _range(seed))
+    by_id = {i.id: i for i in INDICATORS}
+    expected = 0.0
+    for d in DERIVED:
+
+        def total(metrics: tuple[str, ...], part: int) -> int:
+            return sum(seed.figures(m, w)[part] for m in metrics for w in ("A1", "A2"))
+
+        num = total(d.plus, 0) - total(d.minus, 0)
+        den = total(d.denominators, 1)
+        expected += score(by_id[d.indicator], num, den, rules.get()).points or 0
+    assert points == pytest.approx(round(expected, 2))
+
+
+def test_pipeline_lag_and_target_alert(clickhouse: Client, seed: Seed) -> None:
+    # Catches: lag computed the wrong way round (published − ingested) or in the wrong unit, and
+    # the plan alert missing an at_risk agency.
+    lag = next(p for p in pipeline().panels if p.title.startswith("Độ trễ nhập")).query
+    assert lag is not None
+    rows = _run(clickhouse, lag, _variables(seed), _range(seed))
+    assert max(r[3] for r in rows) == pytest.approx(LAG_SECONDS)
+    fired = _run(
+        clickhouse,
+        Query(TARGET_AT_RISK.sql, TARGET_AT_RISK.columns),
+        {},
+        TimeRange(seed.now - timedelta(hours=2), seed.now + timedelta(minutes=1)),
+    )
+    mine = {(r[1], r[2]): r[3] for r in fired if r[0] == seed.plan}
+    assert mine[(land_late_targets()[0], seed.a1)] == 1.0
+    assert mine[(land_late_targets()[0], seed.a2)] == 0.0
+
+
+def _vars(**kw: tuple[str, ...]) -> dict[str, VariableValue]:
+    return {k: VariableValue(v, ("a", "b", "c")) for k, v in kw.items()}
+
+
+T = TimeRange(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), interval_s=0)
+
+
+@pytest.mark.pure
+def test_expander_follows_the_plugin() -> None:
+    # Catches: an expander more lenient than the plugin (tests would pass on SQL Grafana breaks).
+    sql = (
+        "WHERE $__conditionalAll(x IN (${v:singlequote}), $v) AND $__timeFilter(t) "
+        "AND $__interval_s = 1"
+    )
+    assert expand(sql, _vars(v=(ALL,)), T) == (
+        "WHERE 1=1 AND t >= toDateTime(1767225600) AND t <= toDateTime(1767312000) AND 1 = 1"
+    )
+    assert expand("x IN (${v:singlequote})", _vars(v=("o'k", "b")), T) == "x IN ('o\\'k','b')"
+    kept = expand("$__conditionalAll(x IN (${v:singlequote}), $v)", _vars(v=("a",)), T)
+    assert kept == "x IN ('a')"
+    assert expand("${v:sqlstring}", _vars(v=("o'k",)), T) == "'o''k'"
+    assert expand("$v", {"v": VariableValue(("p@1",), multi=False)}, T) == "p@1"
+    assert expand("${v:singlequote}", _vars(v=(ALL,)), T) == "'a','b','c'"
+    assert (
+        expand("$__timeInterval(c)", {}, T) == "toStartOfInterval(toDateTime(c), INTERVAL 1 second)"
+    )
+    assert expand("$__fromTime_ms", {}, T) == "fromUnixTimestamp64Milli(1767225600000)"
+    with pytest.raises(MacroError):
+        expand("$__timeFilterr(c)", {}, T)
+    with pytest.raises(MacroError):
+        expand("$unknown", {}, T)
