@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from services.api.deps import Context
+from services.api.deps import ApiContext, Context
 from services.api.routes.metrics import ListParam, RuleSetParam, settled_as_of, split_list
 from services.metrics import index766, rules
 from services.metrics.queries import VN, MetricQueryError, Period, calendar
-from services.metrics.scope import resolve
-from services.reference.catalog import Catalog, ProcedureInfo
-from services.reference.org_tree import OrgTree
+from services.metrics.rules import RuleSet
+from services.metrics.scope import Scope, resolve
+from services.reference.catalog import Catalog
 
 router = APIRouter(prefix="/v1", tags=["index766"])
-
-
-def _procedures(catalog: Catalog, tree: OrgTree, codes: set[str]) -> list[ProcedureInfo] | None:
-    """Procedures under the scope's authority: those applicable at a level the scope has. The
-    catalogue does not assign procedures to agencies, so a department sees every province-level
-    procedure (stated in the answer)."""
-    if len(catalog) == 0:
-        return None
-    levels = {tree.level(c) for c in codes if c in tree} or {"province", "district", "commune"}
-    return [p for p in catalog if levels & set(p.levels)]
 
 
 def _as_dict(result: index766.Index766, agency: str | None, name: str | None) -> dict[str, Any]:
@@ -42,6 +33,83 @@ def _as_dict(result: index766.Index766, agency: str | None, name: str | None) ->
     }
 
 
+@dataclass(frozen=True)
+class Index766Evaluation:
+    """The index over one scope and period. The leaf counts are read once; the index of any set
+    of agencies is then scored from them, so the route and the public page share one reading."""
+
+    first: date
+    last: date
+    period: Period
+    rule_set: RuleSet
+    scope: Scope
+    catalog: Catalog
+    leaves: dict[str, tuple[index766.Counts, index766.Counts]]
+
+    def index_of(self, codes: set[str]) -> index766.Index766:
+        parts = [v for k, v in self.leaves.items() if k in codes]
+        dossiers, feedback = index766.combine(parts)
+        procedures = index766.procedures_in_scope(self.catalog, self.scope.tree, codes)
+        return index766.index_for(
+            dossiers,
+            feedback,
+            procedures,
+            self.period,
+            calendar(),
+            self.rule_set,
+            self.catalog.version,
+        )
+
+    @property
+    def everything(self) -> set[str]:
+        return set(self.scope.agencies) or set(self.leaves) | set(self.scope.tree)
+
+    def total(self) -> dict[str, Any]:
+        """The scope as a whole (every agency when none was asked for)."""
+        return _as_dict(
+            self.index_of(self.everything), ",".join(self.scope.requested) or None, None
+        )
+
+    def by_agency(self) -> list[dict[str, Any]]:
+        """One index per agency with figures or children, each rolled up through the org tree."""
+        tree = self.scope.tree
+        units = sorted(
+            c for c in self.everything if c in self.leaves or (c in tree and tree.children(c))
+        )
+        return [
+            _as_dict(
+                self.index_of(tree.descendants(c) if c in tree else {c}),
+                c,
+                tree.name(c) if c in tree else None,
+            )
+            for c in units
+        ]
+
+
+def evaluate_index766(
+    ctx: ApiContext,
+    first: date | None = None,
+    last: date | None = None,
+    agency: list[str] | None = None,
+    as_of: datetime | None = None,
+    rule_set: str | None = None,
+) -> Index766Evaluation:
+    now = settled_as_of(ctx, as_of)
+    last = last or now.astimezone(VN).date()
+    first = first or last.replace(month=1, day=1)
+    try:
+        period = Period.from_dates(first, last)
+        chosen = rules.get(rule_set)
+    except (MetricQueryError, rules.UnknownRuleSet) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    scope = resolve(ctx.clickhouse, split_list(agency), period.last_day)
+    catalog = Catalog.load(ctx.clickhouse, period.last_day)
+    leaves = index766.leaf_counts(
+        ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen
+    )
+    return Index766Evaluation(first, last, period, chosen, scope, catalog, leaves)
+
+
 @router.get("/index766", summary="Chỉ số 766 per agency (rolled up through the org tree)")
 def get_index766(
     ctx: Context,
@@ -54,45 +122,11 @@ def get_index766(
         Literal["agency"] | None, Query(description="One index per agency of the scope")
     ] = None,
 ) -> dict[str, Any]:
-    now = settled_as_of(ctx, as_of)
-    last = to or now.astimezone(VN).date()
-    first = from_ or last.replace(month=1, day=1)
-    try:
-        period = Period.from_dates(first, last)
-        chosen = rules.get(rule_set)
-    except (MetricQueryError, rules.UnknownRuleSet) as exc:
-        raise HTTPException(422, str(exc)) from exc
-    requested = split_list(agency)
-    scope = resolve(ctx.clickhouse, requested, period.last_day)
-    catalog = Catalog.load(ctx.clickhouse, period.last_day)
-    leaves = index766.leaf_counts(
-        ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen
-    )
-    cal = calendar()
-
-    def index_of(codes: set[str]) -> index766.Index766:
-        dossiers, feedback = index766.combine([v for k, v in leaves.items() if k in codes])
-        procedures = _procedures(catalog, scope.tree, codes)
-        return index766.index_for(
-            dossiers, feedback, procedures, period, cal, chosen, catalog.version
-        )
-
-    everything = set(scope.agencies) or set(leaves) | set(scope.tree)
-    results = [_as_dict(index_of(everything), ",".join(requested) or None, None)]
-    if group_by == "agency":
-        tree = scope.tree
-        units = sorted(c for c in everything if c in leaves or (c in tree and tree.children(c)))
-        results = [
-            _as_dict(
-                index_of(tree.descendants(c) if c in tree else {c}),
-                c,
-                tree.name(c) if c in tree else None,
-            )
-            for c in units
-        ]
+    evaluation = evaluate_index766(ctx, from_, to, agency, as_of, rule_set)
+    results = evaluation.by_agency() if group_by == "agency" else [evaluation.total()]
     return {
-        "period_from": first,
-        "period_to": last,
+        "period_from": evaluation.first,
+        "period_to": evaluation.last,
         "results": results,
         "scoring": "lin = max × rate; thr T = max if rate ≥ T else max × rate / T; "
         "rates rounded as the rule set says",
@@ -100,9 +134,9 @@ def get_index766(
         "indicators the events cannot support are missing, never zero.",
         "provenance": {
             "as_of": as_of,
-            "rule_set": chosen.id,
-            "calendar": cal.version,
-            "org_tree": scope.tree_version,
-            "catalog": catalog.version,
+            "rule_set": evaluation.rule_set.id,
+            "calendar": calendar().version,
+            "org_tree": evaluation.scope.tree_version,
+            "catalog": evaluation.catalog.version,
         },
     }

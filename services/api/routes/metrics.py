@@ -130,42 +130,34 @@ def build_query(
         raise HTTPException(422, str(exc)) from exc
 
 
-@router.get("/{metric}", summary="One metric over a period", response_model=MetricResult)
-def get_metric(
-    ctx: Context,
+def metric_result(
+    ctx: ApiContext,
     metric: str,
-    from_: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
-    to: Annotated[date | None, Query(description="Last day (inclusive); default today")] = None,
-    agency: ListParam = None,
-    domain: ListParam = None,
-    level: ListParam = None,
+    first: date | None = None,
+    last: date | None = None,
+    agency: list[str] | None = None,
+    domain: list[str] | None = None,
+    level: list[str] | None = None,
     group_by: GroupBy | None = None,
-    as_of: Annotated[
-        datetime | None,
-        Query(description="Answer as the system knew it at this ingest instant (with offset)"),
-    ] = None,
-    rule_set: RuleSetParam = None,
-    rollup: RollupParam = True,
+    as_of: datetime | None = None,
+    rule_set: str | None = None,
+    rollup: bool = True,
 ) -> MetricResult:
+    """The answer of GET /v1/metrics/{metric}; the public page calls it too, so the page and the
+    API can never show different numbers for the same question."""
     query = build_query(
-        ctx, metric, from_, to, agency, domain, level, group_by, as_of, rule_set, rollup
+        ctx, metric, first, last, agency, domain, level, group_by, as_of, rule_set, rollup
     )
     try:
         rows = query.run(ctx.clickhouse)
     except MetricQueryError as exc:
         raise HTTPException(422, str(exc)) from exc
-    first, last, now, filters = (
-        query.period.first_day,
-        query.period.last_day,
-        query.now,
-        query.filters,
-    )
-    period = query.period
+    period, now, filters = query.period, query.now, query.filters
     return MetricResult(
         metric=metric,
         label=METRICS[metric].label,
-        period_from=first,
-        period_to=last,
+        period_from=period.first_day,
+        period_to=period.last_day,
         judged_at=min(period.end, now),
         group_by=group_by,
         agency=list(filters.agencies),
@@ -185,6 +177,28 @@ def get_metric(
             calendar=calendar().version,
             org_tree=query.org_tree,
         ),
+    )
+
+
+@router.get("/{metric}", summary="One metric over a period", response_model=MetricResult)
+def get_metric(
+    ctx: Context,
+    metric: str,
+    from_: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
+    to: Annotated[date | None, Query(description="Last day (inclusive); default today")] = None,
+    agency: ListParam = None,
+    domain: ListParam = None,
+    level: ListParam = None,
+    group_by: GroupBy | None = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="Answer as the system knew it at this ingest instant (with offset)"),
+    ] = None,
+    rule_set: RuleSetParam = None,
+    rollup: RollupParam = True,
+) -> MetricResult:
+    return metric_result(
+        ctx, metric, from_, to, agency, domain, level, group_by, as_of, rule_set, rollup
     )
 
 

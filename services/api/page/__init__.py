@@ -1,0 +1,10 @@
+"""The public scorecard page (served at `/`): the plan's targets with their status, every
+agency's figures and the year's trends, as server-rendered HTML in Vietnamese.
+
+Every figure comes from the same functions the JSON routes answer with (services/api/routes), so
+the page and the API cannot disagree; this package only arranges and formats them.
+"""
+
+from services.api.page.routes import router
+
+__all__ = ["router"]

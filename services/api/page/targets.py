@@ -1,0 +1,117 @@
+"""Where the plans' targets stand, for the page: the latest evaluation of each target, agency and
+period (services/plans/status.py writes them to `target_status`), beside the plan's own words.
+
+An evaluation is never updated in place: a new row is written when anything changes, so the
+current status is the row with the latest `evaluated_at` (argMax), read as one tuple so that a
+NULL value cannot make argMax pick its field from another row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from clickhouse_connect.driver.client import Client
+
+from services.metrics.queries import utc
+from services.plans.model import Plan, Target
+
+STATUS_LABELS: dict[str, str] = {
+    "met": "Đạt",
+    "on_track": "Đúng tiến độ",
+    "at_risk": "Có nguy cơ không đạt",
+    "missed": "Không đạt",
+    "insufficient_data": "Chưa đủ số liệu",
+}
+# Worst first: a reader looks for what needs action.
+STATUS_ORDER: tuple[str, ...] = ("missed", "at_risk", "on_track", "met", "insufficient_data")
+
+_LATEST = """
+SELECT plan, target_id, agency_code, period_start,
+       argMax(tuple(period_end, status, value, threshold, numerator, denominator, evaluated_at),
+              evaluated_at)
+FROM target_status
+WHERE period_start <= {last:Date32} AND period_end >= {first:Date32}
+  AND ({agency:Nullable(String)} IS NULL OR agency_code = {agency:Nullable(String)})
+GROUP BY plan, target_id, agency_code, period_start
+ORDER BY plan, target_id, period_start, agency_code
+"""
+
+
+@dataclass(frozen=True)
+class Status:
+    plan: str  # id@version
+    target_id: str
+    agency_code: str  # '' = the target's scope as a whole
+    period_start: date
+    period_end: date
+    status: str
+    value: float | None
+    threshold: float
+    numerator: int
+    denominator: int
+    evaluated_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+def latest_statuses(
+    client: Client, first: date, last: date, agency: str | None = None
+) -> list[Status]:
+    """The current status of every (plan, target, agency, period) overlapping [first, last]."""
+    rows = client.query(
+        _LATEST, parameters={"first": first, "last": last, "agency": agency}
+    ).result_rows
+    return [
+        Status(
+            plan,
+            target_id,
+            agency_code,
+            period_start,
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            int(s[4]),
+            int(s[5]),
+            utc(s[6]),
+        )
+        for plan, target_id, agency_code, period_start, s in rows
+    ]
+
+
+@dataclass
+class TargetStatuses:
+    plan: Plan
+    target: Target
+    statuses: list[Status] = field(default_factory=list)
+
+    @property
+    def scope(self) -> list[Status]:
+        """The scope judged as a whole, one row per period."""
+        return [s for s in self.statuses if not s.agency_code]
+
+    @property
+    def agencies(self) -> list[Status]:
+        return [s for s in self.statuses if s.agency_code]
+
+
+def targets_in_year(
+    plans: Mapping[str, Plan], statuses: list[Status], first: date, last: date
+) -> list[TargetStatuses]:
+    """Every target of a plan in force during [first, last] or with a status then, in plan
+    order; a status of a plan no longer loaded is left out (its words are unknown)."""
+    by_key: dict[tuple[str, str], list[Status]] = {}
+    for s in statuses:
+        by_key.setdefault((s.plan, s.target_id), []).append(s)
+    found: list[TargetStatuses] = []
+    for plan in plans.values():
+        in_force = plan.valid.start <= last and first <= plan.valid.end
+        for target in plan.targets:
+            rows = by_key.get((plan.key, target.id), [])
+            if in_force or rows:
+                found.append(TargetStatuses(plan, target, rows))
+    return found

@@ -1,0 +1,178 @@
+"""The plans' targets as the page shows them: the plan's words, the threshold, and where the
+scope and each agency stand in the latest period evaluated."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from services.api.page import format as fmt
+from services.api.page.targets import STATUS_LABELS, STATUS_ORDER, Status, TargetStatuses
+from services.metrics.definitions import METRICS
+from services.plans.model import DateRange, Plan, Target
+
+NO_EVALUATION = "Chưa có đánh giá"
+_PERIOD_KINDS = {"year": "Hằng năm", "quarter": "Hằng quý", "month": "Hằng tháng"}
+
+
+@dataclass(frozen=True)
+class StatusCell:
+    status: str  # css class suffix: met, on_track, at_risk, missed, insufficient_data, none
+    label: str
+    value: str  # the figure judged, e.g. "1,4%"
+    period: str  # e.g. "Năm 2022", "Quý 3/2023"
+    name: str = ""  # the agency, in lists of agencies
+    href: str = ""
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    clause: str
+    text: str
+    measure: str  # the metric's label
+    requirement: str  # "< 2%"
+    period_kind: str
+    in_charge: str
+    scope: StatusCell | None  # the scope as a whole, latest period
+    counts: tuple[StatusCount, ...]  # agencies by status, latest period
+    agencies: tuple[StatusCell, ...]
+
+
+@dataclass(frozen=True)
+class PlanView:
+    key: str
+    title: str
+    document: str
+    valid: str
+    illustrative: bool
+    targets: tuple[TargetRow, ...]
+    unmeasurable: int
+
+
+def measure(target: Target) -> str:
+    if target.indicator is not None:
+        return f"Chỉ số 766, chỉ tiêu {target.indicator}"
+    metric = METRICS.get(target.metric)
+    return metric.label if metric else target.metric
+
+
+def is_minutes(target: Target) -> bool:
+    metric = METRICS.get(target.metric)
+    return metric is not None and metric.unit == "minutes"
+
+
+def _month_end(year: int, month: int) -> date:
+    return (date(year, month, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def period_text(start: date, end: date) -> str:
+    """A period as people name it: "Năm 2022", "Quý 3/2023", "Tháng 5/2023", else the days."""
+    if start.day == 1 and start.year == end.year:
+        if start.month == 1 and end == date(start.year, 12, 31):
+            return f"Năm {start.year}"
+        if start.month % 3 == 1 and end == _month_end(start.year, start.month + 2):
+            return f"Quý {(start.month + 2) // 3}/{start.year}"
+        if end == _month_end(start.year, start.month):
+            return f"Tháng {start.month}/{start.year}"
+    return f"{fmt.day(start)}–{fmt.day(end)}"
+
+
+def status_cell(target: Target, s: Status, name: str = "", href: str = "") -> StatusCell:
+    if s.value is None:
+        value = fmt.DASH
+    elif is_minutes(target):
+        value = fmt.decimal(s.value, 0) + " phút"
+    else:
+        value = fmt.percent(s.value)
+    return StatusCell(
+        s.status, s.label, value, period_text(s.period_start, s.period_end), name, href
+    )
+
+
+def _latest_period(rows: list[Status]) -> list[Status]:
+    if not rows:
+        return []
+    newest = max(s.period_start for s in rows)
+    return [s for s in rows if s.period_start == newest]
+
+
+def target_row(
+    item: TargetStatuses, name: Callable[[str], str], href: Callable[[str], str]
+) -> TargetRow:
+    target = item.target
+    scope = _latest_period(item.scope)
+    agencies = _latest_period(item.agencies)
+    tally = Counter(s.status for s in agencies)
+    cells = sorted(
+        (status_cell(target, s, name(s.agency_code), href(s.agency_code)) for s in agencies),
+        key=lambda c: (STATUS_ORDER.index(c.status) if c.status in STATUS_ORDER else 9, c.name),
+    )
+    return TargetRow(
+        clause=target.clause,
+        text=target.text,
+        measure=measure(target),
+        requirement=fmt.requirement(
+            target.comparator, target.threshold, minutes=is_minutes(target)
+        ),
+        period_kind=(
+            _PERIOD_KINDS[target.period]
+            if isinstance(target.period, str)
+            else period_text(target.period.start, target.period.end)
+        ),
+        in_charge=name(target.in_charge),
+        scope=status_cell(target, scope[0]) if scope else None,
+        counts=tuple(
+            StatusCount(st, STATUS_LABELS[st], tally[st]) for st in STATUS_ORDER if tally[st]
+        ),
+        agencies=tuple(cells),
+    )
+
+
+def plan_views(
+    items: list[TargetStatuses], name: Callable[[str], str], href: Callable[[str], str]
+) -> tuple[PlanView, ...]:
+    by_plan: dict[str, tuple[Plan, list[TargetRow]]] = {}
+    for item in items:
+        entry = by_plan.setdefault(item.plan.key, (item.plan, []))
+        entry[1].append(target_row(item, name, href))
+    return tuple(
+        PlanView(
+            key=plan.key,
+            title=plan.title,
+            document=plan.document,
+            valid=_valid(plan.valid),
+            illustrative=plan.illustrative,
+            targets=tuple(rows),
+            unmeasurable=len(plan.unmeasurable),
+        )
+        for plan, rows in by_plan.values()
+    )
+
+
+def _valid(valid: DateRange) -> str:
+    return period_text(valid.start, valid.end)
+
+
+@dataclass(frozen=True)
+class OtherPlan:
+    document: str
+    valid: str
+    year: int
+
+
+def other_plans(plans: Mapping[str, Plan], shown: set[str]) -> tuple[OtherPlan, ...]:
+    """Plans not in force in the year shown, so a reader can find the year they apply to."""
+    return tuple(
+        OtherPlan(p.document, _valid(p.valid), p.valid.start.year)
+        for p in sorted(plans.values(), key=lambda p: p.valid.start)
+        if p.key not in shown
+    )
