@@ -34,8 +34,9 @@ async def test_snapshots_record_changes_and_overdue_by_the_clock(
         row = clickhouse.query(
             "SELECT argMax(numerator, computed_at), argMax(denominator, computed_at) "
             "FROM metric_snapshots WHERE metric = 'open_overdue_rate' AND period = 'month' "
-            "AND agency_code = {a:String}",
-            parameters={"a": a},
+            "AND agency_code = {a:String} AND computed_at <= {at:DateTime64(3, 'UTC')}",
+            # Only this service's rows: the running system's own loop writes at the real time.
+            parameters={"a": a, "at": clock["now"]},
         ).result_rows[0]
         return int(row[0]), int(row[1])
 
@@ -63,3 +64,21 @@ async def test_metric_catalogue_and_readiness_over_http(system: Any) -> None:
     assert missing.status_code == 404
     assert wrong.status_code == 422
     assert asyncapi.status_code == 200
+
+
+async def test_the_running_system_evaluates_the_plans_in_force(
+    system: Any, clickhouse: Client
+) -> None:
+    # Catches: a plan monitor built but never started by the runtime, and plans in force today
+    # that never reach target_status (what the page, the boards and /v1/targets read).
+    await eventually(lambda: system.metrics.status.plans_runs >= 1, timeout=60)
+    assert system.metrics.status.plans_last_error is None
+    rows = clickhouse.query(
+        "SELECT DISTINCT target_id FROM target_status WHERE plan = 'kh-demo-continuing@1' "
+        "AND period_start = {y:Date}",
+        parameters={"y": datetime.now(VN).date().replace(month=1, day=1)},
+    ).result_rows
+    assert {r[0] for r in rows} >= {"VD.A.VIII.7-online-share", "VD.A.IV.5-land-late"}
+    async with httpx.AsyncClient(base_url=system.api_url) as http:
+        pipeline = (await http.get("/v1/pipeline")).json()
+    assert pipeline["metrics"]["plans_runs"] >= 1
