@@ -111,4 +111,10 @@ async def system(
         ingest_flush_interval=0.05,
     )
     async with embedded(settings) as running:
+        # `motcua up` seeds only an empty store, and tests that insert rows of their own may run
+        # first; publish the seed anyway (its events have fixed ids: a repeat is dropped).
+        from services.reference.loader import publish_events, read_catalog_file
+        from services.reference.seed import SEED_FILE
+
+        await publish_events(nc.jetstream(), read_catalog_file(SEED_FILE))
         yield running

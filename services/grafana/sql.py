@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from services.metrics.definitions import METRICS, TZ
+from services.plans import forecast
 
 # Filters on the template variables. `$__conditionalAll` drops a filter when "All" is selected,
 # so an "All" board never lists every code in its SQL. The level of an agency comes from the org
@@ -106,13 +107,8 @@ AGENCY_NAMES = (
     "FROM agencies_current GROUP BY agency_code)"
 )
 
-STATUS_LABELS = {
-    "met": "Đạt",
-    "on_track": "Đúng hướng",
-    "at_risk": "Có nguy cơ",
-    "missed": "Không đạt",
-    "insufficient_data": "Chưa đủ dữ liệu",
-}
+# The same words as the page and the API (one source: the forecast module).
+STATUS_LABELS = forecast.STATUS_LABELS
 
 # Nullable columns travel in one tuple: argMax skips NULL arguments, and a figure that became
 # NULL must not fall back to an older value.

@@ -152,7 +152,7 @@ def _burn_transition(
     long_w, short_w = rule.windows
     text = (
         f"{_who(s)}: tốc độ tiêu hao ngân sách trễ hạn {_burns(burns)} "
-        f"(ngưỡng {rule.factor:g}×, cửa sổ {long_w} và {short_w} ngày làm việc)"
+        f"(ngưỡng {_times(rule.factor)}, cửa sổ {long_w} và {short_w} ngày làm việc)"
     )
     if not burning:
         text = f"Đã hết: {text}"
@@ -247,7 +247,12 @@ def _pct(value: float | None) -> str:
 
 
 def _burns(burns: dict[int, float | None]) -> str:
-    return ", ".join(f"{w} ngày LV: {'—' if v is None else f'{v:.2f}×'}" for w, v in burns.items())
+    return ", ".join(f"{w} ngày LV: {'—' if v is None else _times(v)}" for w, v in burns.items())
+
+
+def _times(factor: float) -> str:
+    """3.1623 → "3,16×" (Vietnamese decimal comma)."""
+    return f"{factor:.2f}".rstrip("0").rstrip(".").replace(".", ",") + "×"
 
 
 def _summary(s: TargetStatus, state: State) -> str:
