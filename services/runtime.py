@@ -73,6 +73,8 @@ class Running:
     pipeline: IngestPipeline | None = None
     metrics: MetricsService | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Headers a client of this process's API sends (its admin API key, once keys exist).
+    api_headers: dict[str, str] = field(default_factory=dict)
 
 
 def _nats_ready(nc: NatsClient) -> Callable[[], Any]:
