@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from services.api.page.sparkline import sparkline
+from services.plans.status import STATUS_COLUMNS
 from services.reference.loader import read_catalog_file
 from services.reference.seed import SEED_FILE
 from tests.helpers import dossier_event, eventually, feedback_event, filed, publish, received
@@ -276,33 +277,7 @@ async def test_targets_show_the_latest_status(system: Any, clickhouse: Client, a
     # Catches: an older evaluation shown instead of the latest, a target without its plan's
     # words or threshold, and an agency page that 404s when the agency only has statuses.
     a = agency
-    columns = [
-        "evaluated_at",
-        "plan",
-        "target_id",
-        "agency_code",
-        "period_start",
-        "period_end",
-        "metric",
-        "comparator",
-        "threshold",
-        "numerator",
-        "denominator",
-        "pending",
-        "value",
-        "status",
-        "forecast",
-        "forecast_low",
-        "forecast_high",
-        "expected_denominator",
-        "forecast_method",
-        "budget",
-        "needed",
-        "needed_per_working_day",
-        "remaining_working_days",
-        "burn_rates",
-        "data_watermark",
-    ]
+    columns = list(STATUS_COLUMNS)
     # What services/plans/status.py writes (migration 0012): at risk first, then missed.
     clickhouse.insert(
         "target_status",

@@ -15,15 +15,9 @@ from datetime import date, datetime
 from clickhouse_connect.driver.client import Client
 
 from services.metrics.queries import utc
+from services.plans.forecast import STATUS_LABELS
 from services.plans.model import Plan, Target
 
-STATUS_LABELS: dict[str, str] = {
-    "met": "Đạt",
-    "on_track": "Đúng tiến độ",
-    "at_risk": "Có nguy cơ không đạt",
-    "missed": "Không đạt",
-    "insufficient_data": "Chưa đủ số liệu",
-}
 # Worst first: a reader looks for what needs action.
 STATUS_ORDER: tuple[str, ...] = ("missed", "at_risk", "on_track", "met", "insufficient_data")
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from services.api.page import format as fmt
-from services.api.page.targets import STATUS_LABELS, STATUS_ORDER, Status, TargetStatuses
+from services.api.page.targets import STATUS_ORDER, Status, TargetStatuses
 from services.metrics.definitions import METRICS
+from services.plans.forecast import STATUS_LABELS
 from services.plans.model import DateRange, Plan, Target
 
 NO_EVALUATION = "Chưa có đánh giá"

@@ -16,6 +16,7 @@ from services.metrics.definitions import METRICS
 from services.metrics.queries import utc
 from services.plans.forecast import STATUS_LABELS
 from services.plans.model import DateRange, Plan, Target
+from services.plans.status import STATUS_COLUMNS
 
 router = APIRouter(prefix="/v1", tags=["targets"])
 
@@ -34,29 +35,9 @@ GROUP BY plan, target_id, agency_code, period_start
 ORDER BY plan, target_id, period_start, agency_code
 """
 
-_FIELDS = (
-    "period_end",
-    "metric",
-    "comparator",
-    "threshold",
-    "numerator",
-    "denominator",
-    "pending",
-    "value",
-    "status",
-    "forecast",
-    "forecast_low",
-    "forecast_high",
-    "expected_denominator",
-    "forecast_method",
-    "budget",
-    "needed",
-    "needed_per_working_day",
-    "remaining_working_days",
-    "burn_rates",
-    "data_watermark",
-    "evaluated_at",
-)
+# Every stored column but the key, then when it was evaluated (the query's tuple order).
+_KEY = ("evaluated_at", "plan", "target_id", "agency_code", "period_start")
+_FIELDS = (*(c for c in STATUS_COLUMNS if c not in _KEY), "evaluated_at")
 
 
 def _status(agency: str, period_start: date, values: tuple[Any, ...]) -> dict[str, Any]:
