@@ -23,6 +23,7 @@ from nats.aio.client import Client as NatsClient
 
 from services.api.app import create_app
 from services.api.deps import ApiContext
+from services.common.nats_auth import RoleUrls, start_embedded
 from services.common.nats_server import EmbeddedNats
 from services.common.settings import CommonSettings
 from services.common.streams import ensure_streams
@@ -75,6 +76,8 @@ class Running:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     # Headers a client of this process's API sends (its admin API key, once keys exist).
     api_headers: dict[str, str] = field(default_factory=dict)
+    # The embedded NATS server's first start: the credentials to print, once.
+    nats_credentials_notice: str | None = None
 
 
 def _nats_ready(nc: NatsClient) -> Callable[[], Any]:
@@ -181,24 +184,39 @@ async def embedded(
     """Run the whole system in this process until the context exits, then stop it cleanly."""
     server: EmbeddedNats | None = None
     nats_url = settings.nats_url
-    if not nats_url:
-        server = EmbeddedNats(settings.data_dir / "nats", port=settings.nats_port)
-        await server.start()
+    credentials_notice: str | None = None
+    if nats_url:
+        urls = RoleUrls.same(nats_url)
+    else:
+        # With authentication: each part connects as its own user (services/common/nats_auth.py).
+        server, urls, credentials_notice = await start_embedded(
+            settings.data_dir / "nats", settings.nats_port
+        )
         nats_url = server.url
+    clients: dict[str, NatsClient] = {}
+
+    async def client(url: str) -> NatsClient:
+        # One connection per user; with MOTCUA_NATS_URL every part shares one.
+        if url not in clients:
+            clients[url] = await connect_nats(url)
+        return clients[url]
+
     try:
         clickhouse = await prepare_storage(settings)
-        nc = await connect_nats(nats_url)
+        nc = await client(urls.admin)
         await ensure_streams(nc.jetstream())
         await seed_if_empty(clickhouse, nc.jetstream())
-        broker, pipeline = await start_ingest(settings, nats_url)
+        broker, pipeline = await start_ingest(settings, urls.ingest)
         # A bad plan file stops the start here, with its file and line, not at the first request.
         plans = load_plans(settings.plans_dir)
         metrics_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
-        metrics = start_metrics(metrics_client, settings, plans, jetstream_publisher(nc))
+        metrics_nc = await client(urls.metrics)
+        metrics = start_metrics(metrics_client, settings, plans, jetstream_publisher(metrics_nc))
+        api_nc = await client(urls.api)
         api = create_app(
             ApiContext(
                 clickhouse=await asyncio.to_thread(connect, settings.resolved_clickhouse_url()),
-                nats_ready=_nats_ready(nc),
+                nats_ready=_nats_ready(api_nc),
                 clock=lambda: datetime.now(UTC),
                 ingest_stats=lambda: pipeline.stats,
                 metrics_status=lambda: metrics.status,
@@ -219,9 +237,10 @@ async def embedded(
             nats_url=nats_url,
             api_url=f"http://{settings.api_host}:{settings.api_port}",
             clickhouse=clickhouse,
-            nats=nc,
+            nats=api_nc,
             pipeline=pipeline,
             metrics=metrics,
+            nats_credentials_notice=credentials_notice,
         )
         running.tasks += [
             asyncio.create_task(pipeline.run(), name="ingest-flusher"),
@@ -229,7 +248,10 @@ async def embedded(
             asyncio.create_task(uv.serve(), name="api"),
         ]
         if simulate is not None:
-            running.tasks.append(asyncio.create_task(_simulate(nc, simulate), name="simulator"))
+            simulator_nc = await client(urls.simulator)
+            running.tasks.append(
+                asyncio.create_task(_simulate(simulator_nc, simulate), name="simulator")
+            )
         while not uv.started:
             await asyncio.sleep(0.02)
             for task in running.tasks:
@@ -248,7 +270,7 @@ async def embedded(
             # Store and ack what was fetched while the connection is still up; anything fetched
             # after this flush stays unacked and is redelivered on the next start.
             await pipeline.flush()
-            for closing in (broker.stop(), nc.drain()):
+            for closing in (broker.stop(), *(c.drain() for c in clients.values())):
                 try:
                     await closing
                 except Exception as exc:  # already gone: unacked messages are redelivered
@@ -284,6 +306,8 @@ async def run_until_signal(settings: Settings, simulate: dict[str, Any] | None) 
             f"Ctrl-C để dừng.",
             flush=True,
         )
+        if running.nats_credentials_notice:
+            print(running.nats_credentials_notice, flush=True)
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, *running.tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in running.tasks:

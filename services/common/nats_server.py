@@ -38,9 +38,14 @@ def free_port() -> int:
 class EmbeddedNats:
     """A nats-server child process with JetStream, its store under `store_dir`."""
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, store_dir: Path, port: int | None = None, config_file: Path | None = None
+    ) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
+        # Without one the server lets anyone connect (tests); `motcua up` passes the users
+        # (services/common/nats_auth.py), re-read on SIGHUP.
+        self.config_file = config_file
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,9 +74,14 @@ class EmbeddedNats:
     async def start(self, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._stop_orphan()
+        config = ["-c", str(self.config_file.resolve())] if self.config_file else []
         self.process = subprocess.Popen(
             [
                 nats_server_binary(),
+                *config,
+                # Command-line options override the config file's.
+                "-P",
+                str(self.pid_file),
                 "-a",
                 "127.0.0.1",
                 "-p",

@@ -1,0 +1,342 @@
+"""Who may connect to the embedded nats-server (`motcua up`), and what each user may publish.
+
+The users and permissions are those of deploy/nats/nats.conf (compose), from one source here:
+SERVICE_PERMISSIONS, with a test holding nats.conf to the same lists. Differences from compose:
+the users live in the server's global account rather than MOTCUA, so a data dir from before
+authentication keeps its streams; the server config holds bcrypt hashes only; and there is a
+`simulator` user allowed every agency's events, because `motcua up --simulate` plays every
+integrator at once (it holds no right the admin user, stored beside it, does not already have).
+
+Files under <data dir>/nats/, mode 0600:
+- credentials.json: the services' own passwords (plaintext: this process connects with them)
+  with their hashes; written on first start, which is also when the credentials are printed.
+- integrators.json: each integrator's name, agency codes and bcrypt hash. An integrator's
+  password is printed once, when it is created, and stored nowhere.
+- nats-server.conf: rendered from both at every start and by `motcua integrators add|revoke`,
+  which then ask a running server to reload it (SIGHUP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+
+from schemas.subjects import (
+    ALERTS_SUBJECTS,
+    DLQ_PREFIX,
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    EVENTS_SUBJECTS,
+    REFERENCE_STREAM,
+)
+from services.common.nats_server import EmbeddedNats
+
+CREDENTIALS_FILE = "credentials.json"
+INTEGRATORS_FILE = "integrators.json"
+CONFIG_FILE = "nats-server.conf"
+PID_FILE = "nats-server.pid"
+
+# nats-server's own tool (`nats server passwd`) defaults to cost 11: ~0.1 s per connection.
+BCRYPT_COST = 11
+INBOX = ("_INBOX.>",)  # where JetStream PubAcks and request replies arrive
+
+# user → subjects it may publish to (it may subscribe to _INBOX.> only); None: everything.
+SERVICE_PERMISSIONS: dict[str, tuple[str, ...] | None] = {
+    # ensure_streams and the reference seed (`motcua migrate` in compose).
+    "admin": None,
+    # Its durable pull consumers, acks, dead letters (a JetStream publish).
+    "ingest": (
+        "$JS.API.>",
+        f"$JS.ACK.{EVENTS_STREAM}.>",
+        f"$JS.ACK.{REFERENCE_STREAM}.>",
+        f"{DLQ_PREFIX}.>",
+    ),
+    # Plan alerts (a JetStream publish).
+    "metrics": (ALERTS_SUBJECTS, "$JS.API.INFO", "$JS.API.STREAM.INFO.>"),
+    # JetStream account, stream and consumer info only.
+    "api": ("$JS.API.INFO", "$JS.API.STREAM.INFO.>", "$JS.API.CONSUMER.INFO.>"),
+    # `motcua up --simulate`: every integrator at once.
+    "simulator": (EVENTS_SUBJECTS,),
+}
+EXAMPLE_INTEGRATOR = ("integrator_stnmt", ("STNMT",))  # as in deploy/nats/nats.conf
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+AGENCY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a subject token, as schemas/v1/events.py Code
+
+
+def integrator_subjects(agencies: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{EVENTS_PREFIX}.{code}.>" for code in agencies)
+
+
+@dataclass(frozen=True)
+class Integrator:
+    name: str
+    agencies: tuple[str, ...]
+    password_hash: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class NewIntegrator:
+    """An integrator just created, with the password that is shown this once."""
+
+    integrator: Integrator
+    password: str
+
+
+def new_password() -> str:
+    # 32 URL-safe characters: usable in nats://user:password@host URLs without escaping.
+    return secrets.token_urlsafe(24)
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST)).decode()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write readable by this user only, and atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)  # the umask may have narrowed it, never widened
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def load_integrators(nats_dir: Path) -> list[Integrator]:
+    path = nats_dir / INTEGRATORS_FILE
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        Integrator(i["name"], tuple(i["agencies"]), i["password_hash"], i["created_at"])
+        for i in data["integrators"]
+    ]
+
+
+def save_integrators(nats_dir: Path, integrators: list[Integrator]) -> None:
+    data = {
+        "integrators": [
+            {
+                "name": i.name,
+                "agencies": list(i.agencies),
+                "password_hash": i.password_hash,
+                "created_at": i.created_at,
+            }
+            for i in sorted(integrators, key=lambda i: i.name)
+        ]
+    }
+    write_private(nats_dir / INTEGRATORS_FILE, json.dumps(data, indent=2) + "\n")
+
+
+def check_integrator(name: str, agencies: tuple[str, ...], existing: list[Integrator]) -> None:
+    """Refuse a name or agency code the server config or the subjects could not carry."""
+    if not NAME.fullmatch(name):
+        raise ValueError(f"name {name!r}: lower-case letters, digits, '_' and '-' only")
+    if name in SERVICE_PERMISSIONS or any(i.name == name for i in existing):
+        raise ValueError(f"user {name!r} exists already")
+    if not agencies:
+        raise ValueError("give at least one --agency")
+    for code in agencies:
+        if not AGENCY.fullmatch(code):
+            raise ValueError(f"agency code {code!r}: letters, digits, '_' and '-' only")
+
+
+def create_integrator(nats_dir: Path, name: str, agencies: tuple[str, ...]) -> NewIntegrator:
+    existing = load_integrators(nats_dir)
+    agencies = tuple(dict.fromkeys(agencies))
+    check_integrator(name, agencies, existing)
+    password = new_password()
+    created = Integrator(
+        name, agencies, hash_password(password), datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    save_integrators(nats_dir, [*existing, created])
+    return NewIntegrator(created, password)
+
+
+def revoke_integrator(nats_dir: Path, name: str) -> None:
+    existing = load_integrators(nats_dir)
+    if not any(i.name == name for i in existing):
+        raise ValueError(f"no integrator {name!r}")
+    save_integrators(nats_dir, [i for i in existing if i.name != name])
+
+
+def _user(name: str, password_hash: str, publish: tuple[str, ...] | None) -> str:
+    # JSON strings: a quoted value is never read as a $variable, and a bcrypt hash starts with $.
+    line = f"    {{ user: {json.dumps(name)}, password: {json.dumps(password_hash)}"
+    if publish is None:
+        return line + " }"
+    return (
+        f"{line}, permissions: {{ publish: {json.dumps(list(publish))}, "
+        f"subscribe: {json.dumps(list(INBOX))} }} }}"
+    )
+
+
+def render_config(service_hashes: dict[str, str], integrators: list[Integrator]) -> str:
+    """The nats-server config: users only. Listen address, port, JetStream and its store are on
+    the command line (services/common/nats_server.py)."""
+    users = [_user(name, service_hashes[name], p) for name, p in SERVICE_PERMISSIONS.items()]
+    users += [_user(i.name, i.password_hash, integrator_subjects(i.agencies)) for i in integrators]
+    return (
+        "# Generated by motcua (services/common/nats_auth.py) at every start and by\n"
+        "# `motcua integrators add|revoke`: edits here are overwritten. Same users and\n"
+        "# permissions as deploy/nats/nats.conf, in the global account, bcrypt hashes only.\n"
+        "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n}\n"
+    )
+
+
+@dataclass(frozen=True)
+class RoleUrls:
+    """The URL each part of the system connects with."""
+
+    admin: str
+    ingest: str
+    metrics: str
+    api: str
+    simulator: str
+
+    @classmethod
+    def same(cls, url: str) -> RoleUrls:
+        """One URL for all (MOTCUA_NATS_URL): that server's own configuration decides."""
+        return cls(url, url, url, url, url)
+
+
+def user_url(server_url: str, user: str, password: str) -> str:
+    scheme, _, hostport = server_url.partition("://")
+    return f"{scheme}://{user}:{password}@{hostport}"
+
+
+@dataclass(frozen=True)
+class EmbeddedAuth:
+    config_file: Path
+    passwords: dict[str, str]  # service user → password
+    is_first_start: bool  # print the notice
+    first_start: NewIntegrator | None  # the example integrator, created on the first start only
+
+    def urls(self, server_url: str) -> RoleUrls:
+        return RoleUrls(**{u: user_url(server_url, u, self.passwords[u]) for u in _ROLES})
+
+    def notice(self, server_url: str) -> str | None:
+        """What the first start prints, once; None on every later start."""
+        if not self.is_first_start:
+            return None
+        lines = [
+            "NATS yêu cầu xác thực. Thông tin đăng nhập dưới đây chỉ in MỘT LẦN, hãy lưu lại:",
+        ]
+        if self.first_start:
+            lines += integrator_lines(self.first_start, server_url)
+        lines += [
+            f"  Tài khoản của các dịch vụ (admin, ingest, metrics, api, simulator): "
+            f"{self.config_file.parent / CREDENTIALS_FILE} (mode 0600)",
+            "  Thêm integrator: motcua integrators add NAME --agency CODE [--agency CODE …]",
+        ]
+        return "\n".join(lines)
+
+
+_ROLES = ("admin", "ingest", "metrics", "api", "simulator")
+
+
+def integrator_lines(new: NewIntegrator, server_url: str) -> list[str]:
+    i = new.integrator
+    return [
+        f"  integrator {i.name}: publish {', '.join(integrator_subjects(i.agencies))}",
+        f"    user {i.name}  password {new.password}",
+        f"    nats-py: nats.connect({server_url!r}, user={i.name!r}, password='…')",
+        f"    URL:     {user_url(server_url, i.name, new.password)}",
+    ]
+
+
+def _load_credentials(nats_dir: Path) -> dict[str, Any]:
+    path = nats_dir / CREDENTIALS_FILE
+    if not path.exists():
+        return {}
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["users"]
+    return loaded
+
+
+def write_config(nats_dir: Path) -> Path | None:
+    """Re-render the server config from the stored users; None before the first start."""
+    users = _load_credentials(nats_dir)
+    if not users:
+        return None
+    hashes = {name: u["password_hash"] for name, u in users.items()}
+    path = nats_dir / CONFIG_FILE
+    write_private(path, render_config(hashes, load_integrators(nats_dir)))
+    return path
+
+
+def prepare(nats_dir: Path) -> EmbeddedAuth:
+    """Load (or, on the first start, generate) the users and write the server config."""
+    users = _load_credentials(nats_dir)
+    first = not users
+    example: NewIntegrator | None = None
+    if first and not (nats_dir / INTEGRATORS_FILE).exists():
+        # A fresh system can take events at once, as compose's example integrator does.
+        example = create_integrator(nats_dir, EXAMPLE_INTEGRATOR[0], EXAMPLE_INTEGRATOR[1])
+    missing = [u for u in SERVICE_PERMISSIONS if u not in users]  # also a user added by an upgrade
+    for name in missing:
+        password = new_password()
+        users[name] = {"password": password, "password_hash": hash_password(password)}
+    if missing:
+        # Written last: its existence is what marks the first start as done.
+        text = json.dumps({"users": users}, indent=2) + "\n"
+        write_private(nats_dir / CREDENTIALS_FILE, text)
+    config = write_config(nats_dir)
+    assert config is not None
+    return EmbeddedAuth(
+        config_file=config,
+        passwords={name: u["password"] for name, u in users.items()},
+        is_first_start=first,
+        first_start=example,
+    )
+
+
+def admin_url(nats_dir: Path, server_url: str) -> str:
+    """The admin user's URL for a CLI command reaching the local `motcua up`; the plain URL when
+    that server has never started with authentication."""
+    users = _load_credentials(nats_dir)
+    if "admin" not in users:
+        return server_url
+    return user_url(server_url, "admin", users["admin"]["password"])
+
+
+def reload_running_server(nats_dir: Path) -> bool:
+    """Ask the embedded nats-server running on this data dir, if any, to re-read its config."""
+    try:
+        pid = int((nats_dir / PID_FILE).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    config = str((nats_dir / CONFIG_FILE).resolve()).encode()
+    if b"nats-server" not in cmdline or config not in cmdline:
+        return False
+    os.kill(pid, signal.SIGHUP)
+    return True
+
+
+async def start_embedded(nats_dir: Path, port: int) -> tuple[EmbeddedNats, RoleUrls, str | None]:
+    """Start the embedded server with authentication: the server, each part's URL, and the
+    first start's notice (None on every later start)."""
+    auth = await asyncio.to_thread(prepare, nats_dir)
+    server = EmbeddedNats(nats_dir, port=port, config_file=auth.config_file)
+    await server.start()
+    return server, auth.urls(server.url), auth.notice(server.url)
+
+
+def redacted(url: str) -> str:
+    """A URL fit for a message or a log: the password replaced."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostport = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{hostport}"
