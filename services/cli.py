@@ -87,10 +87,17 @@ def _catalog_load(args: argparse.Namespace) -> None:
     if args.direct:
         lines = summary(_store_directly(settings, events), "stored", "already stored")
     else:
-        url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+        url = settings.nats_url or _local_nats_url(settings)
         counts = asyncio.run(_publish_reference(url, events))
         lines = summary(counts, "published", "already in the stream")
     print("\n".join(lines))
+
+
+def _local_nats_url(settings: runtime.Settings) -> str:
+    """The local `motcua up`'s server, as its admin user (it publishes the reference data)."""
+    from services.common.nats_auth import admin_url
+
+    return admin_url(settings.data_dir / "nats", f"nats://127.0.0.1:{settings.nats_port}")
 
 
 def _store_directly(
@@ -116,6 +123,7 @@ def _store_directly(
 async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict[str, LoadCount]:
     import nats
 
+    from services.common.nats_auth import redacted
     from services.reference.loader import publish_events
 
     async def quiet(_: Exception) -> None:  # the failure is reported once, below
@@ -133,14 +141,15 @@ async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict
         )
     except Exception as exc:
         raise SystemExit(
-            f"cannot reach NATS at {url} ({exc!r}): start `motcua up` (or set MOTCUA_NATS_URL), "
+            f"cannot reach NATS at {redacted(url)} ({exc!r}): start `motcua up` (or set "
+            "MOTCUA_NATS_URL), "
             "or use --direct to write into a store that no process has open."
         ) from exc
     try:
         return await publish_events(nc.jetstream(), events)
     except Exception as exc:
         raise SystemExit(
-            f"publishing to {url} failed: {exc!r} (is MOTCUA_REFERENCE declared?)"
+            f"publishing to {redacted(url)} failed: {exc!r} (is MOTCUA_REFERENCE declared?)"
         ) from exc
     finally:
         await nc.close()
@@ -202,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_grafana_parser(sub)
     # --- end grafana ---
+    # --- integrators (services/common/integrators_cli.py): motcua integrators add|list|revoke ---
+    from services.common.integrators_cli import add_parser as add_integrators_parser
+
+    add_integrators_parser(sub)
+    # --- end integrators ---
     return parser
 
 
