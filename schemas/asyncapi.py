@@ -30,6 +30,7 @@ DEAD_LETTER_CHANNEL = "dead_letter"
 # reference.py); tests check the processors' reasons are all listed.
 DEAD_LETTER_REASONS: tuple[str, ...] = (
     "oversized",
+    "too_deep",  # JSON nested deeper than 200 levels: refused by the parser after ≤ 200 bytes
     "bad_subject",
     "invalid_json",
     "not_an_object",

@@ -13,6 +13,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from schemas.subjects import MAX_EVENT_BYTES, parse_subject
 from schemas.v1.events import DossierEvent, Event, parse_event
@@ -96,7 +97,9 @@ class DeadLetter:
             self.event_id,
             self.reason,
             self.detail,
-            self.raw.decode("utf-8", errors="replace"),
+            # Verbatim: a String column holds any bytes, and a replay after a fix must parse
+            # exactly what the integrator sent (invalid UTF-8 included).
+            bytes(self.raw),
         )
 
 
@@ -105,14 +108,16 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
     parts = _subject_parts(meta.subject)
     agency = parts.agency_code if parts else ""
 
-    def refuse(reason: str, detail: str, event: Event | None = None) -> DeadLetter:
+    def refuse(
+        reason: str, detail: str, event: Event | None = None, source: str = ""
+    ) -> DeadLetter:
         return DeadLetter(
             meta=meta,
             agency_code=agency,
             reason=reason,
             detail=detail,
             raw=raw,
-            source=event.source if event else "",
+            source=event.source if event else source,
             event_id=str(event.event_id) if event else None,
         )
 
@@ -123,9 +128,15 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
             "bad_subject", f"subject {meta.subject!r} is not motcua.events.<agency>.<type>"
         )
     try:
+        # pydantic's JSON parser (jiter) stops at 200 levels of nesting after reading at most
+        # that many bytes, so a deeply nested payload costs microseconds and is refused as
+        # too_deep below; no Python recursion is involved (bench/hostile_bench.py).
         event = parse_event(raw)
     except ValidationError as exc:
-        return refuse(*_classify(exc))
+        reason, detail = _classify(exc)
+        return refuse(reason, detail, source=_best_effort_source(raw, reason))
+    if (bad := _unstorable_time(event)) is not None:
+        return refuse("invalid_field", bad, event)
     if event.agency_code != parts.agency_code:
         return refuse(
             "agency_mismatch",
@@ -192,11 +203,39 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# The storable range of DateTime64(3) in ClickHouse; Python's datetime also overflows when a
+# year-1 or year-9999 time is moved to UTC. Outside it an event is refused, never crashes ingest.
+_MIN_TIME = datetime(1900, 1, 2, tzinfo=UTC)
+_MAX_TIME = datetime(2299, 12, 30, tzinfo=UTC)
+
+
+def _unstorable_time(event: Event) -> str | None:
+    for name, value in event.__dict__.items():
+        if isinstance(value, datetime) and not (_MIN_TIME <= value <= _MAX_TIME):
+            return f"{name}: {value.isoformat()} is outside 1900-01-02..2299-12-30"
+    return None
+
+
+def _best_effort_source(raw: bytes, reason: str) -> str:
+    """The payload's `source` (the publishing system) when the JSON is an object that has one,
+    so a dead letter is attributed to its integrator even when the event itself is invalid."""
+    if reason not in ("invalid_field", "unknown_type"):
+        return ""
+    try:
+        data = from_json(raw)
+    except ValueError:
+        return ""
+    source = data.get("source") if isinstance(data, dict) else None
+    return source if isinstance(source, str) and 0 < len(source) <= 64 else ""
+
+
 def _classify(exc: ValidationError) -> tuple[str, str]:
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": str(exc)}
     kind = first["type"]
-    if kind == "json_invalid":
+    if kind == "json_invalid" and "recursion limit exceeded" in first["msg"]:
+        reason = "too_deep"
+    elif kind == "json_invalid":
         reason = "invalid_json"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         reason = "unknown_type"
