@@ -211,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_grafana_parser(sub)
     # --- end grafana ---
+    # --- dlq (services/ingest/dlq.py): motcua dlq replay ---
+    from services.ingest.dlq import add_parser as add_dlq_parser
+
+    add_dlq_parser(sub)
+    # --- end dlq ---
     # --- integrators (services/common/integrators_cli.py): motcua integrators add|list|revoke ---
     from services.common.integrators_cli import add_parser as add_integrators_parser
 

@@ -54,8 +54,31 @@ class DeadLetterOut(BaseModel):
     subject: str
     stream_seq: int
     agency_code: str
+    integrator: str = Field(description="The subject's agency token (who published it)")
     source: str
     event_id: str | None
     reason: str
     detail: str
-    raw: str
+    raw: str = Field(description="The original bytes as text (invalid UTF-8 shown as U+FFFD)")
+    raw_base64: str = Field(description="The original bytes, verbatim; '' once expired")
+    raw_expired: bool = Field(description="The bytes were blanked by the retention TTL")
+    replayed: bool = Field(description="`motcua dlq replay` republished it or found it stored")
+
+
+class DeadLetterDay(BaseModel):
+    day: date = Field(description="Day dead-lettered, Asia/Ho_Chi_Minh")
+    integrator: str
+    reason: str
+    dead_letters: int
+    replayed: int
+    sources: list[str] = Field(description="Publishing systems named in readable payloads")
+    last_at: datetime
+
+
+class DeadLetterSummary(BaseModel):
+    period_from: date | None
+    period_to: date | None
+    total: int
+    by_integrator: dict[str, int]
+    by_reason: dict[str, int]
+    days: list[DeadLetterDay]

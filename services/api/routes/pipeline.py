@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+from collections import Counter
 from dataclasses import asdict
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import Context
-from services.api.schemas import DeadLetterOut
+from services.api.schemas import DeadLetterDay, DeadLetterOut, DeadLetterSummary
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
 
@@ -38,24 +44,141 @@ def pipeline_status(ctx: Context) -> dict[str, Any]:
     }
 
 
+# The integrator of a dead letter is its subject's agency token (services/storage/migrations/
+# 0014_dead_letters_by_integrator.sql): known even when the bytes are not JSON.
+_DEAD_LETTER_FILTER = (
+    "({agency:Nullable(String)} IS NULL OR agency_code = {agency:Nullable(String)}) "
+    "AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)}) "
+    "AND ({start:Nullable(DateTime64(3, 'UTC'))} IS NULL "
+    "     OR dead_lettered_at >= {start:Nullable(DateTime64(3, 'UTC'))}) "
+    "AND ({end:Nullable(DateTime64(3, 'UTC'))} IS NULL "
+    "     OR dead_lettered_at < {end:Nullable(DateTime64(3, 'UTC'))})"
+)
+# Days whose Vietnamese midnight is storable: DateTime64(3) and Python's datetime both end there.
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 2), date(2299, 12, 30)
+
+
+def _dead_letter_filter(
+    agency: str | None,
+    integrator: str | None,
+    reason: str | None,
+    from_: date | None,
+    to: date | None,
+) -> dict[str, Any]:
+    if agency is not None and integrator is not None and agency != integrator:
+        raise HTTPException(422, "agency and integrator name the same thing: give one")
+    if from_ is not None and to is not None and from_ > to:
+        raise HTTPException(422, "from is after to")
+    start = end = None
+    if from_ is not None and from_ >= _FIRST_DAY:
+        start = datetime.combine(from_, time(), VN).astimezone(UTC)
+    if to is not None and to <= _LAST_DAY:
+        end = datetime.combine(to + timedelta(days=1), time(), VN).astimezone(UTC)
+    if to is not None and to < _FIRST_DAY:
+        end = datetime.combine(_FIRST_DAY, time(), VN).astimezone(UTC)  # nothing is older
+    return {"agency": integrator or agency, "reason": reason, "start": start, "end": end}
+
+
+Integrator = Annotated[
+    str | None, Query(description="The dead letters' subject agency token (the integrator)")
+]
+FromDay = Annotated[date | None, Query(alias="from", description="First day (Vietnam), inclusive")]
+ToDay = Annotated[date | None, Query(description="Last day (Vietnam), inclusive")]
+
+
 @router.get(
     "/dead-letters", summary="Recent dead letters, newest first", response_model=list[DeadLetterOut]
 )
 def dead_letters(
     ctx: Context,
-    agency: Annotated[str | None, Query(description="Agency code from the subject")] = None,
+    agency: Annotated[str | None, Query(description="Same as integrator (older name)")] = None,
+    integrator: Integrator = None,
     reason: str | None = None,
+    from_: FromDay = None,
+    to: ToDay = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterOut]:
+    params = _dead_letter_filter(agency, integrator, reason, from_, to)
     rows = ctx.clickhouse.query(
-        "SELECT dead_lettered_at, subject, stream_seq, agency_code, source, "
-        "toString(event_id), reason, detail, raw FROM dead_letters FINAL "
-        "WHERE ({agency:Nullable(String)} IS NULL OR agency_code = {agency:Nullable(String)}) "
+        "SELECT d.dead_lettered_at, d.subject, d.stream_seq, d.agency_code, d.source, "
+        "toString(d.event_id), d.reason, d.detail, d.raw, "
+        "(d.subject, d.stream_seq, d.published_at) IN "
+        "(SELECT subject, stream_seq, published_at FROM dead_letter_replays) "
+        "FROM dead_letters AS d FINAL "
+        f"WHERE {_DEAD_LETTER_FILTER} "
+        "ORDER BY d.dead_lettered_at DESC, d.stream_seq DESC LIMIT {limit:UInt32}",
+        parameters={**params, "limit": limit},
+        column_formats={"raw": "bytes"},
+    ).result_rows
+    return [
+        DeadLetterOut(
+            dead_lettered_at=at,
+            subject=subject,
+            stream_seq=seq,
+            agency_code=agency_code,
+            integrator=agency_code,
+            source=source,
+            event_id=event_id,
+            reason=why,
+            detail=detail,
+            raw=bytes(raw).decode("utf-8", errors="replace"),
+            raw_base64=base64.b64encode(raw).decode(),
+            raw_expired=not raw,
+            replayed=bool(replayed),
+        )
+        for at, subject, seq, agency_code, source, event_id, why, detail, raw, replayed in rows
+    ]
+
+
+@router.get(
+    "/dead-letters/summary",
+    summary="Dead letters per day, integrator and reason",
+    response_model=DeadLetterSummary,
+)
+def dead_letters_summary(
+    ctx: Context,
+    integrator: Integrator = None,
+    reason: str | None = None,
+    from_: FromDay = None,
+    to: ToDay = None,
+) -> DeadLetterSummary:
+    if from_ is not None and to is not None and from_ > to:
+        raise HTTPException(422, "from is after to")
+    rows = ctx.clickhouse.query(
+        "SELECT day, integrator, reason, dead_letters, replayed, sources, last_at "
+        "FROM dead_letters_daily "
+        "WHERE ({agency:Nullable(String)} IS NULL OR integrator = {agency:Nullable(String)}) "
         "AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)}) "
-        "ORDER BY dead_lettered_at DESC, stream_seq DESC LIMIT {limit:UInt32}",
-        parameters={"agency": agency, "reason": reason, "limit": limit},
-    ).named_results()
-    return [DeadLetterOut(**row) for row in rows]
+        "AND ({from:Nullable(Date32)} IS NULL OR day >= {from:Nullable(Date32)}) "
+        "AND ({to:Nullable(Date32)} IS NULL OR day <= {to:Nullable(Date32)}) "
+        "ORDER BY day DESC, integrator, reason",
+        parameters={"agency": integrator, "reason": reason, "from": from_, "to": to},
+    ).result_rows
+    days = [
+        DeadLetterDay(
+            day=day,
+            integrator=who,
+            reason=why,
+            dead_letters=n,
+            replayed=replayed,
+            sources=sorted(sources),
+            last_at=last_at,
+        )
+        for day, who, why, n, replayed, sources, last_at in rows
+    ]
+    by_integrator: Counter[str] = Counter()
+    by_reason: Counter[str] = Counter()
+    for d in days:
+        by_integrator[d.integrator] += d.dead_letters
+        by_reason[d.reason] += d.dead_letters
+    return DeadLetterSummary(
+        period_from=from_,
+        period_to=to,
+        total=sum(by_reason.values()),
+        by_integrator=dict(sorted(by_integrator.items())),
+        by_reason=dict(sorted(by_reason.items())),
+        days=days,
+    )
 
 
 @router.post("/metrics:refresh", summary="Recompute the continuous figures now", status_code=202)
