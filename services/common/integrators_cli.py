@@ -25,7 +25,13 @@ def known_agencies(settings: CommonSettings) -> tuple[set[str], str]:
     """The agency codes of the reference data, and where they come from: the store when it can
     be opened (a chDB store is locked while `motcua up` runs), else the packaged sample."""
     url = settings.resolved_clickhouse_url()
-    if not url.startswith("chdb://") or (settings.data_dir / "clickhouse").exists():
+    if url.startswith("chdb://"):
+        usable = (settings.data_dir / "clickhouse").exists() and (
+            nats_auth.running_server(settings.data_dir / "nats") is None
+        )
+    else:
+        usable = True
+    if usable:
         try:
             from services.storage.clickhouse import connect
 

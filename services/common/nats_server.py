@@ -13,6 +13,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+SERVER_NAME = "motcua-embedded"
+
 
 def nats_server_binary() -> str:
     candidates = [
@@ -74,12 +76,18 @@ class EmbeddedNats:
     async def start(self, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._stop_orphan()
-        config = ["-c", str(self.config_file.resolve())] if self.config_file else []
+        # A config file names the server itself: a reload (SIGHUP) refuses a server name given
+        # on the command line ("config reload not supported for ServerName").
+        config = (
+            ["-c", str(self.config_file.resolve())]
+            if self.config_file
+            else ["--server_name", SERVER_NAME]
+        )
         self.process = subprocess.Popen(
             [
                 nats_server_binary(),
                 *config,
-                # Command-line options override the config file's.
+                # Command-line options override the config file's, across reloads too.
                 "-P",
                 str(self.pid_file),
                 "-a",
@@ -89,8 +97,6 @@ class EmbeddedNats:
                 "-js",
                 "-sd",
                 str(self.store_dir),
-                "--server_name",
-                "motcua-embedded",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
