@@ -18,6 +18,10 @@ from services.reference.calendar import WorkingCalendar
 
 GroupBy = Literal["agency", "domain", "level", "day", "month"]
 VN = ZoneInfo(TZ)
+# The days and instants a query can name: ClickHouse's DateTime64(3) range, a day inside each end.
+FIRST_DAY, LAST_DAY = date(1900, 1, 2), date(2299, 12, 30)
+FIRST_INSTANT = datetime(1900, 1, 2, tzinfo=UTC)
+LAST_INSTANT = datetime(2299, 12, 30, tzinfo=UTC)
 
 
 _DT = "DateTime64(3, 'UTC')"
@@ -199,6 +203,9 @@ class Period:
         """Whole calendar days in Asia/Ho_Chi_Minh, `last` included."""
         if last < first:
             raise MetricQueryError("`to` is before `from`")
+        if first < FIRST_DAY or last > LAST_DAY:
+            # DateTime64(3) holds 1900..2299; beyond it Python's datetime overflows too
+            raise MetricQueryError(f"dates must lie within {FIRST_DAY}..{LAST_DAY}")
         start = datetime.combine(first, time(), VN).astimezone(UTC)
         end = datetime.combine(last + timedelta(days=1), time(), VN).astimezone(UTC)
         return cls(start, end)

@@ -11,7 +11,7 @@ from services.api.deps import Context
 from services.api.exports import to_csv, to_xlsx
 from services.api.routes.metrics import AS_OF_SETTLE, ListParam, RuleSetParam, split_list
 from services.metrics import report_ii06a, rules
-from services.metrics.queries import VN, MetricQueryError, Period, calendar
+from services.metrics.queries import FIRST_INSTANT, VN, MetricQueryError, Period, calendar
 from services.metrics.scope import resolve
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -19,7 +19,19 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 TITLE = "Biểu II.06a/VPCP/KSTT: Tình hình, kết quả giải quyết TTHC"
 
 
-@router.get("/ii06a", summary="Biểu II.06a for a period and a set of agencies")
+@router.get(
+    "/ii06a",
+    summary="Biểu II.06a for a period and a set of agencies",
+    # format=csv|xlsx answer these types: documented, so clients (and schemathesis) expect them
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+            }
+        }
+    },
+)
 def ii06a(
     ctx: Context,
     from_: Annotated[date | None, Query(alias="from")] = None,
@@ -33,6 +45,8 @@ def ii06a(
     if as_of is not None:
         if as_of.tzinfo is None or as_of > now - AS_OF_SETTLE:
             raise HTTPException(422, "as_of needs an offset and must be settled (≥ 5 s old)")
+        if as_of < FIRST_INSTANT:  # found by schemathesis: year 392 gave 500
+            raise HTTPException(422, f"as_of must be after {FIRST_INSTANT.isoformat()}")
         now = as_of
     last = to or now.astimezone(VN).date()
     first = from_ or last.replace(day=1)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from services.api.deps import Context
-from services.metrics.queries import utc
+from services.metrics.queries import FIRST_INSTANT, LAST_INSTANT, utc
 
 router = APIRouter(prefix="/v1", tags=["trails"])
 
@@ -55,6 +55,11 @@ def _trail(
     agency: str | None,
     as_of: datetime | None,
 ) -> Trail:
+    if as_of is not None:
+        # DateTime64(3) holds 1900..2299: an instant outside it (found by schemathesis: year 371
+        # answered 500) means "before anything was stored" or "after all of it".
+        aware = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        as_of = min(max(aware, FIRST_INSTANT), LAST_INSTANT)
     rows = ctx.clickhouse.query(
         _SQL, parameters={"entity": entity, "id": id, "agency": agency, "as_of": as_of}
     ).result_rows
