@@ -27,6 +27,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from services.common import nats_auth
 from services.common.nats_server import free_port, nats_server_binary
+from services.reference.seed import SEED_FILE
 from tests.helpers import eventually, received
 from tests.test_pipeline import d, stored
 
@@ -246,9 +247,9 @@ async def _stop(proc: Any) -> str:
     return str(rest.decode())
 
 
-def _integrators(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _motcua(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "integrators", *args],
+        [sys.executable, "-m", "services.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -281,16 +282,21 @@ async def test_motcua_up_prints_credentials_on_its_first_start_only_and_they_wor
         subject = "motcua.events.STNMT.dossier.received"
         assert (await js.publish(subject, json.dumps(event).encode(), timeout=5)).seq
 
-        unknown = await asyncio.to_thread(_integrators, env, "add", "x", "--agency", "NOPE")
+        add = ("integrators", "add")
+        unknown = await asyncio.to_thread(_motcua, env, *add, "x", "--agency", "NOPE")
         assert unknown.returncode != 0 and "unknown agency code(s) NOPE" in unknown.stderr
-        added = await asyncio.to_thread(_integrators, env, "add", "skhdt", "--agency", "SKHDT")
+        added = await asyncio.to_thread(_motcua, env, *add, "skhdt", "--agency", "SKHDT")
         assert added.returncode == 0, added.stderr
         assert "reloaded" in added.stdout
         added_password = re.search(r"user skhdt  password (\S+)", added.stdout)
         assert added_password, added.stdout
         clients.append(await connect_when_allowed(url, "skhdt", added_password[1]))
         assert await refused(clients[-1].jetstream(), subject)
-        listed = await asyncio.to_thread(_integrators, env, "list")
+        # `catalog load` reaches the local `motcua up` as its admin user.
+        loaded = await asyncio.to_thread(_motcua, env, "catalog", "load", str(SEED_FILE))
+        assert loaded.returncode == 0, loaded.stderr
+        assert "agencies: 0 published, 75 already in the stream" in loaded.stdout
+        listed = await asyncio.to_thread(_motcua, env, "integrators", "list")
         assert re.findall(r"^(\S+)\t(\S+)\t", listed.stdout, re.M) == [
             ("integrator_stnmt", "STNMT"),
             ("skhdt", "SKHDT"),
