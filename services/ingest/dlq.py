@@ -240,11 +240,17 @@ async def _run_replay(settings: Any, client: Client, args: argparse.Namespace) -
     server = None
     url = settings.nats_url
     if not url:  # embedded mode: the stream lives under the data directory; open it ourselves
-        server, urls, _ = await start_embedded(settings.data_dir / "nats", settings.nats_port)
+        server, urls, notice = await start_embedded(settings.data_dir / "nats", settings.nats_port)
+        if notice:  # a data directory `motcua up` never ran on: its credentials, shown once
+            print(notice)
         url = urls.admin
     try:
         nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
         try:
+            if server:  # as `motcua up` would at start: the stream must exist to take the events
+                from services.common.streams import ensure_streams
+
+                await ensure_streams(nc.jetstream())
             return await replay_dead_letters(client, nc.jetstream(), **options)
         finally:
             await nc.drain()
