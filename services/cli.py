@@ -33,7 +33,14 @@ def _up(args: argparse.Namespace) -> None:
 def _migrate(_: argparse.Namespace) -> None:
     async def go() -> None:
         settings = runtime.Settings()
-        await runtime.prepare_storage(settings)
+        client = await runtime.prepare_storage(settings)
+        if settings.bootstrap_admin_key:  # the admin connection stores it; `motcua api` cannot
+            from services.api.keys import KeyStore
+
+            store = KeyStore(client)
+            token = settings.bootstrap_admin_key.get_secret_value()
+            _, added = await asyncio.to_thread(store.ensure_bootstrap, token)
+            print("bootstrap admin API key stored" if added else "bootstrap admin API key present")
         if settings.nats_url:
             nc = await runtime.connect_nats(settings.nats_url)
             from services.common.streams import ensure_streams
@@ -211,16 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_grafana_parser(sub)
     # --- end grafana ---
-    # --- dlq (services/ingest/dlq.py): motcua dlq replay ---
-    from services.ingest.dlq import add_parser as add_dlq_parser
+    # --- keys (services/api/keys_cli.py): motcua keys create|list|revoke ---
+    from services.api.keys_cli import add_parser as add_keys_parser
 
-    add_dlq_parser(sub)
-    # --- end dlq ---
+    add_keys_parser(sub)
+    # --- end keys ---
     # --- integrators (services/common/integrators_cli.py): motcua integrators add|list|revoke ---
     from services.common.integrators_cli import add_parser as add_integrators_parser
 
     add_integrators_parser(sub)
     # --- end integrators ---
+    # --- dlq (services/ingest/dlq.py): motcua dlq replay ---
+    from services.ingest.dlq import add_parser as add_dlq_parser
+
+    add_dlq_parser(sub)
+    # --- end dlq ---
     return parser
 
 

@@ -4,6 +4,7 @@ than one process, a ClickHouse server URL (a chDB directory opens in one process
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ import uvicorn
 
 from services.api.app import create_app
 from services.api.deps import ApiContext
+from services.api.keys import KeyStore
 from services.plans import load_plans
 from services.runtime import (
     Settings,
@@ -21,6 +23,8 @@ from services.runtime import (
     start_metrics,
 )
 from services.storage.clickhouse import connect
+
+log = logging.getLogger("motcua")
 
 
 def _nats_url(settings: Settings) -> str:
@@ -66,8 +70,23 @@ async def run_metrics(settings: Settings) -> None:
 async def run_api(settings: Settings) -> None:
     nc = await connect_nats(_nats_url(settings))
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    # The API reads ClickHouse as a read-only user (compose: api_ro), so it checks keys but never
+    # writes them: `motcua migrate` adds the bootstrap key, `motcua keys` manages the rest.
+    keys = KeyStore(client, writable=False)
+    if settings.bootstrap_admin_key and not await asyncio.to_thread(
+        keys.authenticate, settings.bootstrap_admin_key.get_secret_value()
+    ):
+        log.warning(
+            "MOTCUA_BOOTSTRAP_ADMIN_KEY is not an active key: set it on `motcua migrate` "
+            "(the admin connection), which stores it"
+        )
     app = create_app(
-        ApiContext(clickhouse=client, nats_ready=_nats_ready(nc), clock=lambda: datetime.now(UTC))
+        ApiContext(
+            clickhouse=client,
+            nats_ready=_nats_ready(nc),
+            keys=keys,
+            clock=lambda: datetime.now(UTC),
+        )
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api_host, port=settings.api_port, lifespan="off")

@@ -20,9 +20,11 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
+from pydantic import SecretStr
 
 from services.api.app import create_app
 from services.api.deps import ApiContext
+from services.api.keys import KeyStore, admin_key_at_start
 from services.common.nats_auth import RoleUrls, start_embedded
 from services.common.nats_server import EmbeddedNats
 from services.common.settings import CommonSettings
@@ -53,6 +55,9 @@ class Settings(IngestSettings, MetricsSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     nats_port: int = 4222
+    # An admin API key to make sure of at start (hashed, like every key): operators' first login
+    # and tests. `motcua up` with no key at all generates one instead and prints it once.
+    bootstrap_admin_key: SecretStr | None = None
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -76,6 +81,8 @@ class Running:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     # Headers a client of this process's API sends (its admin API key, once keys exist).
     api_headers: dict[str, str] = field(default_factory=dict)
+    # The admin API key generated on the first start (no key in the store): printed once.
+    new_admin_key: str | None = None
     # The embedded NATS server's first start: the credentials to print, once.
     nats_credentials_notice: str | None = None
 
@@ -213,10 +220,17 @@ async def embedded(
         metrics_nc = await client(urls.metrics)
         metrics = start_metrics(metrics_client, settings, plans, jetstream_publisher(metrics_nc))
         api_nc = await client(urls.api)
+        api_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+        keys = KeyStore(api_client)
+        bootstrap = settings.bootstrap_admin_key
+        admin_key, generated = await asyncio.to_thread(
+            admin_key_at_start, keys, bootstrap.get_secret_value() if bootstrap else None
+        )
         api = create_app(
             ApiContext(
-                clickhouse=await asyncio.to_thread(connect, settings.resolved_clickhouse_url()),
+                clickhouse=api_client,
                 nats_ready=_nats_ready(api_nc),
+                keys=keys,
                 clock=lambda: datetime.now(UTC),
                 ingest_stats=lambda: pipeline.stats,
                 metrics_status=lambda: metrics.status,
@@ -241,6 +255,8 @@ async def embedded(
             pipeline=pipeline,
             metrics=metrics,
             nats_credentials_notice=credentials_notice,
+            api_headers={"Authorization": f"Bearer {admin_key}"} if admin_key else {},
+            new_admin_key=admin_key if generated else None,
         )
         running.tasks += [
             asyncio.create_task(pipeline.run(), name="ingest-flusher"),
@@ -308,6 +324,13 @@ async def run_until_signal(settings: Settings, simulate: dict[str, Any] | None) 
         )
         if running.nats_credentials_notice:
             print(running.nats_credentials_notice, flush=True)
+        if running.new_admin_key:
+            print(
+                f"Khóa API quản trị (admin), chỉ hiện một lần — hãy lưu lại:\n"
+                f"  {running.new_admin_key}\n"
+                f"  (Authorization: Bearer <khóa>; thêm khóa: POST /v1/keys hoặc `motcua keys`)",
+                flush=True,
+            )
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, *running.tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in running.tasks:

@@ -97,6 +97,7 @@ async def system(
     """The whole embedded system (ingest, metrics, API over real HTTP) on the session's
     nats-server and chDB store."""
     from services.runtime import Settings, embedded
+    from tests.helpers import TEST_ADMIN_KEY
 
     settings = Settings(
         nats_url=nats_server.url,
@@ -109,6 +110,8 @@ async def system(
         metrics_interval=3600.0,
         metrics_plans_interval=3600.0,
         ingest_flush_interval=0.05,
+        # The session's admin API key (running.api_headers), whatever tests stored keys first.
+        bootstrap_admin_key=TEST_ADMIN_KEY,
     )
     async with embedded(settings) as running:
         # `motcua up` seeds only an empty store, and tests that insert rows of their own may run

@@ -9,9 +9,24 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from services.api.keys import KeyStore
+
 VN = timezone(timedelta(hours=7))
+
+# The admin API key of the test system (conftest `system`; MOTCUA_BOOTSTRAP_ADMIN_KEY for
+# `motcua up` subprocesses): a bootstrap key needs at least 32 characters.
+TEST_ADMIN_KEY = "mk_test_admin_0123456789abcdefghijklmnop"
+TEST_ADMIN_HEADERS = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+
+
+def admin_key_store(clickhouse: Client) -> KeyStore:
+    """The key store for an API a test builds itself (create_app), holding TEST_ADMIN_KEY."""
+    store = KeyStore(clickhouse)
+    store.ensure_bootstrap(TEST_ADMIN_KEY)
+    return store
 
 
 def dossier_event(

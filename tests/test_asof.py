@@ -33,7 +33,7 @@ async def test_as_of_answers_never_change_when_more_events_arrive(
     as_of = datetime.now(UTC)
     await asyncio.sleep(5.2)  # the API refuses as-of instants that could still gain rows
     params = {**MARCH, "agency": a, "as_of": as_of.isoformat()}
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         before = (await http.get("/v1/metrics/online_share", params=params)).json()
         for i in range(3):
             await publish(nc, received(a, f"B{i}", d(3), due=d(6, 17), channel="direct"))
@@ -108,7 +108,7 @@ async def test_a_dossier_trail_in_order_with_provenance(
     await publish(nc, resolved(a, "T1", d(5)))
     await publish(nc, received(a, "T1", d(2), due=d(6, 17)))
     await eventually(lambda: stored(clickhouse, a) == 2)
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         trail = (await http.get("/v1/dossiers/T1/events", params={"agency": a})).json()
         missing = await http.get("/v1/dossiers/NOPE/events", params={"agency": a})
     assert [e["type"] for e in trail["events"]] == ["dossier.received", "dossier.resolved"]

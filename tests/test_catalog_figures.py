@@ -78,7 +78,7 @@ async def test_full_online_share_uses_the_catalogue_and_e_results_count(
     for e in events:
         await publish(nc, e)
     await eventually(lambda: stored(clickhouse, a) == len(events))
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         full_online = (
             await http.get("/v1/metrics/full_online_share", params={**MARCH, "agency": a})
         ).json()
@@ -108,7 +108,7 @@ async def test_withdrawn_dossiers_end_processing(
     for e in events:
         await publish(nc, e)
     await eventually(lambda: stored(clickhouse, a) == len(events))
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         report = (await http.get("/v1/reports/ii06a", params={**MARCH, "agency": a})).json()
         overdue = (
             await http.get("/v1/metrics/open_overdue_rate", params={**MARCH, "agency": a})

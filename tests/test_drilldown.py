@@ -28,7 +28,7 @@ async def test_numerator_and_denominator_lists_match_the_figure(
         await publish(nc, resolved(a, f"L{i}", d(4 if i < 5 else 9)))  # L5, L6 late
     await eventually(lambda: stored(clickhouse, a) == 14)
     base = {"from": "2026-03-01", "to": "2026-03-31", "agency": a}
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         figure = (await http.get("/v1/metrics/late_rate", params=base)).json()["groups"][0]
         late = (await http.get("/v1/metrics/late_rate/items", params=base)).json()
         page1 = (

@@ -47,7 +47,7 @@ async def test_hand_computed_march(
         await publish(nc, e)
     await eventually(lambda: stored(clickhouse, a) == len(events))
     params = {"from": "2026-03-01", "to": "2026-03-31", "agency": a}
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         body = (await http.get("/v1/reports/ii06a", params=params)).json()
         csv_body = await http.get("/v1/reports/ii06a", params={**params, "format": "csv"})
         xlsx_body = await http.get("/v1/reports/ii06a", params={**params, "format": "xlsx"})
@@ -218,7 +218,7 @@ async def test_parents_equal_children_plus_own_in_the_tree_of_the_period(
         return sum(stored(clickhouse, code) for code in (root, dist, commune, dept)) == len(events)
 
     await eventually(all_stored)
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         y2024 = (
             await http.get(
                 "/v1/reports/ii06a",

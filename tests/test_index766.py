@@ -35,7 +35,7 @@ async def test_index_for_a_hand_computed_month(
     for e in events:
         await publish(nc, e)
     await eventually(lambda: stored(clickhouse, a) == len(events))
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         body = (
             await http.get(
                 "/v1/index766", params={"from": "2026-03-01", "to": "2026-03-31", "agency": a}

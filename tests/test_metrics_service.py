@@ -51,7 +51,7 @@ async def test_snapshots_record_changes_and_overdue_by_the_clock(
 async def test_metric_catalogue_and_readiness_over_http(system: Any) -> None:
     # Catches: a metric without a Vietnamese label or definition, readiness that says ready
     # without checking the store and the broker, and an unknown metric answered with a 500.
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         listing = (await http.get("/v1/metrics")).json()
         ready = await http.get("/readyz")
         missing = await http.get("/v1/metrics/no_such_metric")
@@ -79,6 +79,6 @@ async def test_the_running_system_evaluates_the_plans_in_force(
         parameters={"y": datetime.now(VN).date().replace(month=1, day=1)},
     ).result_rows
     assert {r[0] for r in rows} >= {"VD.A.VIII.7-online-share", "VD.A.IV.5-land-late"}
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         pipeline = (await http.get("/v1/pipeline")).json()
     assert pipeline["metrics"]["plans_runs"] >= 1

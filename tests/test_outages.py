@@ -22,7 +22,14 @@ from services.common.nats_server import EmbeddedNats, free_port
 from services.common.streams import ensure_streams
 from services.ingest.processor import DeadLetter, EventRow
 from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
-from tests.helpers import eventually, publish, received, resolved
+from tests.helpers import (
+    TEST_ADMIN_HEADERS,
+    TEST_ADMIN_KEY,
+    eventually,
+    publish,
+    received,
+    resolved,
+)
 from tests.test_pipeline import d, stored
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -86,6 +93,7 @@ def _up(data: Path, nats_url: str, api_port: int) -> subprocess.Popen[bytes]:
         "MOTCUA_DATA_DIR": str(data),
         "MOTCUA_NATS_URL": nats_url,
         "MOTCUA_API_PORT": str(api_port),
+        "MOTCUA_BOOTSTRAP_ADMIN_KEY": TEST_ADMIN_KEY,
         "MOTCUA_INGEST_FLUSH_ROWS": "2000",
         "MOTCUA_INGEST_FETCH_BATCH": "500",
         "MOTCUA_INGEST_ACK_WAIT": "3",
@@ -100,7 +108,9 @@ def _up(data: Path, nats_url: str, api_port: int) -> subprocess.Popen[bytes]:
 
 async def _api(port: int, path: str) -> Any:
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=TEST_ADMIN_HEADERS, timeout=5
+        ) as http:
             r = await http.get(path)
     except httpx.HTTPError:
         return None

@@ -161,7 +161,9 @@ async def test_page_shows_the_numbers_the_api_returns(
     # province total, JavaScript needed to see a number, lost diacritics, and an agency page that
     # disagrees with GET /v1/metrics?agency=.
     a = agency
-    async with httpx.AsyncClient(base_url=system.api_url, timeout=60) as http:
+    async with httpx.AsyncClient(
+        base_url=system.api_url, headers=system.api_headers, timeout=60
+    ) as http:
         await seed(nc, clickhouse, http, a)
         started = time.perf_counter()
         page = await http.get("/")
@@ -216,7 +218,9 @@ async def test_page_in_a_headless_browser(
     # only in an attribute), and a layout that is unreadable on a phone (the screenshot is kept
     # for a person to look at).
     a = agency
-    async with httpx.AsyncClient(base_url=system.api_url, timeout=60) as http:
+    async with httpx.AsyncClient(
+        base_url=system.api_url, headers=system.api_headers, timeout=60
+    ) as http:
         await seed(nc, clickhouse, http, a)
         expected = await expected_row(http, a)
     dom = await asyncio.to_thread(chromium, "--dump-dom", url=f"{system.api_url}/")

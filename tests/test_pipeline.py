@@ -33,7 +33,7 @@ def stored(clickhouse: Client, agency: str) -> int:
 
 
 async def metric(system: Any, name: str, agency: str, **params: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         r = await http.get(
             f"/v1/metrics/{name}",
             params={"from": "2026-03-01", "to": "2026-03-31", "agency": agency, **params},

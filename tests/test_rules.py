@@ -39,7 +39,7 @@ async def test_boundary_and_supplement_rules_change_the_figure(
         await publish(nc, e)
     await eventually(lambda: stored(clickhouse, a) == len(events))
     base = {"from": "2026-03-01", "to": "2026-03-31", "agency": a}
-    async with httpx.AsyncClient(base_url=system.api_url) as http:
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         ref = (await http.get("/v1/metrics/late_rate", params=base)).json()
         lenient = (
             await http.get(

@@ -31,7 +31,15 @@ from services.plans.checks import AgencySpan, Reference
 from services.plans.monitor import PlanMonitor
 from services.plans.status import TargetStatus
 from services.reference.calendar import WorkingCalendar
-from tests.helpers import VN, eventually, publish, received, resolved
+from tests.helpers import (
+    TEST_ADMIN_HEADERS,
+    VN,
+    admin_key_store,
+    eventually,
+    publish,
+    received,
+    resolved,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -266,7 +274,10 @@ async def test_a_year_of_land_offices_against_the_plan(
     assert pick(last.statuses, "test-land-2022", steady.code).evaluation.status == "met"
 
     # Through the API: the targets with their latest statuses, one target's history, the alerts.
-    async with _api(clickhouse, plans) as base, httpx.AsyncClient(base_url=base) as http:
+    async with (
+        _api(clickhouse, plans) as base,
+        httpx.AsyncClient(base_url=base, headers=TEST_ADMIN_HEADERS) as http,
+    ):
         listing = (await http.get("/v1/targets", params={"agency": ",".join(codes)})).json()
         one = (
             await http.get(
@@ -299,7 +310,14 @@ class _api:
         async def ready() -> bool:
             return True
 
-        app = create_app(ApiContext(clickhouse=clickhouse, nats_ready=ready, plans=plans))
+        app = create_app(
+            ApiContext(
+                clickhouse=clickhouse,
+                nats_ready=ready,
+                keys=admin_key_store(clickhouse),
+                plans=plans,
+            )
+        )
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from services.api import page
+from services.api.auth import authorize, secured_openapi
 from services.api.deps import ApiContext
-from services.api.routes import health, index766, metrics, pipeline, reports, targets, trails
+from services.api.routes import health, index766, keys, metrics, pipeline, reports, targets, trails
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -15,7 +16,10 @@ def create_app(context: ApiContext) -> FastAPI:
         title="motcua-monitor",
         summary="Giám sát Một cửa điện tử tỉnh Khánh Hòa: chỉ tiêu, tiến độ so với kế hoạch",
         version="0.1.0",
+        # Every route is checked against the role table in services/api/auth.py.
+        dependencies=[Depends(authorize)],
     )
+    app.openapi = secured_openapi(app)  # type: ignore[method-assign]
     app.state.context = context
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -25,6 +29,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(index766.router)
     app.include_router(targets.router)
+    app.include_router(keys.router)
 
     # The public scorecard at / and /co-quan/{agency_code}: what a citizen, and a newcomer after
     # `motcua up --simulate`, sees first.

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Request
 
+from services.api.keys import KeyStore
 from services.plans.model import Plan
 
 
@@ -17,6 +18,9 @@ from services.plans.model import Plan
 class ApiContext:
     clickhouse: Client
     nats_ready: Callable[[], Awaitable[bool]]
+    # The API keys every request but the public page and health is checked against
+    # (services/api/auth.py); required, so no API can be built without them.
+    keys: KeyStore
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     # Live process status, when ingest/metrics run in this process (embedded mode).
     ingest_stats: Callable[[], Any] | None = None
