@@ -79,6 +79,12 @@ def _dead_letter_filter(
     return {"agency": integrator or agency, "reason": reason, "start": start, "end": end}
 
 
+def _utc(at: datetime) -> datetime:
+    """ClickHouse hands DateTime64(3, 'UTC') back naive; the OpenAPI date-time format (RFC 3339)
+    needs the offset (schemathesis found the bare time)."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 Integrator = Annotated[
     str | None, Query(description="The dead letters' subject agency token (the integrator)")
 ]
@@ -112,7 +118,7 @@ def dead_letters(
     ).result_rows
     return [
         DeadLetterOut(
-            dead_lettered_at=at,
+            dead_lettered_at=_utc(at),
             subject=subject,
             stream_seq=seq,
             agency_code=agency_code,
@@ -162,7 +168,7 @@ def dead_letters_summary(
             dead_letters=n,
             replayed=replayed,
             sources=sorted(sources),
-            last_at=last_at,
+            last_at=_utc(last_at),
         )
         for day, who, why, n, replayed, sources, last_at in rows
     ]
