@@ -3,9 +3,12 @@ role, a revocation takes effect, keys are never stored in clear, and `motcua key
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from services.api.auth import ROUTE_ROLES
 from services.api.keys import KeyStore, Role
+from services.common.nats_server import free_port
 from tests.helpers import TEST_ADMIN_KEY, eventually
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -309,3 +313,62 @@ def test_first_start_generates_one_admin_key(tmp_path: Path) -> None:
         check=True,
     )
     assert done.stdout.split() == ["True", "None", "False", "admin"]
+
+
+async def _read_until(proc: Any, marker: str, timeout: float = 180.0) -> str:
+    text = ""
+    async with asyncio.timeout(timeout):
+        while marker not in text:
+            line = await proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"motcua up ended before {marker!r}:\n{text}")
+            text += line.decode()
+    return text
+
+
+@session_loop
+async def test_motcua_up_prints_an_admin_key_on_its_first_start_only(tmp_path: Path) -> None:
+    # Catches: a first `motcua up` with no way into its own API, the key printed again at every
+    # start (or into the log), or a key that does not survive a restart.
+    env = {
+        **os.environ,
+        "MOTCUA_DATA_DIR": str(tmp_path / "data"),
+        "MOTCUA_NATS_PORT": str(free_port()),
+        "MOTCUA_API_PORT": str(free_port()),
+        "MOTCUA_METRICS_INTERVAL": "3600",
+        "MOTCUA_METRICS_PLANS_INTERVAL": "3600",
+    }
+    for name in ("MOTCUA_BOOTSTRAP_ADMIN_KEY", "MOTCUA_NATS_URL", "MOTCUA_CLICKHOUSE_URL"):
+        env.pop(name, None)
+    api = f"http://127.0.0.1:{env['MOTCUA_API_PORT']}"
+    outputs = []
+    for _ in range(2):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=(tmp_path / "up.log").open("ab"),
+        )
+        try:
+            out = await _read_until(proc, "Ctrl-C")
+            if not outputs:
+                out += await _read_until(proc, "`motcua keys`)")
+                token = re.search(r"^\s+(mk_\S+)$", out, re.M)
+                assert token, out
+            async with httpx.AsyncClient(base_url=api) as http:
+                assert (await http.get("/v1/pipeline")).status_code == 401
+                keyed = await http.get("/v1/pipeline", headers=_bearer(token[1]))
+                assert keyed.status_code == 200
+            proc.send_signal(signal.SIGINT)
+            rest, _ = await asyncio.wait_for(proc.communicate(), 60)
+            outputs.append(out + rest.decode())
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert "Khóa API quản trị" in outputs[0] and "Khóa API quản trị" not in outputs[1]
+    assert token[1] not in outputs[1] and token[1] not in (tmp_path / "up.log").read_text()
