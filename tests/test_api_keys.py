@@ -20,7 +20,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from services.api.auth import ROUTE_ROLES
-from services.api.keys import KeyStore, Role
+from services.api.keys import KeyStore, KeyStoreReadOnly, Role
 from services.common.nats_server import free_port
 from tests.helpers import TEST_ADMIN_KEY, eventually
 
@@ -372,3 +372,17 @@ async def test_motcua_up_prints_an_admin_key_on_its_first_start_only(tmp_path: P
                 await proc.wait()
     assert "Khóa API quản trị" in outputs[0] and "Khóa API quản trị" not in outputs[1]
     assert token[1] not in outputs[1] and token[1] not in (tmp_path / "up.log").read_text()
+
+
+def test_a_read_only_key_store_checks_keys_but_writes_none(clickhouse: Client) -> None:
+    # Catches: `motcua api` on the read-only api_ro user failing on a key write with a
+    # ClickHouse error (a 500) instead of saying where keys are managed (the routes answer 501).
+    writer = KeyStore(clickhouse)
+    key, token = writer.create("chỉ đọc", Role.viewer, "test")
+    reader = KeyStore(clickhouse, writable=False)
+    assert reader.authenticate(token) == key
+    with pytest.raises(KeyStoreReadOnly, match="motcua keys"):
+        reader.create("x", Role.admin, "test")
+    with pytest.raises(KeyStoreReadOnly):
+        reader.revoke(key.key_id, "test")
+    assert reader.authenticate(token) == key
