@@ -22,6 +22,7 @@ from schemas.asyncapi import DEAD_LETTER_REASONS
 from schemas.subjects import (
     DLQ_STREAM,
     REFERENCE_DEAD_LETTER_AGENCY,
+    REFERENCE_STREAM,
     dead_letter_subject,
     reference_subject,
 )
@@ -32,6 +33,7 @@ from services.ingest.processor import DeadLetter, MessageMeta
 from services.ingest.reference import (
     AGENCY_COLUMNS,
     PROCEDURE_COLUMNS,
+    REFERENCE_DURABLE,
     ReferenceRow,
     process_reference,
     store_batch,
@@ -96,7 +98,7 @@ async def publish_record(
     else:
         data, headers = record, None
     assert subject is not None
-    await nc.jetstream().publish(subject, data, headers=headers)
+    return await nc.jetstream().publish(subject, data, headers=headers)
 
 
 def query(client: Client, sql: str, **params: Any) -> list[tuple[Any, ...]]:
@@ -307,18 +309,27 @@ async def test_republished_record_counts_once_and_a_new_version_replaces_it(
     # Catches a republish (past the stream's duplicate window: no Nats-Msg-Id) stored twice,
     # or a corrected record for the same (code, valid_from) not replacing the earlier one.
     record = agency_record(agency, None, "province", "2022-01-01")
-    await publish_record(nc, record, msg_id=False)
-    await publish_record(nc, record, msg_id=False)
+    first = await publish_record(nc, record, msg_id=False)
+    again = await publish_record(nc, record, msg_id=False)
+    await eventually(lambda: reference_drained(nc))
+    # Before any correction, the only row of this event is the first publish's. Checked by
+    # stream sequence, not by count: a background merge of two stored copies would keep the
+    # second one's row, which this still sees.
+    rows = "SELECT stream_seq FROM agencies WHERE event_id = {e:UUID}"
+    assert query(clickhouse, rows, e=record["event_id"]) == [(first.seq,)]
+    assert again.seq > first.seq
     current = "SELECT name FROM agencies_current WHERE agency_code = {c:String}"
-    await eventually(lambda: query(clickhouse, current, c=agency) == [(f"UBND {agency}",)])
+    assert query(clickhouse, current, c=agency) == [(f"UBND {agency}",)]
     corrected = {**record, "event_id": str(uuid.uuid4()), "name": "UBND tỉnh (đã sửa)"}
     await publish_record(nc, corrected)
     await eventually(lambda: query(clickhouse, current, c=agency) == [("UBND tỉnh (đã sửa)",)])
-    assert query(
-        clickhouse,
-        "SELECT count() FROM agencies WHERE event_id = {e:UUID}",
-        e=record["event_id"],
-    ) == [(1,)]
+
+
+async def reference_drained(nc: NatsClient) -> bool:
+    """Every reference record delivered and acknowledged: since acks follow inserts, all of it
+    is stored or dead-lettered."""
+    info = await nc.jetstream().consumer_info(REFERENCE_STREAM, REFERENCE_DURABLE)
+    return info.num_pending == 0 and info.num_ack_pending == 0
 
 
 @on_session_loop
