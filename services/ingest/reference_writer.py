@@ -18,7 +18,7 @@ from schemas.subjects import REFERENCE_DEAD_LETTER_AGENCY
 from services.ingest.processor import DEAD_LETTER_COLUMNS, DeadLetter, MessageMeta
 from services.ingest.reference import COLUMNS, ReferenceRow
 from services.ingest.writer import StoreUnavailable
-from services.storage.clickhouse import ping
+from services.storage.clickhouse import takes_writes
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class ReferenceWriter:
         self._client = client
 
     def healthy(self) -> bool:
-        return ping(self._client)
+        return takes_writes(self._client, "reference")
 
     def write(
         self, rows: Sequence[ReferenceRow], dead: Sequence[DeadLetter]

@@ -14,7 +14,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.ingest.processor import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, DeadLetter, EventRow
-from services.storage.clickhouse import ping
+from services.storage.clickhouse import takes_writes
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class EventWriter:
         self._client = client
 
     def healthy(self) -> bool:
-        return ping(self._client)
+        return takes_writes(self._client, "ingest")
 
     def stored_payloads(self, event_ids: Sequence[str]) -> dict[str, str]:
         """event_id → stored payload for those of these events already in the raw table.
@@ -56,6 +56,19 @@ class EventWriter:
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {r[0]: r[1] for r in rows}
+
+    def recent_digests(self, limit: int) -> list[tuple[str, bytes]]:
+        """(event_id, MD5 of the stored payload) of the `limit` most recently stored events,
+        oldest first: the ingest's memory of what is stored, rebuilt at start-up."""
+        try:
+            rows = self._client.query(
+                "SELECT toString(event_id), MD5(payload) FROM events "
+                "ORDER BY ingested_at DESC LIMIT {n:UInt64}",
+                parameters={"n": limit},
+            ).result_rows
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [(event_id, bytes(digest)) for event_id, digest in reversed(rows)]
 
     def refold(self, event_ids: Sequence[str]) -> int:
         """Re-run the inserts that stored these events, each with its original dedup token;

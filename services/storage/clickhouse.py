@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -57,9 +58,29 @@ def _ident(name: str) -> str:
 
 
 def ping(client: Client) -> bool:
-    """Whether the store answers at all: tells an outage from a refused row."""
+    """Whether the store answers at all."""
     try:
         client.query("SELECT 1")
+    except Exception:
+        return False
+    return True
+
+
+def takes_writes(client: Client, writer: str) -> bool:
+    """Whether the store answers and can write now: tells an outage from a refused row.
+
+    A read alone is not enough: a full disk or an unwritable data directory answers SELECT 1
+    and fails every insert, and a writer that took that for a refused row would dead-letter a
+    whole batch of valid events. Asked only after an insert failed, so it costs nothing while
+    inserts succeed.
+    """
+    try:
+        client.insert(
+            "store_write_probe",
+            [[writer, datetime.now(UTC)]],
+            column_names=["writer", "at"],
+            settings={"insert_deduplicate": 0},
+        )
     except Exception:
         return False
     return True
