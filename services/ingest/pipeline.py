@@ -55,7 +55,8 @@ class RecentEvents:
     """event_id → payload digest of the most recently stored events, bounded.
 
     Catches a republish that outlived the stream's duplicate window, or one sent without a
-    Nats-Msg-Id, while this process runs; redelivered messages are also checked in ClickHouse.
+    Nats-Msg-Id; redelivered messages are also checked in ClickHouse. Filled from the store at
+    start-up (IngestPipeline.run), so a restart does not forget what the last process stored.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -76,7 +77,9 @@ class RecentEvents:
 
 
 def _digest(payload: str) -> bytes:
-    return hashlib.blake2b(payload.encode(), digest_size=16).digest()
+    # MD5 because ClickHouse computes the same digest of a stored payload (EventWriter.
+    # recent_digests); it only tells two payloads apart, nothing relies on it being secret.
+    return hashlib.md5(payload.encode(), usedforsecurity=False).digest()
 
 
 class IngestPipeline:
@@ -97,6 +100,7 @@ class IngestPipeline:
         self._flush_interval = flush_interval
         self._max_pending = max_pending
         self._ack_wait = ack_wait
+        self._recent_capacity = recent_capacity
         self._recent = RecentEvents(recent_capacity)
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
@@ -130,6 +134,12 @@ class IngestPipeline:
         Pulling stops with the flusher: what was fetched but not yet added stays unacked and is
         redelivered. A crashed feed stops run() loudly, like a crashed flush.
         """
+        # Remember what earlier processes stored before the first message arrives: a republish
+        # (no Nats-Msg-Id, or past the stream's window) of an event stored before a restart is
+        # delivered as a first delivery, and only this memory tells it apart.
+        self._recent.add(
+            await self._retry_store([], lambda: self._writer.recent_digests(self._recent_capacity))
+        )
         feed = asyncio.create_task(self._feed(), name="ingest-pull") if self._feed else None
         try:
             while not self._stopping:
