@@ -121,3 +121,16 @@ async def system(
 
         await publish_events(nc.jetstream(), read_catalog_file(SEED_FILE))
         yield running
+
+
+# --- Fault suite figures (tests/test_faults.py) -------------------------------------------------
+# Its figures lines go into the terminal summary: pytest captures print() while a test runs.
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.fault_figures import LINES
+
+    if LINES:
+        terminalreporter.section("fault injection figures")
+        for line in LINES:
+            terminalreporter.write_line(line)
