@@ -1,4 +1,10 @@
-"""Tables as CSV (UTF-8 with BOM, so Excel shows Vietnamese correctly) and XLSX."""
+"""Tables as CSV (UTF-8 with BOM, so Excel shows Vietnamese correctly) and XLSX.
+
+Text that integrators sent (dossier ids, codes, names) reaches these files; a cell starting with
+= + - @ or a tab or carriage return would run as a formula when an auditor opens the file in
+Excel or LibreOffice (CSV/formula injection, OWASP). Such text gets a leading apostrophe, which
+spreadsheets show as plain text; numbers are left alone.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,25 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(value: Any) -> Any:
+    """The value, with text that a spreadsheet would take for a formula made plain text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _safe(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [[as_text(v) for v in row] for row in rows]
+
 
 def to_csv(headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(headings)
-    writer.writerows(rows)
+    writer.writerow([as_text(h) for h in headings])
+    writer.writerows(_safe(rows))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -32,13 +51,13 @@ def to_xlsx(
     sheet.title = sheet_name[:31]  # Excel forbids / \ ? * [ ] : in sheet names
     sheet.append([title])
     sheet.append([subtitle])
-    sheet.append(list(headings))
+    sheet.append([as_text(h) for h in headings])
     for cell in sheet[3]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet["A1"].font = Font(bold=True, size=13)
-    for row in rows:
-        sheet.append(list(row))
+    for row in _safe(rows):
+        sheet.append(row)
     for column in sheet.columns:
         letter = column[0].column_letter
         sheet.column_dimensions[letter].width = 16 if letter != "A" else 30
