@@ -76,6 +76,8 @@ class Running:
     api_url: str
     clickhouse: Client
     nats: NatsClient
+    # What the API reads through: read-only in the engine (chDB) or by its user (a server).
+    api_clickhouse: Client | None = None
     pipeline: IngestPipeline | None = None
     metrics: MetricsService | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -220,8 +222,12 @@ async def embedded(
         metrics_nc = await client(urls.metrics)
         metrics = start_metrics(metrics_client, settings, plans, jetstream_publisher(metrics_nc))
         api_nc = await client(urls.api)
-        api_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
-        keys = KeyStore(api_client)
+        # The API reads through a client the engine keeps read-only; only the key store, which
+        # `POST /v1/keys` and the first start write to, has a writing client.
+        api_client = await asyncio.to_thread(
+            lambda: connect(settings.resolved_clickhouse_url(), read_only=True)
+        )
+        keys = KeyStore(await asyncio.to_thread(connect, settings.resolved_clickhouse_url()))
         bootstrap = settings.bootstrap_admin_key
         admin_key, generated = await asyncio.to_thread(
             admin_key_at_start, keys, bootstrap.get_secret_value() if bootstrap else None
@@ -252,6 +258,7 @@ async def embedded(
             api_url=f"http://{settings.api_host}:{settings.api_port}",
             clickhouse=clickhouse,
             nats=api_nc,
+            api_clickhouse=api_client,
             pipeline=pipeline,
             metrics=metrics,
             nats_credentials_notice=credentials_notice,

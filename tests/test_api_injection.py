@@ -102,3 +102,24 @@ async def test_sql_looking_values_never_reach_the_sql(system: Any, clickhouse: C
     assert tried > 100
     events_after = clickhouse.query("SELECT count() FROM events").result_rows[0][0]
     assert events_after >= events_before  # nothing dropped or deleted
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO store_write_probe (writer) VALUES ('api')",
+        "TRUNCATE TABLE store_write_probe",  # harmless if a regression lets it through
+        "CREATE TABLE injected (a UInt8) ENGINE = Memory",
+        "SELECT 1 SETTINGS readonly = 0",
+    ],
+)
+async def test_the_api_reads_through_a_client_the_engine_keeps_read_only(
+    system: Any, sql: str
+) -> None:
+    # Catches: the embedded API given the writing client, so an injection (or a bug) that got
+    # SQL through could change or drop data; the counterpart of api_ro on a server.
+    reader = system.api_clickhouse
+    assert reader is not None
+    assert reader.query("SELECT count() FROM events").result_rows  # reads work
+    with pytest.raises(Exception, match="READONLY|readonly"):
+        reader.command(sql)

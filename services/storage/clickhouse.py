@@ -14,7 +14,12 @@ DEFAULT_DATABASE = "motcua"
 
 
 def connect(
-    url: str, *, database: str | None = None, create_database: bool = False, **kwargs: Any
+    url: str,
+    *,
+    database: str | None = None,
+    create_database: bool = False,
+    read_only: bool = False,
+    **kwargs: Any,
 ) -> Client:
     """Open a client on `url` (chdb:///path or http(s)://user:pass@host:port/db).
 
@@ -22,12 +27,24 @@ def connect(
     on a server only the migrating process creates it (`create_database`), since the services'
     users are read-only or may write only. chDB allows one engine per process and one process per
     data directory; callers share it.
+
+    `read_only`: on chDB, a client whose every query runs with readonly=1, so the engine itself
+    refuses any write, DDL or settings change through it (the embedded counterpart of the
+    api_ro user); it opens an engine another client of this process already set up. On a
+    server, the user's own profile decides (api_ro, grafana_ro: readonly=1).
     """
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
         path = Path(unquote(parsed.path))
-        path.mkdir(parents=True, exist_ok=True)
         db = database or DEFAULT_DATABASE
+        if read_only:
+            settings = {**kwargs.pop("settings", {}), "readonly": 1}
+            reader = clickhouse_connect.get_client(
+                dsn=f"chdb://{path}", settings=settings, **kwargs
+            )
+            reader.database = db
+            return reader
+        path.mkdir(parents=True, exist_ok=True)
         client = clickhouse_connect.get_client(dsn=f"chdb://{path}", **kwargs)
         client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(db)}")
         client.database = db
