@@ -108,16 +108,48 @@ def secured_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             description=app.description,
             routes=app.routes,
         )
-        schema.setdefault("components", {})["securitySchemes"] = _SCHEMES
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = _SCHEMES
+        _document_errors(components.setdefault("schemas", {}))
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 role = required_role(method.upper(), path)
                 if role is None:
                     continue
                 operation["security"] = [{"bearer": []}, {"apiKeyHeader": []}]
+                operation.setdefault("responses", {}).update(_AUTH_RESPONSES)
                 note = f"Vai trò tối thiểu / role needed: **{role.name}**."
                 operation["description"] = f"{note}\n\n{operation.get('description', '')}".strip()
         app.openapi_schema = schema
         return schema
 
     return openapi
+
+
+_ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_AUTH_RESPONSES = {
+    "401": {"description": "Thiếu hoặc sai khóa API / missing or unknown API key", **_ERROR_REF},
+    "403": {"description": "Khóa không đủ quyền / the key's role is too low", **_ERROR_REF},
+}
+
+
+def _document_errors(schemas: dict[str, Any]) -> None:
+    """Describe the error bodies as they are. Every 4xx is {"detail": …}: FastAPI's own request
+    checks give a list of field errors, the routes' checks (an unknown metric, a period out of
+    range, an agency and an integrator that disagree) one sentence. FastAPI documents only the
+    list, so a client generated from the document would fail to parse the sentence."""
+    detail = {
+        "title": "Detail",
+        "anyOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+        ],
+    }
+    schemas["Error"] = {
+        "title": "Error",
+        "type": "object",
+        "properties": {"detail": detail},
+        "required": ["detail"],
+    }
+    if "HTTPValidationError" in schemas:
+        schemas["HTTPValidationError"]["properties"]["detail"] = detail
