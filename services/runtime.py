@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +31,7 @@ from services.common.nats_server import EmbeddedNats
 from services.common.settings import CommonSettings
 from services.common.streams import ensure_streams
 from services.ingest.consumer import dead_letter_publisher, subscribe
+from services.ingest.dlq import replay_dead_letters
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.reference import subscribe_reference
 from services.ingest.reference_writer import ReferenceWriter
@@ -227,7 +229,8 @@ async def embedded(
         api_client = await asyncio.to_thread(
             lambda: connect(settings.resolved_clickhouse_url(), read_only=True)
         )
-        keys = KeyStore(await asyncio.to_thread(connect, settings.resolved_clickhouse_url()))
+        writer = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+        keys = KeyStore(writer)
         bootstrap = settings.bootstrap_admin_key
         admin_key, generated = await asyncio.to_thread(
             admin_key_at_start, keys, bootstrap.get_secret_value() if bootstrap else None
@@ -241,6 +244,9 @@ async def embedded(
                 ingest_stats=lambda: pipeline.stats,
                 metrics_status=lambda: metrics.status,
                 trigger_metrics=metrics.trigger,
+                replay_dead_letters=functools.partial(
+                    replay_dead_letters, writer, nc.jetstream()
+                ),
                 plans=plans,
             )
         )

@@ -278,3 +278,44 @@ async def test_raw_bytes_expire_after_90_days_and_the_row_stays(
         column_formats={"raw": "bytes"},
     ).result_rows
     assert rows == [(1, b""), (2, b"new")]
+
+
+async def test_replay_over_the_api_while_motcua_up_runs_admin_only(
+    system: Any, nc: NatsClient, clickhouse: Client, agency: str, stricter_rule: Any
+) -> None:
+    # Catches: a replay route open to a non-admin key, one that does not reach the running
+    # ingest (the CLI cannot while `motcua up` holds the store), or one that replays twice.
+    a = agency
+    at = datetime(2026, 3, 9, 9, tzinfo=VN)
+    receipt = received(a, "API1", at, due=at + timedelta(days=3))
+    await publish(nc, receipt)
+    await eventually(lambda: len(_dead(clickhouse, a)) == 1)
+    stricter_rule.undo()  # the fix ships
+
+    body = {"integrator": a, "since": "2026-01-01"}
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
+        created = await http.post("/v1/keys", json={"name": "Kiểm toán", "role": "auditor"})
+        auditor = {"Authorization": f"Bearer {created.json()['key']}"}
+        refused = await http.post("/v1/dead-letters:replay", json=body, headers=auditor)
+        anonymous = await http.post(
+            "/v1/dead-letters:replay", json=body, headers={"Authorization": ""}
+        )
+        bad = await http.post("/v1/dead-letters:replay", json={**body, "reason": "no_such"})
+        dry = await http.post("/v1/dead-letters:replay", json={**body, "dry_run": True})
+        done = await http.post("/v1/dead-letters:replay", json=body)
+        await eventually(lambda: _stored(clickhouse, a) == 1)
+        again = await http.post("/v1/dead-letters:replay", json=body)
+    assert (refused.status_code, anonymous.status_code, bad.status_code) == (403, 401, 422)
+    assert dry.status_code == done.status_code == again.status_code == 200, done.text
+    assert dry.json() | {"dry_run": False} == done.json()
+    assert done.json() == {
+        "dry_run": False,
+        "candidates": 1,
+        "republished": 1,
+        "already_stored": 0,
+        "expired": 0,
+        "still_refused": {},
+        "event_ids": [receipt["event_id"]],
+    }
+    assert (again.json()["candidates"], again.json()["republished"]) == (0, 0)
+    assert _received_count(clickhouse, a) == 1

@@ -8,7 +8,17 @@ from fastapi.responses import JSONResponse
 from services.api import page
 from services.api.auth import authorize, secured_openapi
 from services.api.deps import ApiContext
-from services.api.routes import health, index766, keys, metrics, pipeline, reports, targets, trails
+from services.api.routes import (
+    health,
+    index766,
+    keys,
+    metrics,
+    pipeline,
+    replay,
+    reports,
+    targets,
+    trails,
+)
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -25,6 +35,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(metrics.rule_sets_router)
     app.include_router(pipeline.router)
+    app.include_router(replay.router)
     app.include_router(trails.router)
     app.include_router(reports.router)
     app.include_router(index766.router)

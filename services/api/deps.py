@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Request
 
 from services.api.keys import KeyStore
 from services.plans.model import Plan
+
+if TYPE_CHECKING:
+    from services.ingest.dlq import ReplayReport
 
 
 @dataclass
@@ -26,6 +29,9 @@ class ApiContext:
     ingest_stats: Callable[[], Any] | None = None
     metrics_status: Callable[[], Any] | None = None
     trigger_metrics: Callable[[], None] | None = None
+    # `motcua dlq replay` inside this process (services/ingest/dlq.py, keyword arguments
+    # integrator, reason, since, dry_run); None where the API may not write (compose).
+    replay_dead_letters: Callable[..., Awaitable[ReplayReport]] | None = None
     # The plans the targets are read against; None: load the packaged ones and $MOTCUA_PLANS_DIR
     # on first use (a bad plan file then fails the request with its file and line).
     plans: Mapping[str, Plan] | None = None
