@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dlq_parser(sub)
     # --- end dlq ---
+    from services.plans.cli import add_parser as add_plans_parser
+
+    add_plans_parser(sub)
     return parser
 
 

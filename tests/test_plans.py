@@ -3,6 +3,9 @@ bad plan file is refused with a message that names the file and the line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -353,3 +356,35 @@ def test_the_same_plan_in_two_files_is_refused(tmp_path: Path) -> None:
     assert caught.value.file == str(tmp_path / "b.yaml")
     assert caught.value.line == 1
     assert f"already defined in {tmp_path / 'a.yaml'}" in caught.value.message
+
+
+def test_plans_check_command_says_file_line_and_exits_1(tmp_path: Path) -> None:
+    # Catches: `motcua plans check` passing a file `motcua up` would refuse at its start, or an
+    # id@version that is already loaded (it would stop the start as a duplicate).
+    good = write(tmp_path, VALID, "good.yaml")
+    bad_text = edit(VALID, "metric: late_rate", "metric: late_rat")
+    bad = write(tmp_path, bad_text, "bad.yaml")
+    again = write(tmp_path, edit(VALID, "id: test-plan", "id: kh-7860-2022"), "again.yaml")
+
+    def run(*files: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", "plans", "check", *map(str, files)],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != PLANS_DIR_ENV},
+            check=False,
+        )
+
+    ok = run(good)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith("OK  test-plan@1  2022-01-01…2022-12-31  2 chỉ tiêu")
+    failed = run(good, bad, again)
+    assert failed.returncode == 1
+    lines = failed.stdout.splitlines()
+    assert lines[0].startswith("OK  test-plan@1")
+    assert lines[1].startswith(f"LỖI {bad}:{line_of(bad_text, 'late_rat')}: ")
+    assert "did you mean 'late_rate'" in lines[1]
+    assert (
+        lines[2]
+        == f"LỖI {again}:1: plan '{KH7860}' is already loaded; a changed plan gets a new version"
+    )

@@ -14,6 +14,7 @@ from services.api.routes import (
     keys,
     metrics,
     pipeline,
+    plans,
     replay,
     reports,
     targets,
@@ -40,6 +41,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(index766.router)
     app.include_router(targets.router)
+    app.include_router(plans.router)
     app.include_router(keys.router)
 
     # The public scorecard at / and /co-quan/{agency_code}: what a citizen, and a newcomer after

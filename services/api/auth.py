@@ -44,6 +44,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # Operations that change what the system does or who may use it.
     ("POST", "/v1/metrics:refresh"): Role.admin,
     ("POST", "/v1/dead-letters:replay"): Role.admin,
+    ("POST", "/v1/plans:check"): Role.admin,
     ("GET", "/v1/keys"): Role.admin,
     ("POST", "/v1/keys"): Role.admin,
     ("POST", "/v1/keys/{key_id}:revoke"): Role.admin,

@@ -6,7 +6,14 @@ code change. `load_plans()` validates every file and names the file and line of 
 """
 
 from services.plans.checks import Reference
-from services.plans.loader import PLANS_DIR_ENV, PlanError, load_plan_file, load_plans
+from services.plans.loader import (
+    PLANS_DIR_ENV,
+    PlanError,
+    check_new_plan,
+    load_plan_file,
+    load_plans,
+    parse_plan,
+)
 from services.plans.model import Plan, Target, Unmeasurable
 
 __all__ = [
@@ -16,6 +23,8 @@ __all__ = [
     "Reference",
     "Target",
     "Unmeasurable",
+    "check_new_plan",
     "load_plan_file",
     "load_plans",
+    "parse_plan",
 ]

@@ -15,6 +15,7 @@ seed (services/reference/data/khanhhoa.json); pass `reference=` to check against
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,27 @@ def load_plans(
 
 def load_plan_file(path: Path, *, reference: Reference | None = None) -> Plan:
     """One plan file, validated (e.g. to check a new plan before deploying it)."""
-    return _parse(path.read_text(encoding="utf-8"), str(path), reference or Reference.seed())[0]
+    return parse_plan(path.read_text(encoding="utf-8"), str(path), reference=reference)
+
+
+def parse_plan(text: str, name: str, *, reference: Reference | None = None) -> Plan:
+    """A plan from its YAML text, validated; errors name `name` and the line."""
+    return _parse(text, name, reference or Reference.seed())[0]
+
+
+def check_new_plan(
+    text: str, name: str, loaded: Mapping[str, Plan], *, reference: Reference | None = None
+) -> Plan:
+    """A plan about to be added beside `loaded` ones: valid, and not an id@version that is
+    already defined (which load_plans would refuse at the next start)."""
+    plan, lines = _parse(text, name, reference or Reference.seed())
+    if plan.key in loaded:
+        raise PlanError(
+            name,
+            lines.line(("id",)),
+            f"plan '{plan.key}' is already loaded; a changed plan gets a new version",
+        )
+    return plan
 
 
 def _sources(extra_dir: Path | None, packaged: bool) -> list[tuple[str, str]]:

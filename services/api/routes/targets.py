@@ -71,7 +71,7 @@ def _status(agency: str, period_start: date, values: tuple[Any, ...]) -> dict[st
     }
 
 
-def _target(plan: Plan, t: Target) -> dict[str, Any]:
+def target_out(plan: Plan, t: Target) -> dict[str, Any]:
     metric = METRICS.get(t.metric)
     period = t.period
     return {
@@ -94,7 +94,7 @@ def _target(plan: Plan, t: Target) -> dict[str, Any]:
     }
 
 
-def _plan(plan: Plan) -> dict[str, Any]:
+def plan_out(plan: Plan) -> dict[str, Any]:
     return {
         "key": plan.key,
         "id": plan.id,
@@ -144,9 +144,9 @@ def list_targets(
                 rows = [r for r in rows if r["status"] == status]
                 if not rows:
                     continue
-            targets.append({**_target(p, t), "statuses": rows})
+            targets.append({**target_out(p, t), "statuses": rows})
     return {
-        "plans": [_plan(p) for p in plans.values() if plan is None or p.key == plan],
+        "plans": [plan_out(p) for p in plans.values() if plan is None or p.key == plan],
         "targets": targets,
         "status_labels": STATUS_LABELS,
     }
@@ -197,7 +197,7 @@ def get_target(
         },
     ).named_results()
     return {
-        **_target(p, t),
+        **target_out(p, t),
         "statuses": _latest(ctx, p.key, t.id, agencies).get((p.key, t.id), []),
         "history": [
             {
