@@ -244,9 +244,7 @@ async def embedded(
                 ingest_stats=lambda: pipeline.stats,
                 metrics_status=lambda: metrics.status,
                 trigger_metrics=metrics.trigger,
-                replay_dead_letters=functools.partial(
-                    replay_dead_letters, writer, nc.jetstream()
-                ),
+                replay_dead_letters=functools.partial(replay_dead_letters, writer, nc.jetstream()),
                 plans=plans,
             )
         )
