@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import os
 import re
 import signal
@@ -17,12 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml  # type: ignore[import-untyped, unused-ignore]
 from clickhouse_connect.driver.client import Client
 
 from services.api.auth import ROUTE_ROLES
 from services.api.keys import KeyStore, KeyStoreReadOnly, Role
 from services.common.nats_server import free_port
 from tests.helpers import TEST_ADMIN_KEY, eventually
+from tests.test_plans import VALID as VALID_PLAN
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,6 +49,15 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("GET", "/v1/dead-letters"): ("/v1/dead-letters?integrator=KEYTEST", None),
     ("GET", "/v1/dead-letters/summary"): ("/v1/dead-letters/summary?integrator=KEYTEST", None),
     ("POST", "/v1/metrics:refresh"): ("/v1/metrics:refresh", None),
+    ("POST", "/v1/dead-letters:replay"): (
+        "/v1/dead-letters:replay",
+        {"integrator": "KEYTEST", "dry_run": True},
+    ),
+    # JSON is YAML: a plan file sent as a JSON object
+    ("POST", "/v1/plans:check"): (
+        "/v1/plans:check",
+        json.loads(json.dumps(yaml.safe_load(VALID_PLAN), default=str)),
+    ),
     ("GET", "/v1/keys"): ("/v1/keys", None),
     ("POST", "/v1/keys"): ("/v1/keys", {"name": "thử", "role": "viewer"}),
     ("POST", "/v1/keys/{key_id}:revoke"): ("/v1/keys/{key}:revoke", None),

@@ -579,12 +579,21 @@ async def test_nats_server_stopped_and_restarted_mid_stream(tmp_path: Path) -> N
 
 
 def set_writable(root: Path, writable: bool) -> None:
-    """Make every directory under `root` refuse new entries (a new part cannot be created), or
-    accept them again. As root, permission bits do not stop writes: the immutable attribute
-    does (chattr, ext4 and most Linux filesystems); as another user, the permission bits."""
-    dirs = [str(d) for d, _, _ in os.walk(root)]
+    """Make the directories of the store down to each table's (where an insert creates its new
+    part) refuse new entries, or accept them again. As root, permission bits do not stop
+    writes: the immutable attribute does (chattr, ext4 and most Linux filesystems); as another
+    user, the permission bits. Parts and the engine's own tmp_* directories come and go while
+    it runs, so only the levels above them are listed."""
+    dirs = [
+        str(d)
+        for d, _, _ in os.walk(root)
+        if len(Path(d).relative_to(root).parts) <= 3 and not Path(d).name.startswith("tmp_")
+    ]
     if os.geteuid() == 0:
-        subprocess.run(["chattr", "-i" if writable else "+i", *dirs], check=True)
+        if writable:  # -R: whatever was frozen, even a directory listed differently
+            subprocess.run(["chattr", "-R", "-i", str(root)], check=True)
+        else:
+            subprocess.run(["chattr", "+i", *dirs], check=True)
     else:
         for d in dirs:
             os.chmod(d, 0o755 if writable else 0o555)
