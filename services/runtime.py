@@ -179,6 +179,7 @@ async def start_ingest(
         flush_interval=settings.ingest_flush_interval,
         max_pending=settings.max_pending,
         ack_wait=settings.ingest_ack_wait,
+        recent_capacity=settings.ingest_recent_events,
     )
     subscribe(broker, pipeline, settings)
     # Reference data (agencies, procedures) on the same broker, with a client of its own.

@@ -483,7 +483,10 @@ async def test_sigkill_repeatedly_while_200k_events_stream_in(tmp_path: Path) ->
         6, 200_000, ("FAULTA", "FAULTB", "FAULTC"), duplicates=1_000, conflicts=50, invalid=50
     )
     n = await start_nats(tmp_path / "nats")
-    up = Up(tmp_path / "data", n.server.url)
+    # A recent-events memory of 20,000 (500,000 by default): most copies arrive after it has
+    # forgotten their original, so the stored-ids filter, rebuilt from the store at every
+    # restart, and a store lookup must recognise them.
+    up = Up(tmp_path / "data", n.server.url, env={"MOTCUA_INGEST_RECENT_EVENTS": "20000"})
     try:
         up.start()
         publisher = asyncio.create_task(publish_all(n.js, stream, rate=5_000))
@@ -508,7 +511,16 @@ async def test_sigkill_repeatedly_while_200k_events_stream_in(tmp_path: Path) ->
         published = await publisher
         store, outcome, figures = await finish(up, n.js, stream)
         report(
-            figures_line("sigkill", stream, published, outcome, figures, started, kills=up.kills)
+            figures_line(
+                "sigkill",
+                stream,
+                published,
+                outcome,
+                figures,
+                started,
+                kills=up.kills,
+                recent=20000,
+            )
         )
         assert up.kills == 5
         assert_exact(stream, outcome, store, figures[1])
@@ -545,7 +557,9 @@ async def test_nats_server_stopped_and_restarted_mid_stream(tmp_path: Path) -> N
     started = time.monotonic()
     stream = build_stream(7, 40_000, ("FAULTN",), duplicates=400, conflicts=20, invalid=20)
     n = await start_nats(tmp_path / "nats")
-    up = Up(tmp_path / "data", n.server.url)
+    # Copies arrive up to 20,000 messages after their original: with a memory of 2,000, most are
+    # recognised through the stored-ids filter and a store lookup, across the outages.
+    up = Up(tmp_path / "data", n.server.url, env={"MOTCUA_INGEST_RECENT_EVENTS": "2000"})
     outages = 0
     try:
         up.start()
@@ -565,7 +579,14 @@ async def test_nats_server_stopped_and_restarted_mid_stream(tmp_path: Path) -> N
         store, outcome, figures = await finish(up, n.js, stream)
         report(
             figures_line(
-                "nats_restart", stream, published, outcome, figures, started, outages=outages
+                "nats_restart",
+                stream,
+                published,
+                outcome,
+                figures,
+                started,
+                outages=outages,
+                recent=2000,
             )
         )
         assert_exact(stream, outcome, store, figures[1])

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from nats.aio.msg import Msg
 
 from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
+from services.ingest.stored_ids import StoredIds
 from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class IngestStats:
     duplicates: int = 0
     flushes: int = 0
     store_outages: int = 0
+    history_lookups: int = 0  # first deliveries the stored-ids filter sent to the store
     last_flush_at: datetime | None = None
     last_flush_seconds: float = 0.0
     pending: int = 0
@@ -55,8 +57,9 @@ class RecentEvents:
     """event_id → payload digest of the most recently stored events, bounded.
 
     Catches a republish that outlived the stream's duplicate window, or one sent without a
-    Nats-Msg-Id; redelivered messages are also checked in ClickHouse. Filled from the store at
-    start-up (IngestPipeline.run), so a restart does not forget what the last process stored.
+    Nats-Msg-Id, without asking the store; older ones are caught by StoredIds and a lookup, and
+    redelivered messages are always checked in ClickHouse. Filled from the store at start-up
+    (IngestPipeline.run), so a restart does not forget what the last process stored.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -102,6 +105,7 @@ class IngestPipeline:
         self._ack_wait = ack_wait
         self._recent_capacity = recent_capacity
         self._recent = RecentEvents(recent_capacity)
+        self._stored = StoredIds()
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
@@ -140,6 +144,7 @@ class IngestPipeline:
         self._recent.add(
             await self._retry_store([], lambda: self._writer.recent_digests(self._recent_capacity))
         )
+        self._stored = StoredIds(await self._retry_store([], self._writer.stored_keys))
         feed = asyncio.create_task(self._feed(), name="ingest-pull") if self._feed else None
         try:
             while not self._stopping:
@@ -200,6 +205,7 @@ class IngestPipeline:
         self._recent.add(
             k for row, k in zip(rows, keys, strict=True) if id(row) not in refused_rows
         )
+        self._stored.add(row.event.event_id for row in rows if id(row) not in refused_rows)
         self._count(result.stored, dead, duplicates, time.perf_counter() - started)
 
     async def _dedup(
@@ -225,6 +231,7 @@ class IngestPipeline:
                 # Stored, but perhaps not folded into state and rollups if the process died
                 # mid-insert: finish those inserts (a no-op when they were complete).
                 await self._retry_store(items, lambda: self._writer.refold(list(found)))
+        stored_before.update(await self._stored_long_ago(items))
         rows: list[EventRow] = []
         keys: list[tuple[str, bytes]] = []
         dead: list[DeadLetter] = []
@@ -248,6 +255,26 @@ class IngestPipeline:
             else:
                 dead.append(_conflict(item, result))
         return rows, keys, dead, duplicates
+
+    async def _stored_long_ago(self, items: list[_Item]) -> dict[str, bytes]:
+        """event_id → stored digest for first deliveries of events stored before the recent
+        memory reaches back: only the stored-ids filter's hits are looked up."""
+        recent = self._recent
+        fresh = [
+            i.result.event.event_id
+            for i in items
+            if not i.redelivered
+            and isinstance(i.result, EventRow)
+            and recent.get(str(i.result.event.event_id)) is None
+        ]
+        suspects = list(
+            {str(e) for e, hit in zip(fresh, self._stored.may_contain(fresh), strict=True) if hit}
+        )
+        if not suspects:
+            return {}
+        self.stats.history_lookups += len(suspects)
+        found = await self._retry_store(items, lambda: self._writer.stored_payloads(suspects))
+        return {k: _digest(v) for k, v in found.items()}
 
     async def _write_until_stored(
         self, items: list[_Item], rows: list[EventRow], dead: list[DeadLetter]

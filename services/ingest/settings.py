@@ -18,6 +18,12 @@ class IngestSettings(CommonSettings):
     ingest_flush_rows: int = Field(default=10_000, ge=1)
     ingest_flush_interval: float = Field(default=0.2, gt=0)
     ingest_ack_wait: float = Field(default=60.0, gt=0)
+    ingest_recent_events: int = Field(
+        default=500_000,
+        ge=0,
+        description="Stored events whose payload digest the ingest keeps in memory (~230 bytes "
+        "each) to absorb republished copies without asking ClickHouse; older ones cost a lookup",
+    )
 
     @property
     def max_pending(self) -> int:

@@ -11,9 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from services.ingest.processor import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, DeadLetter, EventRow
+from services.ingest.stored_ids import KEY_SQL, Keys
 from services.storage.clickhouse import takes_writes
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,17 @@ class EventWriter:
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [(event_id, bytes(digest)) for event_id, digest in reversed(rows)]
+
+    def stored_keys(self) -> Keys:
+        """The key (stored_ids.key_of) of every event in the raw table, for the ingest's filter
+        of ids that may already be stored; about 0.5 s for 10 million events."""
+        try:
+            found = self._client.query_np(f"SELECT {KEY_SQL} FROM events")
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        # An empty result comes back as float64.
+        keys: Keys = found.ravel().astype(np.uint64, copy=False)
+        return keys
 
     def refold(self, event_ids: Sequence[str]) -> int:
         """Re-run the inserts that stored these events, each with its original dedup token;
