@@ -13,7 +13,7 @@ import uvicorn
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore
-from services.plans import load_plans
+from services.plans.source import PlanSource
 from services.runtime import (
     Settings,
     _nats_ready,
@@ -54,7 +54,7 @@ async def run_ingest(settings: Settings) -> None:
 
 async def run_metrics(settings: Settings) -> None:
     stop = _stop_event()
-    plans = load_plans(settings.plans_dir)
+    plans = PlanSource(settings.plans_dir)
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
     # Alerts go to NATS when it is configured; without it they are still stored and served.
     nc = await connect_nats(settings.nats_url) if settings.nats_url else None

@@ -39,9 +39,8 @@ from services.ingest.settings import IngestSettings
 from services.ingest.writer import EventWriter
 from services.metrics.service import MetricsService
 from services.metrics.settings import MetricsSettings
-from services.plans import load_plans
-from services.plans.model import Plan
 from services.plans.monitor import PlanMonitor, Publish
+from services.plans.source import PlanSource
 from services.reference.calendar import WorkingCalendar
 from services.reference.calendar_store import sync_calendar
 from services.reference.seed import seed_if_empty
@@ -138,7 +137,7 @@ def jetstream_publisher(nc: NatsClient) -> Publish:
 
 
 def start_metrics(
-    client: Client, settings: MetricsSettings, plans: dict[str, Plan], publish: Publish | None
+    client: Client, settings: MetricsSettings, plans: PlanSource, publish: Publish | None
 ) -> MetricsService:
     monitor = PlanMonitor(
         client, plans, publish=publish, full_every=settings.metrics_full_snapshot_every
@@ -149,6 +148,7 @@ def start_metrics(
         full_snapshot_every=settings.metrics_full_snapshot_every,
         monitor=monitor,
         plans_interval=settings.metrics_plans_interval,
+        plan_source=plans,
     )
 
 
@@ -219,8 +219,9 @@ async def embedded(
         await ensure_streams(nc.jetstream())
         await seed_if_empty(clickhouse, nc.jetstream())
         broker, pipeline = await start_ingest(settings, urls.ingest)
-        # A bad plan file stops the start here, with its file and line, not at the first request.
-        plans = load_plans(settings.plans_dir)
+        # A bad plan file stops the start here, with its file and line, not at the first request;
+        # later changes to the plan files are taken while running (services/plans/source.py).
+        plans = PlanSource(settings.plans_dir)
         metrics_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
         metrics_nc = await client(urls.metrics)
         metrics = start_metrics(metrics_client, settings, plans, jetstream_publisher(metrics_nc))

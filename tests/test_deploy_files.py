@@ -398,3 +398,14 @@ async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> N
 
 async def _ignore(_: Exception) -> None:
     """Permission violations are expected above; the default callback would log each one."""
+
+
+@pytest.mark.pure
+def test_metrics_and_api_read_the_same_plan_folder(compose: dict[str, Any]) -> None:
+    # Catches: the API showing other targets than the metrics service evaluates (one of them
+    # without the folder), or a mount of a folder that is not in the repository.
+    for name in ("metrics", "api"):
+        env = service_env(compose, name)
+        mounts = compose["services"][name].get("volumes", [])
+        assert f"./deploy/plans:{env['MOTCUA_PLANS_DIR']}:ro" in mounts, name
+    assert (ROOT / "deploy" / "plans").is_dir()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,18 +33,18 @@ class ApiContext:
     # integrator, reason, since, dry_run); None where the API may not write (compose).
     replay_dead_letters: Callable[..., Awaitable[ReplayReport]] | None = None
     # The plans the targets are read against; None: load the packaged ones and $MOTCUA_PLANS_DIR
-    # on first use (a bad plan file then fails the request with its file and line).
+    # on first use (a bad plan file then fails the request with its file and line). A PlanSource
+    # is re-read when a plan file changes, checked at most every two seconds.
     plans: Mapping[str, Plan] | None = None
-    _loaded: dict[str, Plan] = field(default_factory=dict, repr=False)
 
     def get_plans(self) -> Mapping[str, Plan]:
-        if self.plans is not None:
-            return self.plans
-        if not self._loaded:
-            from services.plans import load_plans
+        from services.plans.source import PlanSource
 
-            self._loaded.update(load_plans())
-        return self._loaded
+        if self.plans is None:
+            self.plans = PlanSource()
+        elif isinstance(self.plans, PlanSource):
+            self.plans.refresh(force=False)
+        return self.plans
 
 
 def get_context(request: Request) -> ApiContext:

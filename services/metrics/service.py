@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 from services.metrics.definitions import METRICS
 from services.metrics.queries import VN, Period, metric_query
 from services.plans.monitor import PlanMonitor
+from services.plans.source import PlanSource
 from services.reference.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class MetricsStatus:
     plans_last_run_seconds: float = 0.0
     plans_last_transitions: int = 0
     plans_last_error: str | None = None
+    # The plan files (services/plans/source.py): what is in force, and why a changed file is not.
+    plans_loaded: list[str] = field(default_factory=list)
+    plans_loaded_at: datetime | None = None
+    plans_file_error: str | None = None
 
 
 def current_periods(now: datetime) -> dict[str, tuple[date, Period]]:
@@ -70,6 +75,7 @@ class MetricsService:
         full_snapshot_every: float = 3600.0,
         monitor: PlanMonitor | None = None,
         plans_interval: float = 60.0,
+        plan_source: PlanSource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
@@ -80,10 +86,12 @@ class MetricsService:
         self._last_full = 0.0
         self._monitor = monitor
         self._plans_interval = plans_interval
+        self._plan_source = plan_source
         self._last_plans = -float("inf")
         self._trigger = asyncio.Event()
         self._stopping = False
         self.status = MetricsStatus()
+        self._note_plans()
 
     def trigger(self) -> None:
         """Compute now instead of waiting for the timer (on demand)."""
@@ -109,6 +117,10 @@ class MetricsService:
         # reads a year of daily counts per target.
         assert self._monitor is not None
         s = self.status
+        if self._plan_source is not None:
+            # A new or corrected plan file takes effect here, without a restart.
+            await asyncio.to_thread(self._plan_source.refresh)
+            self._note_plans()
         try:
             run = await self._monitor.step(self._clock())
         except Exception as exc:  # store or NATS down: the transitions are retried next time
@@ -121,6 +133,13 @@ class MetricsService:
         s.plans_last_run_seconds = run.seconds
         s.plans_last_transitions = len(run.transitions)
         s.plans_last_error = None
+
+    def _note_plans(self) -> None:
+        source, s = self._plan_source, self.status
+        if source is not None:
+            s.plans_loaded = sorted(source)
+            s.plans_loaded_at = source.loaded_at
+            s.plans_file_error = source.error
 
     def stop(self) -> None:
         self._stopping = True

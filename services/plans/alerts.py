@@ -49,6 +49,11 @@ class OpenAlert:
     seq: int
     state: State
     status: str
+    plan: str = ""
+    target_id: str = ""
+    agency_code: str = ""
+    period_start: date | None = None
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,41 @@ class Transition:
         body = dict(zip(ALERT_COLUMNS, self.row(), strict=True))
         body["evidence"] = self.evidence
         return json.dumps(body, ensure_ascii=False, default=str).encode()
+
+
+def withdrawn(
+    open_alerts: dict[str, OpenAlert], in_force: set[tuple[str, str]], now: datetime
+) -> list[Transition]:
+    """Resolve every firing alert whose (plan, target) is no longer in force: a plan file was
+    removed or replaced by another version while the alert fired. Nothing evaluates it any more,
+    so without this it would stay firing for ever."""
+    out: list[Transition] = []
+    for a in open_alerts.values():
+        if a.state != "firing" or (a.plan, a.target_id) in in_force or a.period_start is None:
+            continue
+        out.append(
+            Transition(
+                alert_id=a.alert_id,
+                seq=a.seq + 1,
+                state="resolved",
+                at=now,
+                kind=a.kind,
+                severity="info",
+                plan=a.plan,
+                target_id=a.target_id,
+                agency_code=a.agency_code,
+                period_start=a.period_start,
+                status="withdrawn",
+                previous_status=a.status,
+                summary=(
+                    f"Đã hết: {a.agency_code or 'Toàn phạm vi'} — {a.target_id}: mục tiêu "
+                    f"không còn trong kế hoạch đang áp dụng ({a.plan} đã được gỡ hoặc thay "
+                    "bằng phiên bản khác)"
+                ),
+                evidence={"plan": a.plan, "target": a.target_id, "reason": "plan_withdrawn"},
+            )
+        )
+    return out
 
 
 def alert_id(s: TargetStatus, kind: str) -> str:

@@ -28,7 +28,7 @@ from services.plans.model import AgencyQuota, Plan, Reason, Scope, Target, Unmea
 
 PLANS_DIR_ENV = "MOTCUA_PLANS_DIR"
 _PACKAGED = "services/plans/data"
-_SUFFIXES = (".yaml", ".yml")
+PLAN_SUFFIXES = (".yaml", ".yml")
 
 # Every key a plan file may use, to suggest the intended one for a misspelt key.
 _KEYS = sorted(
@@ -105,7 +105,7 @@ def _sources(extra_dir: Path | None, packaged: bool) -> list[tuple[str, str]]:
     if packaged:
         folder = resources.files("services.plans") / "data"
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(_SUFFIXES) and not entry.name.startswith("."):
+            if entry.name.endswith(PLAN_SUFFIXES) and not entry.name.startswith("."):
                 sources.append((f"{_PACKAGED}/{entry.name}", entry.read_text(encoding="utf-8")))
     env_dir = os.environ.get(PLANS_DIR_ENV)
     directory = extra_dir if extra_dir is not None else Path(env_dir) if env_dir else None
@@ -113,7 +113,7 @@ def _sources(extra_dir: Path | None, packaged: bool) -> list[tuple[str, str]]:
         if not directory.is_dir():
             raise NotADirectoryError(f"plans directory {directory} is not a directory")
         for path in sorted(directory.iterdir()):
-            if path.suffix in _SUFFIXES and not path.name.startswith("."):
+            if path.suffix in PLAN_SUFFIXES and not path.name.startswith("."):
                 sources.append((str(path), path.read_text(encoding="utf-8")))
     return sources
 
@@ -187,8 +187,17 @@ def _compose(text: str, file: str) -> tuple[Any, _Lines]:
 def _validation_error(
     exc: ValidationError, data: dict[str, Any], lines: _Lines, file: str
 ) -> PlanError:
+    errors = exc.errors()
+    # An error about a list whose item failed (targets: "at least 1 item" when the only target
+    # is invalid) is an echo of the item's own error, which names the right line: drop it.
+    locs = [tuple(e["loc"]) for e in errors]
+    errors = [
+        e
+        for e in errors
+        if not any(len(o) > len(e["loc"]) and o[: len(e["loc"])] == tuple(e["loc"]) for o in locs)
+    ]
     # A missing field last: it is often the echo of a misspelt key, which is the better message.
-    err = min(exc.errors(), key=lambda e: (e["type"] == "missing", lines.line(tuple(e["loc"]))))
+    err = min(errors, key=lambda e: (e["type"] == "missing", lines.line(tuple(e["loc"]))))
     loc = tuple(err["loc"])
     who, rest = _who(loc, data)
     # Drop the period's union tags, which are no keys of the file.

@@ -19,7 +19,7 @@ from datetime import date, datetime
 
 from clickhouse_connect.driver.client import Client
 
-from services.plans.alerts import ALERT_COLUMNS, OpenAlert, Transition, transitions
+from services.plans.alerts import ALERT_COLUMNS, OpenAlert, Transition, transitions, withdrawn
 from services.plans.forecast import Policy
 from services.plans.model import Plan
 from services.plans.status import STATUS_COLUMNS, Evaluator, TargetStatus
@@ -66,7 +66,8 @@ class PlanMonitor:
         written = await asyncio.to_thread(self._record, statuses, now)
         if self._open is None:
             self._open = await asyncio.to_thread(load_open_alerts, self._client)
-        changes = transitions(statuses, self._open, now)
+        in_force = {(p.key, t.id) for p in self.plans.values() for t in p.targets}
+        changes = transitions(statuses, self._open, now) + withdrawn(self._open, in_force, now)
         for change in changes:
             if self._publish is not None:
                 await self._publish(change.subject, change.message(), change.msg_id)
@@ -74,7 +75,15 @@ class PlanMonitor:
                 self._client.insert, "alerts", [change.row()], column_names=list(ALERT_COLUMNS)
             )
             self._open[change.alert_id] = OpenAlert(
-                change.alert_id, change.seq, change.state, change.status
+                change.alert_id,
+                change.seq,
+                change.state,
+                change.status,
+                change.plan,
+                change.target_id,
+                change.agency_code,
+                change.period_start,
+                change.kind,
             )
         return MonitorRun(statuses, changes, written, time.perf_counter() - started)
 
@@ -99,5 +108,10 @@ class PlanMonitor:
 
 def load_open_alerts(client: Client) -> dict[str, OpenAlert]:
     """The latest transition of every alert, so a restart neither re-fires nor forgets one."""
-    rows = client.query("SELECT alert_id, last_seq, state, status FROM alerts_current").result_rows
-    return {a: OpenAlert(a, int(seq), state, status) for a, seq, state, status in rows}
+    rows = client.query(
+        "SELECT alert_id, last_seq, state, status, plan, target_id, agency_code, period_start, "
+        "kind FROM alerts_current"
+    ).result_rows
+    return {
+        r[0]: OpenAlert(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows
+    }
