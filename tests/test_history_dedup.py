@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ from nats.js import JetStreamContext
 
 from services.common.nats_server import EmbeddedNats, free_port
 from services.common.streams import ensure_streams
-from tests.helpers import TEST_ADMIN_KEY, eventually, received, resolved
-from tests.test_outages import _api
+from tests.helpers import eventually, received, resolved
+from tests.test_outages import _api, _up
 from tests.test_pipeline import d
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -31,24 +29,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 AGENCY = "OLDCOPY"
 DOSSIERS = 150
 EXACT, CONFLICTING = 40, 10
-
-
-def _up(data: Path, nats_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "MOTCUA_DATA_DIR": str(data),
-        "MOTCUA_NATS_URL": nats_url,
-        "MOTCUA_API_PORT": str(port),
-        "MOTCUA_BOOTSTRAP_ADMIN_KEY": TEST_ADMIN_KEY,
-        "MOTCUA_INGEST_RECENT_EVENTS": "0",
-        "MOTCUA_INGEST_FLUSH_INTERVAL": "0.05",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def _publish(js: JetStreamContext, events: list[dict[str, Any]]) -> None:
@@ -100,7 +80,7 @@ async def test_copies_of_events_the_ingest_no_longer_remembers(tmp_path: Path) -
         ]
         total = len(originals)
 
-        proc = _up(tmp_path / "data", server.url, port)
+        proc = _up(tmp_path / "data", server.url, port, MOTCUA_INGEST_RECENT_EVENTS="0")
         await _publish(js, originals)
         first = await _settled(port, total)
         assert first["ingest"]["stored"] == total
@@ -113,7 +93,7 @@ async def test_copies_of_events_the_ingest_no_longer_remembers(tmp_path: Path) -
         # A new process rebuilds the filter from the store: the same copies, the same answers.
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-        proc = _up(tmp_path / "data", server.url, port)
+        proc = _up(tmp_path / "data", server.url, port, MOTCUA_INGEST_RECENT_EVENTS="0")
         await _settled(port, 0)
         await _publish(js, copies)
         again = (await _settled(port, len(copies)))["ingest"]

@@ -87,7 +87,8 @@ async def test_clickhouse_outage_holds_messages_unacked_then_stores_them_once(
     assert raw == len(events)
 
 
-def _up(data: Path, nats_url: str, api_port: int) -> subprocess.Popen[bytes]:
+def _up(data: Path, nats_url: str, api_port: int, **settings: str) -> subprocess.Popen[bytes]:
+    """`motcua up` as an operator runs it; `settings` adds MOTCUA_* variables."""
     env = {
         **os.environ,
         "MOTCUA_DATA_DIR": str(data),
@@ -97,6 +98,7 @@ def _up(data: Path, nats_url: str, api_port: int) -> subprocess.Popen[bytes]:
         "MOTCUA_INGEST_FLUSH_ROWS": "2000",
         "MOTCUA_INGEST_FETCH_BATCH": "500",
         "MOTCUA_INGEST_ACK_WAIT": "3",
+        **settings,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up"],
