@@ -13,6 +13,7 @@ import uvicorn
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore
+from services.api.page.cache import PageCache
 from services.plans.source import PlanSource
 from services.runtime import (
     Settings,
@@ -86,6 +87,7 @@ async def run_api(settings: Settings) -> None:
             nats_ready=_nats_ready(nc),
             keys=keys,
             clock=lambda: datetime.now(UTC),
+            page_cache=PageCache(settings.api_page_cache_seconds),
         )
     )
     server = uvicorn.Server(

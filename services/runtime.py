@@ -21,11 +21,12 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
+from services.api.page.cache import PageCache
 from services.common.nats_auth import RoleUrls, start_embedded
 from services.common.nats_server import EmbeddedNats
 from services.common.settings import CommonSettings
@@ -55,6 +56,11 @@ class Settings(IngestSettings, MetricsSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_page_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long the public pages (/, /co-quan/…) are served from memory; 0: never",
+    )
     nats_port: int = 4222
     # An admin API key to make sure of at start (hashed, like every key): operators' first login
     # and tests. `motcua up` with no key at all generates one instead and prints it once.
@@ -248,6 +254,7 @@ async def embedded(
                 trigger_metrics=metrics.trigger,
                 replay_dead_letters=functools.partial(replay_dead_letters, writer, nc.jetstream()),
                 plans=plans,
+                page_cache=PageCache(settings.api_page_cache_seconds),
             )
         )
         uv = _EmbeddedServer(

@@ -110,6 +110,9 @@ async def system(
         metrics_interval=3600.0,
         metrics_plans_interval=3600.0,
         ingest_flush_interval=0.05,
+        # Tests publish and then read the public pages at once; the page cache has its own test
+        # (tests/test_page_cache.py).
+        api_page_cache_seconds=0,
         # The session's admin API key (running.api_headers), whatever tests stored keys first.
         bootstrap_admin_key=TEST_ADMIN_KEY,
     )

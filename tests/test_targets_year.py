@@ -306,7 +306,7 @@ class _api:
     """The API over real HTTP, with the test's plans (the system fixture loads the packaged
     ones)."""
 
-    def __init__(self, clickhouse: Client, plans: Any) -> None:
+    def __init__(self, clickhouse: Client, plans: Any, **context: Any) -> None:
         async def ready() -> bool:
             return True
 
@@ -316,6 +316,7 @@ class _api:
                 nats_ready=ready,
                 keys=admin_key_store(clickhouse),
                 plans=plans,
+                **context,
             )
         )
         self.port = free_port()

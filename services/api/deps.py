@@ -11,6 +11,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Request
 
 from services.api.keys import KeyStore
+from services.api.page.cache import PageCache
 from services.plans.model import Plan
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class ApiContext:
     # on first use (a bad plan file then fails the request with its file and line). A PlanSource
     # is re-read when a plan file changes, checked at most every two seconds.
     plans: Mapping[str, Plan] | None = None
+    # The public pages' server-side cache (services/api/page/cache.py); None: built per request.
+    page_cache: PageCache | None = None
 
     def get_plans(self) -> Mapping[str, Plan]:
         from services.plans.source import PlanSource

@@ -6,6 +6,7 @@ Outside the OpenAPI schema: these are pages for people; the same figures are in 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -39,37 +40,57 @@ def _year(ctx: ApiContext, nam: str | None) -> tuple[Year | None, int]:
 
 
 # The figures change every few seconds but a page costs a dozen queries: let browsers and any
-# proxy in front reuse it for a minute, the lag a public scorecard can afford.
+# proxy in front reuse it for a minute, the lag a public scorecard can afford (the server keeps
+# its own copy too: services/api/page/cache.py).
 _CACHE = {"Cache-Control": "public, max-age=60"}
 
+Built = tuple[int, str]  # status, HTML
 
-def not_found(message: str) -> HTMLResponse:
-    return HTMLResponse(render("not_found.html", message=message), status_code=404)
+
+def not_found(message: str) -> Built:
+    return 404, render("not_found.html", message=message)
+
+
+def _serve(ctx: ApiContext, key: tuple[str, ...], build: Callable[[], Built]) -> HTMLResponse:
+    if ctx.page_cache is None:
+        status, body = build()
+    else:
+        page = ctx.page_cache.get(key, ctx.clock().timestamp(), build)
+        status, body = page.status, page.body
+    return HTMLResponse(body, status_code=status, headers=_CACHE if status == 200 else None)
 
 
 @router.get("/", response_class=HTMLResponse)
 def scorecard(ctx: Context, nam: YearParam = None) -> HTMLResponse:
-    year, this_year = _year(ctx, nam)
-    if year is None:
-        return not_found(f"Không có số liệu cho năm “{nam}”.")
-    figures = province_figures(ctx, year)
-    statuses = latest_statuses(ctx.clickhouse, year.first, year.last)
-    page = province_page(figures, ctx.get_plans(), statuses, this_year)
-    return HTMLResponse(render("province.html", page=page, c=page.common), headers=_CACHE)
+    def build() -> Built:
+        year, this_year = _year(ctx, nam)
+        if year is None:
+            return not_found(f"Không có số liệu cho năm “{nam}”.")
+        figures = province_figures(ctx, year)
+        statuses = latest_statuses(ctx.clickhouse, year.first, year.last)
+        page = province_page(figures, ctx.get_plans(), statuses, this_year)
+        return 200, render("province.html", page=page, c=page.common)
+
+    return _serve(ctx, ("/", nam or ""), build)
 
 
 @router.get("/co-quan/{agency_code}", response_class=HTMLResponse)
 def agency(ctx: Context, agency_code: str, nam: YearParam = None) -> HTMLResponse:
-    year, this_year = _year(ctx, nam)
-    if year is None:
-        return not_found(f"Không có số liệu cho năm “{nam}”.")
     if not _CODE.match(agency_code):
-        return not_found("Không tìm thấy cơ quan này.")
-    figures = agency_figures(ctx, year, agency_code)
-    statuses = latest_statuses(ctx.clickhouse, year.first, year.last, agency_code)
-    # A code is shown when the org tree knows it or when it has figures or statuses: an
-    # integrator's own code still counts its dossiers (services.metrics.scope).
-    if agency_code not in figures.tree and not figures.has_data and not statuses:
-        return not_found(f"Không tìm thấy cơ quan có mã “{agency_code}” trong năm {year.year}.")
-    page = agency_page(figures, ctx.get_plans(), statuses, this_year)
-    return HTMLResponse(render("agency.html", page=page, c=page.common), headers=_CACHE)
+        # Answered without the database or the cache: no code of this shape can exist.
+        return HTMLResponse(not_found("Không tìm thấy cơ quan này.")[1], status_code=404)
+
+    def build() -> Built:
+        year, this_year = _year(ctx, nam)
+        if year is None:
+            return not_found(f"Không có số liệu cho năm “{nam}”.")
+        figures = agency_figures(ctx, year, agency_code)
+        statuses = latest_statuses(ctx.clickhouse, year.first, year.last, agency_code)
+        # A code is shown when the org tree knows it or when it has figures or statuses: an
+        # integrator's own code still counts its dossiers (services.metrics.scope).
+        if agency_code not in figures.tree and not figures.has_data and not statuses:
+            return not_found(f"Không tìm thấy cơ quan có mã “{agency_code}” trong năm {year.year}.")
+        page = agency_page(figures, ctx.get_plans(), statuses, this_year)
+        return 200, render("agency.html", page=page, c=page.common)
+
+    return _serve(ctx, ("/co-quan", agency_code, nam or ""), build)

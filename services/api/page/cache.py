@@ -1,0 +1,65 @@
+"""The public pages, rendered at most once per key every `seconds`.
+
+`/` and `/co-quan/{code}` are open to everyone and each costs a dozen queries (0.3-0.6 s on the
+simulated province, more with years of data). In `motcua up` the API shares one process with the
+ingest: a burst of citizens (a press article, a bot) must not take the CPU the ingest needs. So a
+page is built once and served from memory until it is `seconds` old, the same lag the
+Cache-Control header already allows browsers; the page states the time of its figures. Requests
+that arrive while a page is being built wait for that build instead of starting their own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    built_at: float
+    status: int
+    body: str
+
+
+class PageCache:
+    def __init__(self, seconds: float, *, max_pages: int = 512) -> None:
+        self.seconds = seconds
+        self._max_pages = max_pages
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self._building: dict[Hashable, threading.Lock] = {}
+        self.builds = 0
+
+    def get(self, key: Hashable, now: float, build: Callable[[], tuple[int, str]]) -> Page:
+        """The page for `key`: cached if younger than `seconds` at `now`, else built once."""
+        if self.seconds <= 0:
+            self.builds += 1
+            return Page(now, *build())
+        with self._lock:
+            page = self._fresh(key, now)
+            if page is not None:
+                return page
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:  # built by the request this one waited for
+                page = self._fresh(key, now)
+                if page is not None:
+                    return page
+            page = Page(now, *build())
+            with self._lock:
+                self.builds += 1
+                self._pages[key] = page
+                self._pages.move_to_end(key)
+                while len(self._pages) > self._max_pages:  # unknown codes must not grow it
+                    self._pages.popitem(last=False)
+                self._building.pop(key, None)
+        return page
+
+    def _fresh(self, key: Hashable, now: float) -> Page | None:
+        page = self._pages.get(key)
+        if page is None or now - page.built_at >= self.seconds:
+            return None
+        self._pages.move_to_end(key)
+        return page

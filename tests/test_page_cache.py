@@ -1,0 +1,98 @@
+"""The public pages' server-side cache (services/api/page/cache.py): a burst of citizens costs
+one build per page and period, never one per request; figures stay at most `seconds` behind."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+from nats.aio.client import Client as NatsClient
+
+from services.api.page.cache import PageCache
+from services.plans import load_plans
+from tests.helpers import VN, eventually, publish, received
+from tests.test_targets_year import _api
+
+
+def test_a_page_is_built_once_per_period_and_the_oldest_goes_first() -> None:
+    # Catches: a cache that never expires, one that grows with every unknown code asked for,
+    # and concurrent requests each building the same page.
+    cache = PageCache(30, max_pages=2)
+    built: list[str] = []
+
+    def build(name: str) -> Any:
+        def make() -> tuple[int, str]:
+            built.append(name)
+            time.sleep(0.05)  # long enough for the other threads to arrive meanwhile
+            return 200, f"<p>{name} {len(built)}</p>"
+
+        return make
+
+    threads = [threading.Thread(target=cache.get, args=("a", 0.0, build("a"))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == ["a"]
+    assert cache.get("a", 29.9, build("a")).body == "<p>a 1</p>"
+    assert cache.get("a", 30.0, build("a")).body == "<p>a 2</p>"  # 30 s old: built again
+    cache.get("b", 31.0, build("b"))
+    cache.get("c", 32.0, build("c"))  # a third page: the least recently used (a) goes
+    cache.get("a", 33.0, build("a"))
+    assert built == ["a", "a", "b", "c", "a"]
+    off = PageCache(0)  # MOTCUA_API_PAGE_CACHE_SECONDS=0: every request builds
+    off.get("x", 0.0, build("x"))
+    off.get("x", 0.0, build("x"))
+    assert off.builds == 2 and built[-2:] == ["x", "x"]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_scorecard_is_served_from_memory_until_it_is_due(
+    system: Any, nc: NatsClient, clickhouse: Client, agency: str
+) -> None:
+    # Catches: a page rebuilt for every request (a burst of citizens starves the ingest of CPU),
+    # new figures never reaching the page, and an error page or one agency's page served for
+    # another.
+    clock = [datetime(2026, 11, 29, 9, tzinfo=UTC)]
+    cache = PageCache(30)
+    a = agency
+    async with (
+        _api(clickhouse, load_plans(), clock=lambda: clock[0], page_cache=cache) as base,
+        httpx.AsyncClient(base_url=base, timeout=60) as http,
+    ):
+        before = await http.get(f"/co-quan/{a}")
+        assert before.status_code == 404
+
+        at = datetime(2026, 3, 2, 9, tzinfo=VN)
+        await publish(nc, received(a, "PC1", at, due=at + timedelta(days=3)))
+
+        async def stored() -> bool:
+            rows = clickhouse.query(
+                "SELECT count() FROM dossier_state WHERE agency_code = {a:String}",
+                parameters={"a": a},
+            ).result_rows
+            return int(rows[0][0]) == 1
+
+        await eventually(stored)
+        still = await http.get(f"/co-quan/{a}")
+        assert (still.status_code, still.text) == (404, before.text)  # within 30 s: as built
+
+        clock[0] += timedelta(seconds=30)
+        after = await http.get(f"/co-quan/{a}")
+        assert after.status_code == 200 and "1/1 hồ sơ tiếp nhận" in after.text
+        assert after.headers["cache-control"] == "public, max-age=60"
+
+        builds = cache.builds
+        burst = await asyncio.gather(*(http.get("/") for _ in range(12)))
+        assert {r.status_code for r in burst} == {200}
+        assert len({r.text for r in burst}) == 1
+        assert cache.builds == builds + 1
+        other = await http.get("/", params={"nam": "2025"})
+        assert other.status_code == 200 and other.text != burst[0].text
+        assert cache.builds == builds + 2
