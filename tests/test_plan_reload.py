@@ -19,6 +19,7 @@ from services.plans.checks import AgencySpan, Reference
 from services.plans.monitor import PlanMonitor
 from services.plans.source import PlanSource
 from tests.helpers import TEST_ADMIN_HEADERS, VN, eventually, publish, received, resolved
+from tests.test_pipeline import stored
 from tests.test_targets_year import _api
 
 
@@ -118,13 +119,8 @@ async def test_alerts_of_a_removed_plan_are_resolved(
         await publish(nc, received(code, f"RL{i}", start, due=start.replace(day=10 + i)))
         await publish(nc, resolved(code, f"RL{i}", start.replace(day=20)))
 
-    def stored() -> bool:
-        rows = clickhouse.query(
-            "SELECT count() FROM events WHERE agency_code = {a:String}", parameters={"a": code}
-        ).result_rows
-        return int(rows[0][0]) == 8
-
-    await eventually(stored)
+    # Folded into state, which the statuses read (it commits after the raw insert).
+    await eventually(lambda: stored(clickhouse, code) == 8)
     write(tmp_path / "r.yaml", plan_text("reload-r", code))
     source = PlanSource(tmp_path, reference=reference(code), packaged=False)
     monitor = PlanMonitor(clickhouse, source)
