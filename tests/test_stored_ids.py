@@ -26,6 +26,8 @@ def test_every_added_id_is_found_before_and_after_the_bulk_merge() -> None:
     for chunk in range(0, len(added), 50):  # merges at 100, 200
         stored.add(added[chunk : chunk + 50])
     assert len(stored) == 1_250
+    stored.add(loaded[:150])  # known already (a re-insert): a merge that adds nothing
+    assert len(stored) == 1_250
     assert stored.may_contain(loaded + added) == [True] * 1_250
     assert not any(stored.may_contain(never))
     biggest = max(loaded + added, key=key_of)
