@@ -301,6 +301,23 @@ async def test_motcua_up_prints_credentials_on_its_first_start_only_and_they_wor
             ("integrator_stnmt", "STNMT"),
             ("skhdt", "SKHDT"),
         ]
+        # A leaked password: rotated while running, the old one is refused, the new one works.
+        rotated = await asyncio.to_thread(_motcua, env, "integrators", "rotate", "skhdt")
+        assert rotated.returncode == 0 and "reloaded" in rotated.stdout, rotated.stderr
+        new_password = re.search(r"user skhdt  password (\S+)", rotated.stdout)
+        assert new_password and new_password[1] != added_password[1], rotated.stdout
+
+        async def old_refused() -> bool:
+            try:
+                old = await connect(url, "skhdt", added_password[1])
+            except nats.errors.Error as exc:
+                return "Authorization Violation" in str(exc)
+            await old.close()
+            return False
+
+        await eventually(old_refused)
+        clients.append(await connect_when_allowed(url, "skhdt", new_password[1]))
+        added_password = new_password  # and it is still the one after a restart (below)
 
         # The simulator's events and the integrator's are consumed and acked by the ingest.
         creds = json.loads((data / "nats" / "credentials.json").read_text())["users"]

@@ -1,4 +1,4 @@
-"""`motcua integrators add|list|revoke`: the embedded nats-server's integrators (`motcua up`).
+"""`motcua integrators add|list|rotate|revoke`: the embedded nats-server's integrators.
 
 A change is written to <data dir>/nats/ and reaches a running `motcua up` at once (its server
 re-reads its config on SIGHUP), or the next one at its start. Compose's NATS users are static, in
@@ -88,6 +88,19 @@ def _list(_: argparse.Namespace) -> None:
         print("no integrator")
 
 
+def _rotate(args: argparse.Namespace) -> None:
+    settings = _Settings()
+    nats_dir = settings.data_dir / "nats"
+    try:
+        new = nats_auth.rotate_integrator(nats_dir, args.name)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    when = _apply(nats_dir)
+    print("Mật khẩu mới chỉ in MỘT LẦN, hãy gửi cho integrator qua kênh an toàn:")
+    print("\n".join(nats_auth.integrator_lines(new, f"nats://127.0.0.1:{settings.nats_port}")))
+    print(f"the old password no longer works: {when}")
+
+
 def _revoke(args: argparse.Namespace) -> None:
     nats_dir = _Settings().data_dir / "nats"
     try:
@@ -114,6 +127,11 @@ def add_parser(sub: Any) -> None:
     )
     add.set_defaults(func=_add)
     commands.add_parser("list", help="names, agencies, creation times").set_defaults(func=_list)
+    rotate = commands.add_parser(
+        "rotate", help="a new password (shown once); the old one stops working"
+    )
+    rotate.add_argument("name")
+    rotate.set_defaults(func=_rotate)
     revoke = commands.add_parser("revoke", help="remove an integrator; its connections close")
     revoke.add_argument("name")
     revoke.set_defaults(func=_revoke)

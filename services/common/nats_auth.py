@@ -19,6 +19,7 @@ Files under <data dir>/nats/, mode 0600:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -162,6 +163,19 @@ def create_integrator(nats_dir: Path, name: str, agencies: tuple[str, ...]) -> N
     )
     save_integrators(nats_dir, [*existing, created])
     return NewIntegrator(created, password)
+
+
+def rotate_integrator(nats_dir: Path, name: str) -> NewIntegrator:
+    """A new password for an integrator, same user and agencies; the old one stops working when
+    the server reloads (a leaked password, a staff change at the integrator)."""
+    existing = load_integrators(nats_dir)
+    old = next((i for i in existing if i.name == name), None)
+    if old is None:
+        raise ValueError(f"no integrator {name!r}")
+    password = new_password()
+    rotated = dataclasses.replace(old, password_hash=hash_password(password))
+    save_integrators(nats_dir, [rotated if i.name == name else i for i in existing])
+    return NewIntegrator(rotated, password)
 
 
 def revoke_integrator(nats_dir: Path, name: str) -> None:
