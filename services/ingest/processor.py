@@ -133,7 +133,7 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
         # too_deep below; no Python recursion is involved (bench/hostile_bench.py).
         event = parse_event(raw)
     except ValidationError as exc:
-        reason, detail = _classify(exc)
+        reason, detail = classify(exc)
         return refuse(reason, detail, source=_best_effort_source(raw, reason))
     if (bad := _unstorable_time(event)) is not None:
         return refuse("invalid_field", bad, event)
@@ -229,7 +229,8 @@ def _best_effort_source(raw: bytes, reason: str) -> str:
     return source if isinstance(source, str) and 0 < len(source) <= 64 else ""
 
 
-def _classify(exc: ValidationError) -> tuple[str, str]:
+def classify(exc: ValidationError) -> tuple[str, str]:
+    """(dead-letter reason, detail) of a payload the contract refused; reference data too."""
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": str(exc)}
     kind = first["type"]
@@ -248,4 +249,4 @@ def _classify(exc: ValidationError) -> tuple[str, str]:
     )
     if len(errors) > 10:
         detail += f"; … and {len(errors) - 10} more"
-    return reason, detail
+    return reason, detail or str(exc)

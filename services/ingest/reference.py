@@ -39,7 +39,7 @@ from schemas.v1.reference import (
     reference_code,
 )
 from services.ingest.consumer import dead_letter_publisher
-from services.ingest.processor import DeadLetter, MessageMeta
+from services.ingest.processor import DeadLetter, MessageMeta, classify
 from services.ingest.settings import IngestSettings
 from services.ingest.writer import StoreUnavailable
 
@@ -143,7 +143,7 @@ def process_reference(raw: bytes, meta: MessageMeta) -> ReferenceRow | DeadLette
     try:
         record = parse_reference(raw)
     except ValidationError as exc:
-        return refuse(*_classify(exc))
+        return refuse(*classify(exc))
     if record.type != f"reference.{parts.kind}":
         return refuse(
             "type_mismatch", f"payload type {record.type!r} ≠ subject kind {parts.kind!r}", record
@@ -183,24 +183,6 @@ def _column_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_column_value(v) for v in value]
     return value
-
-
-def _classify(exc: ValidationError) -> tuple[str, str]:
-    # The same reasons as services/ingest/processor.py gives for events.
-    errors = exc.errors(include_url=False, include_input=False)
-    kind = errors[0]["type"] if errors else "unknown"
-    if kind == "json_invalid":
-        reason = "invalid_json"
-    elif kind in ("union_tag_invalid", "union_tag_not_found"):
-        reason = "unknown_type"
-    elif kind in ("model_attributes_type", "dict_type"):
-        reason = "not_an_object"
-    else:
-        reason = "invalid_field"
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:10]
-    )
-    return reason, detail or str(exc)
 
 
 # The subscriber -------------------------------------------------------------------------------
