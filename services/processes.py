@@ -17,6 +17,7 @@ from services.api.page.cache import PageCache
 from services.plans.source import PlanSource
 from services.runtime import (
     Settings,
+    _EmbeddedServer,
     _nats_ready,
     connect_nats,
     jetstream_publisher,
@@ -87,13 +88,23 @@ async def run_api(settings: Settings) -> None:
             nats_ready=_nats_ready(nc),
             keys=keys,
             clock=lambda: datetime.now(UTC),
+            # Loaded here, so a bad plan file stops the start as it does for `motcua metrics`.
+            plans=PlanSource(settings.plans_dir),
             page_cache=PageCache(settings.api_page_cache_seconds),
         )
     )
-    server = uvicorn.Server(
+    # Stopped by our handler, like the other services: uvicorn's own re-raises the signal after
+    # its shutdown, and the process died of it (exit -2 / 143, a KeyboardInterrupt traceback).
+    stop = _stop_event()
+    server = _EmbeddedServer(
         uvicorn.Config(app, host=settings.api_host, port=settings.api_port, lifespan="off")
     )
-    await server.serve()
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
     await nc.drain()
 
 
