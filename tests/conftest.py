@@ -60,6 +60,19 @@ async def nc(nats_server: EmbeddedNats) -> AsyncIterator[NatsClient]:
     await client.drain()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_nats(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedNats, NatsClient]]:
+    """A nats-server of the test's own, streams declared, and a client: for `motcua`
+    subprocesses whose durable consumer must not share the session's stream."""
+    server = EmbeddedNats(tmp_path / "nats", port=free_port())
+    await server.start()
+    client = await nats.connect(server.url)
+    await ensure_streams(client.jetstream())
+    yield server, client
+    await client.close()
+    server.stop()
+
+
 @pytest.fixture
 def agency() -> str:
     """A unique agency code per test, so tests sharing the session store never see each other."""
@@ -77,7 +90,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"clickhouse", "system"}:
             item.add_marker(pytest.mark.clickhouse)
-        if names & {"nats_server", "nc", "system"}:
+        if names & {"nats_server", "nc", "system", "own_nats"}:
             item.add_marker(pytest.mark.nats)
 
 

@@ -7,19 +7,17 @@ were stored: only the stored-ids filter and a store lookup can recognise a copy.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.common.nats_server import EmbeddedNats, free_port
-from services.common.streams import ensure_streams
 from tests.helpers import eventually, received, resolved
 from tests.test_outages import _api, _up
 from tests.test_pipeline import d
@@ -56,18 +54,17 @@ async def _settled(port: int, received_total: int) -> dict[str, Any]:
     return body
 
 
-async def test_copies_of_events_the_ingest_no_longer_remembers(tmp_path: Path) -> None:
+async def test_copies_of_events_the_ingest_no_longer_remembers(
+    tmp_path: Path, own_nats: tuple[EmbeddedNats, NatsClient]
+) -> None:
     # Catches: a republish without Nats-Msg-Id of an event stored before the recent memory
     # reaches back, stored a second time (double-counted until a merge) or, with other content,
     # silently replacing the stored fact instead of being dead-lettered as conflicting.
-    server = EmbeddedNats(tmp_path / "nats", port=free_port())
-    await server.start()
+    server, nc = own_nats
+    js = nc.jetstream()
     port = free_port()
     proc: subprocess.Popen[bytes] | None = None
     try:
-        nc = await nats.connect(server.url)
-        js = nc.jetstream()
-        await ensure_streams(js)
         originals: list[dict[str, Any]] = []
         for i in range(DOSSIERS):
             originals += [
@@ -111,9 +108,7 @@ async def test_copies_of_events_the_ingest_no_longer_remembers(tmp_path: Path) -
             port, f"/v1/metrics/on_time_rate?from=2026-03-01&to=2026-03-31&agency={AGENCY}"
         )
         assert on_time["groups"][0]["numerator"] == on_time["groups"][0]["denominator"] == DOSSIERS
-        await asyncio.wait_for(nc.drain(), 10)
     finally:
         if proc and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
-        server.stop()

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from services.common.nats_server import EmbeddedNats, free_port
-from services.common.streams import ensure_streams
 from services.ingest.processor import DeadLetter, EventRow
 from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
 from tests.helpers import (
@@ -120,18 +118,15 @@ async def _api(port: int, path: str) -> Any:
 
 
 async def test_motcua_killed_mid_stream_loses_nothing_and_double_counts_nothing(
-    tmp_path: Path,
+    tmp_path: Path, own_nats: tuple[EmbeddedNats, NatsClient]
 ) -> None:
     # Catches: acking before the insert (loss on SIGKILL), or re-storing a batch that was
     # inserted but not yet acked when the process died (double counting after restart).
-    server = EmbeddedNats(tmp_path / "nats", port=free_port())
-    await server.start()
+    server, nc = own_nats
+    js = nc.jetstream()
     port = free_port()
     proc: subprocess.Popen[bytes] | None = None
     try:
-        nc = await nats.connect(server.url)
-        js = nc.jetstream()
-        await ensure_streams(js)
         n = 6_000
         a = "CRASHTEST"
         for i in range(n // 2):
@@ -171,9 +166,7 @@ async def test_motcua_killed_mid_stream_loses_nothing_and_double_counts_nothing(
         )
         # every dossier resolved 3/5 against due 3/9 → all early: n/2 of n/2
         assert on_time["groups"][0]["numerator"] == on_time["groups"][0]["denominator"] == n // 2
-        await nc.drain()
     finally:
         if proc and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
-        server.stop()

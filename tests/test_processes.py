@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from nats.aio.client import Client as NatsClient
 
 from services.common.nats_server import EmbeddedNats, free_port
 from tests.helpers import TEST_ADMIN_HEADERS, TEST_ADMIN_KEY, VN, eventually, received, resolved
@@ -65,13 +66,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     return out.decode()
 
 
-async def test_migrate_ingest_metrics_api_each_in_its_own_process(tmp_path: Path) -> None:
+async def test_migrate_ingest_metrics_api_each_in_its_own_process(
+    tmp_path: Path, own_nats: tuple[EmbeddedNats, NatsClient]
+) -> None:
     # Catches: a service that only works inside `motcua up` (settings, connections or plans
     # wired there and not in services/processes.py), an API that cannot check the bootstrap key
     # `motcua migrate` stored, one that writes keys through its read-only store, and a metrics
     # process that ignores MOTCUA_PLANS_DIR or cannot publish its alerts.
-    server = EmbeddedNats(tmp_path / "nats", port=free_port())
-    await server.start()
+    server, nc = own_nats
     plans = tmp_path / "plans"
     plans.mkdir()
     (plans / "processes-test.yaml").write_text(PLAN, encoding="utf-8")
@@ -86,7 +88,6 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(tmp_path: Path
         "MOTCUA_INGEST_FLUSH_INTERVAL": "0.05",
     }
     running: list[subprocess.Popen[bytes]] = []
-    nc = await nats.connect(server.url)
     try:
         migrate = _motcua(env, "migrate")
         out = migrate.communicate(timeout=120)[0].decode()
@@ -180,5 +181,3 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(tmp_path: Path
         for proc in running:
             proc.kill()
             proc.wait()
-        await nc.close()
-        server.stop()
