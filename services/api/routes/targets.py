@@ -8,12 +8,14 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
+from services.api import targets_table
 from services.api.deps import Context
+from services.api.exports import to_csv, to_xlsx
 from services.api.routes.metrics import ListParam, split_list
 from services.metrics.definitions import METRICS
-from services.metrics.queries import utc
+from services.metrics.queries import VN, utc
 from services.plans.forecast import STATUS_LABELS
 from services.plans.model import DateRange, Plan, Target
 from services.plans.status import STATUS_COLUMNS
@@ -120,7 +122,19 @@ def _latest(
     return out
 
 
-@router.get("/targets", summary="Every plan target with the latest status of each agency")
+@router.get(
+    "/targets",
+    summary="Every plan target with the latest status of each agency",
+    # format=csv|xlsx: the same rows as a sheet for the periodic report (services/api/targets_table)
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+            }
+        }
+    },
+)
 def list_targets(
     ctx: Context,
     plan: Annotated[str | None, Query(description="Plan key, e.g. kh-7860-2022@1")] = None,
@@ -129,12 +143,13 @@ def list_targets(
         Literal["met", "on_track", "at_risk", "missed", "insufficient_data"] | None,
         Query(description="Only targets where some row has this status"),
     ] = None,
-) -> dict[str, Any]:
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> Any:
     plans = ctx.get_plans()
     if plan is not None and plan not in plans:
         raise HTTPException(404, f"unknown plan {plan!r}; known: {', '.join(sorted(plans))}")
     latest = _latest(ctx, plan, None, split_list(agency))
-    targets = []
+    selected: list[tuple[Plan, Target, list[dict[str, Any]]]] = []
     for p in plans.values():
         if plan is not None and p.key != plan:
             continue
@@ -144,12 +159,40 @@ def list_targets(
                 rows = [r for r in rows if r["status"] == status]
                 if not rows:
                     continue
-            targets.append({**target_out(p, t), "statuses": rows})
+            selected.append((p, t, rows))
+    if format != "json":
+        return _sheet(ctx, format, selected)
     return {
         "plans": [plan_out(p) for p in plans.values() if plan is None or p.key == plan],
-        "targets": targets,
+        "targets": [{**target_out(p, t), "statuses": rows} for p, t, rows in selected],
         "status_labels": STATUS_LABELS,
     }
+
+
+def _sheet(
+    ctx: Context, format: str, selected: list[tuple[Plan, Target, list[dict[str, Any]]]]
+) -> Response:
+    table = targets_table.rows(selected)
+    today = ctx.clock().astimezone(VN).date()
+    name = f"muc-tieu-ke-hoach_{today:%Y%m%d}"
+    if format == "csv":
+        return Response(
+            to_csv(targets_table.HEADINGS, table),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    plans = sorted({p.key for p, _, _ in selected})
+    return Response(
+        to_xlsx(
+            "Mục tiêu",
+            "Tình hình thực hiện các mục tiêu kế hoạch",
+            f"Kế hoạch: {', '.join(plans) or '—'} · số liệu đến {today:%d/%m/%Y}",
+            targets_table.HEADINGS,
+            table,
+        ),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
 
 
 @router.get("/targets/{target_id}", summary="One target: its latest statuses and their history")

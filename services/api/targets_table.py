@@ -1,0 +1,92 @@
+"""The plan targets' latest statuses as one table, for GET /v1/targets?format=csv|xlsx: the sheet
+the provincial office attaches to its periodic report on the plan.
+
+One row per target, agency and period, in the words the public page uses (services/api/page):
+the plan's text and clause, what measures it, the requirement as the plan writes it, the value,
+status, forecast, error budget and what is still needed. A target with no evaluation yet gets one
+row saying so, so that nothing silently disappears from the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from services.api.page import format as fmt
+from services.api.page.targets_view import is_minutes, measure, period_text
+from services.metrics.queries import VN
+from services.plans.model import Plan, Target
+
+HEADINGS = (
+    "Kế hoạch",
+    "Mục",
+    "Mục tiêu",
+    "Đo bằng",
+    "Yêu cầu",
+    "Cơ quan chủ trì",
+    "Cơ quan",
+    "Kỳ",
+    "Tử số",
+    "Mẫu số",
+    "Giá trị",
+    "Trạng thái",
+    "Dự báo cuối kỳ",
+    "Còn được trễ (hồ sơ)",
+    "Cần thêm (hồ sơ)",
+    "Cần mỗi ngày làm việc",
+    "Đánh giá lúc",
+)
+NOT_EVALUATED = "Chưa có đánh giá"
+
+
+def _value(target: Target, value: float | None) -> str:
+    if value is None:
+        return ""
+    if is_minutes(target):
+        return fmt.decimal(value, 0) + " phút"
+    return fmt.percent(value)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _moment(value: datetime | None) -> str:
+    return "" if value is None else f"{value.astimezone(VN):%d/%m/%Y %H:%M}"
+
+
+def rows(selected: Sequence[tuple[Plan, Target, Sequence[dict[str, Any]]]]) -> list[list[Any]]:
+    """`selected`: each target with its latest status rows as GET /v1/targets answers them."""
+    out: list[list[Any]] = []
+    for plan, target, statuses in selected:
+        words = [
+            plan.key,
+            target.clause,
+            target.text,
+            measure(target),
+            fmt.requirement(target.comparator, target.threshold, minutes=is_minutes(target)),
+            target.in_charge,
+        ]
+        if not statuses:
+            out.append([*words, "", "", "", "", "", NOT_EVALUATED, "", "", "", "", ""])
+            continue
+        for s in statuses:
+            period = s["period"]
+            out.append(
+                [
+                    *words,
+                    s["agency_code"] or "Toàn phạm vi",
+                    period_text(period["from"], period["to"]),
+                    s["numerator"],
+                    s["denominator"],
+                    _value(target, s["value"]),
+                    s["status_label"],
+                    _value(target, s["forecast"]["value"]),
+                    s["budget"],
+                    s["needed"],
+                    _round(s["needed_per_working_day"]),
+                    _moment(s["evaluated_at"]),
+                ]
+            )
+    return out
