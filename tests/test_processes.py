@@ -50,20 +50,30 @@ targets:
 """
 
 
-def _motcua(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+class Process:
+    """`motcua <command>` with its output in a file: a pipe nobody reads while it runs could
+    fill up and block the process."""
 
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
-def _stop(proc: subprocess.Popen[bytes]) -> str:
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
+    def wait(self, timeout: float) -> str:
+        """Wait for it to exit (0, or the test fails with its output); returns the output."""
+        self.proc.wait(timeout=timeout)
+        out = self.log.read_text(encoding="utf-8", errors="replace")
+        assert self.proc.returncode == 0, out
+        return out
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGINT)
+        return self.wait(60)
 
 
 async def test_migrate_ingest_metrics_api_each_in_its_own_process(
@@ -87,15 +97,13 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
         "MOTCUA_API_PORT": str(port),
         "MOTCUA_INGEST_FLUSH_INTERVAL": "0.05",
     }
-    running: list[subprocess.Popen[bytes]] = []
+    running: list[Process] = []
     try:
-        migrate = _motcua(env, "migrate")
-        out = migrate.communicate(timeout=120)[0].decode()
-        assert migrate.returncode == 0, out
+        out = Process(env, tmp_path / "migrate.log", "migrate").wait(120)
         assert "bootstrap admin API key stored" in out and "streams declared" in out
 
         # ingest: five land dossiers of March 2025, every one resolved late.
-        running.append(ingest := _motcua(env, "ingest"))
+        running.append(ingest := Process(env, tmp_path / "ingest.log", "ingest"))
         js = nc.jetstream()
         events = []
         for i in range(5):
@@ -121,7 +129,7 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
 
         await eventually(drained, timeout=120)
         running.remove(ingest)
-        _stop(ingest)
+        ingest.stop()
 
         # metrics: computes the figures and evaluates the plan found in MOTCUA_PLANS_DIR; its
         # alert comes on motcua.alerts.<agency>.
@@ -131,10 +139,10 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
             alerts.append(json.loads(msg.data))
 
         await nc.subscribe("motcua.alerts.>", cb=on_alert)
-        running.append(metrics := _motcua(env, "metrics"))
+        running.append(metrics := Process(env, tmp_path / "metrics.log", "metrics"))
         await eventually(lambda: len(alerts) == 2, timeout=120)
         running.remove(metrics)
-        _stop(metrics)
+        metrics.stop()
         # The agency's row, and the scope's (agency_code ""), addressed to its one agency.
         assert sorted((a["plan"], a["agency_code"], a["state"], a["status"]) for a in alerts) == [
             ("processes-test@1", "", "firing", "missed"),
@@ -142,7 +150,7 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
         ]
 
         # api: the same answers over HTTP, the bootstrap key accepted, key writes refused.
-        running.append(api := _motcua(env, "api"))
+        running.append(api := Process(env, tmp_path / "api.log", "api"))
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=TEST_ADMIN_HEADERS, timeout=30
         ) as http:
@@ -166,7 +174,7 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
             anonymous = await http.get("/v1/targets", headers={"Authorization": ""})
             page = await http.get(f"/co-quan/{AGENCY}", params={"nam": "2025"})
         running.remove(api)
-        _stop(api)
+        api.stop()
         assert late["groups"] == [{"group": None, "numerator": 5, "denominator": 5, "rate": 1.0}]
         (target,) = targets["targets"]
         assert {(s["agency_code"], s["status"]) for s in target["statuses"]} == {
@@ -178,6 +186,6 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
         assert anonymous.status_code == 401
         assert page.status_code == 200 and "Không đạt" in page.text
     finally:
-        for proc in running:
-            proc.kill()
-            proc.wait()
+        for process in running:
+            process.proc.kill()
+            process.proc.wait()
