@@ -9,8 +9,8 @@ row saying so, so that nothing silently disappears from the report.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from services.api.page import format as fmt
@@ -26,6 +26,7 @@ HEADINGS = (
     "Yêu cầu",
     "Cơ quan chủ trì",
     "Cơ quan",
+    "Tên cơ quan",
     "Kỳ",
     "Tử số",
     "Mẫu số",
@@ -49,15 +50,19 @@ def _value(target: Target, value: float | None) -> str:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+    return None if value is None else round(value, 2)
 
 
 def _moment(value: datetime | None) -> str:
     return "" if value is None else f"{value.astimezone(VN):%d/%m/%Y %H:%M}"
 
 
-def rows(selected: Sequence[tuple[Plan, Target, Sequence[dict[str, Any]]]]) -> list[list[Any]]:
-    """`selected`: each target with its latest status rows as GET /v1/targets answers them."""
+def rows(
+    selected: Sequence[tuple[Plan, Target, Sequence[dict[str, Any]]]],
+    name_of: Callable[[str, date], str],
+) -> list[list[Any]]:
+    """`selected`: each target with its latest status rows as GET /v1/targets answers them;
+    `name_of(code, day)`: an agency's name in the org tree valid that day ("" if unknown)."""
     out: list[list[Any]] = []
     for plan, target, statuses in selected:
         words = [
@@ -69,7 +74,7 @@ def rows(selected: Sequence[tuple[Plan, Target, Sequence[dict[str, Any]]]]) -> l
             target.in_charge,
         ]
         if not statuses:
-            out.append([*words, "", "", "", "", "", NOT_EVALUATED, "", "", "", "", ""])
+            out.append([*words, "", "", "", "", "", "", NOT_EVALUATED, "", "", "", "", ""])
             continue
         for s in statuses:
             period = s["period"]
@@ -77,6 +82,7 @@ def rows(selected: Sequence[tuple[Plan, Target, Sequence[dict[str, Any]]]]) -> l
                 [
                     *words,
                     s["agency_code"] or "Toàn phạm vi",
+                    name_of(s["agency_code"], period["to"]) if s["agency_code"] else "",
                     period_text(period["from"], period["to"]),
                     s["numerator"],
                     s["denominator"],

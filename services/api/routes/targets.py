@@ -19,6 +19,7 @@ from services.metrics.queries import VN, utc
 from services.plans.forecast import STATUS_LABELS
 from services.plans.model import DateRange, Plan, Target
 from services.plans.status import STATUS_COLUMNS
+from services.reference.org_tree import OrgTree
 
 router = APIRouter(prefix="/v1", tags=["targets"])
 
@@ -172,7 +173,15 @@ def list_targets(
 def _sheet(
     ctx: Context, format: str, selected: list[tuple[Plan, Target, list[dict[str, Any]]]]
 ) -> Response:
-    table = targets_table.rows(selected)
+    trees: dict[date, OrgTree] = {}
+
+    def name_of(code: str, day: date) -> str:
+        # The name in the org tree of the period's last day: a 2022 row keeps its 2022 unit.
+        if day not in trees:
+            trees[day] = OrgTree.load(ctx.clickhouse, day)
+        return trees[day].name(code) if code in trees[day] else ""
+
+    table = targets_table.rows(selected, name_of)
     today = ctx.clock().astimezone(VN).date()
     name = f"muc-tieu-ke-hoach_{today:%Y%m%d}"
     if format == "csv":
