@@ -13,10 +13,18 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from fastapi import Response
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A route's `responses=` for format=csv|xlsx: documented, so clients (and schemathesis) expect them.
+CSV_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+SHEET_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}
+}
 
 
 def as_text(value: Any) -> Any:
@@ -64,3 +72,28 @@ def to_xlsx(
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def csv_response(stem: str, headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> Response:
+    """`rows` as a CSV download named `stem`.csv."""
+    return Response(
+        to_csv(headings, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+    )
+
+
+def xlsx_response(
+    stem: str,
+    sheet_name: str,
+    title: str,
+    subtitle: str,
+    headings: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> Response:
+    """`rows` as an XLSX download named `stem`.xlsx (see to_xlsx)."""
+    return Response(
+        to_xlsx(sheet_name, title, subtitle, headings, rows),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
+    )

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.api.page import format as fmt
-from services.api.page.targets_view import is_minutes, measure, period_text
+from services.api.page.targets_view import is_minutes, measure, period_text, value_text
 from services.metrics.queries import VN
 from services.plans.model import Plan, Target
 
@@ -42,11 +42,7 @@ NOT_EVALUATED = "Chưa có đánh giá"
 
 
 def _value(target: Target, value: float | None) -> str:
-    if value is None:
-        return ""
-    if is_minutes(target):
-        return fmt.decimal(value, 0) + " phút"
-    return fmt.percent(value)
+    return "" if value is None else value_text(target, value)
 
 
 def _round(value: float | None) -> float | None:

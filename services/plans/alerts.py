@@ -82,6 +82,20 @@ class Transition:
     def msg_id(self) -> str:
         return f"{self.alert_id}#{self.seq}"
 
+    def as_open(self) -> OpenAlert:
+        """What this transition leaves the alert as (the row alerts_current will show)."""
+        return OpenAlert(
+            self.alert_id,
+            self.seq,
+            self.state,
+            self.status,
+            self.plan,
+            self.target_id,
+            self.agency_code,
+            self.period_start,
+            self.kind,
+        )
+
     def row(self) -> list[Any]:
         return [
             self.alert_id,

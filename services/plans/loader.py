@@ -28,7 +28,7 @@ from services.plans.model import AgencyQuota, Plan, Reason, Scope, Target, Unmea
 
 PLANS_DIR_ENV = "MOTCUA_PLANS_DIR"
 _PACKAGED = "services/plans/data"
-PLAN_SUFFIXES = (".yaml", ".yml")
+_SUFFIXES = (".yaml", ".yml")
 
 # Every key a plan file may use, to suggest the intended one for a misspelt key.
 _KEYS = sorted(
@@ -99,21 +99,32 @@ def check_new_plan(
     return plan
 
 
+def plans_directory(extra_dir: Path | None) -> Path | None:
+    """The directory read beside the packaged plans: `extra_dir`, else $MOTCUA_PLANS_DIR."""
+    if extra_dir is not None:
+        return extra_dir
+    env_dir = os.environ.get(PLANS_DIR_ENV)
+    return Path(env_dir) if env_dir else None
+
+
+def is_plan_file(name: str) -> bool:
+    return name.endswith(_SUFFIXES) and not name.startswith(".")
+
+
 def _sources(extra_dir: Path | None, packaged: bool) -> list[tuple[str, str]]:
     """(name shown in errors, text) of every plan file, packaged ones first, each folder sorted."""
     sources: list[tuple[str, str]] = []
     if packaged:
         folder = resources.files("services.plans") / "data"
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(PLAN_SUFFIXES) and not entry.name.startswith("."):
+            if is_plan_file(entry.name):
                 sources.append((f"{_PACKAGED}/{entry.name}", entry.read_text(encoding="utf-8")))
-    env_dir = os.environ.get(PLANS_DIR_ENV)
-    directory = extra_dir if extra_dir is not None else Path(env_dir) if env_dir else None
+    directory = plans_directory(extra_dir)
     if directory is not None:
         if not directory.is_dir():
             raise NotADirectoryError(f"plans directory {directory} is not a directory")
         for path in sorted(directory.iterdir()):
-            if path.suffix in PLAN_SUFFIXES and not path.name.startswith("."):
+            if is_plan_file(path.name):
                 sources.append((str(path), path.read_text(encoding="utf-8")))
     return sources
 

@@ -74,17 +74,7 @@ class PlanMonitor:
             await asyncio.to_thread(
                 self._client.insert, "alerts", [change.row()], column_names=list(ALERT_COLUMNS)
             )
-            self._open[change.alert_id] = OpenAlert(
-                change.alert_id,
-                change.seq,
-                change.state,
-                change.status,
-                change.plan,
-                change.target_id,
-                change.agency_code,
-                change.period_start,
-                change.kind,
-            )
+            self._open[change.alert_id] = change.as_open()
         return MonitorRun(statuses, changes, written, time.perf_counter() - started)
 
     def _record(self, statuses: list[TargetStatus], now: datetime) -> int:

@@ -19,20 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.plans.checks import Reference
-from services.plans.loader import PLAN_SUFFIXES, PLANS_DIR_ENV, load_plans
+from services.plans.loader import is_plan_file, load_plans, plans_directory
 from services.plans.model import Plan
 
 log = logging.getLogger(__name__)
 
 Fingerprint = tuple[tuple[str, int, int], ...] | None
-
-
-def plans_directory(extra_dir: Path | None) -> Path | None:
-    """The directory load_plans reads beside the packaged plans."""
-    if extra_dir is not None:
-        return extra_dir
-    env_dir = os.environ.get(PLANS_DIR_ENV)
-    return Path(env_dir) if env_dir else None
 
 
 def _fingerprint(directory: Path | None) -> Fingerprint:
@@ -44,9 +36,7 @@ def _fingerprint(directory: Path | None) -> Fingerprint:
             sorted(
                 (entry.name, st.st_mtime_ns, st.st_size)
                 for entry in os.scandir(directory)
-                if entry.name.endswith(PLAN_SUFFIXES)
-                and not entry.name.startswith(".")
-                and (st := entry.stat())
+                if is_plan_file(entry.name) and (st := entry.stat())
             )
         )
     except OSError:
@@ -106,9 +96,7 @@ class PlanSource(Mapping[str, Plan]):
                 self.error = str(exc)
                 return False
             self.error = None
-            if plans.keys() == self._plans.keys() and all(
-                plans[k] == self._plans[k] for k in plans
-            ):
+            if plans == self._plans:
                 return False
             added = sorted(plans.keys() - self._plans.keys())
             removed = sorted(self._plans.keys() - plans.keys())

@@ -87,13 +87,15 @@ def period_text(start: date, end: date) -> str:
     return f"{fmt.day(start)}–{fmt.day(end)}"
 
 
+def value_text(target: Target, value: float) -> str:
+    """A target's figure in its unit: minutes, or a share as a percentage."""
+    if is_minutes(target):
+        return fmt.decimal(value, 0) + " phút"
+    return fmt.percent(value)
+
+
 def status_cell(target: Target, s: Status, name: str = "", href: str = "") -> StatusCell:
-    if s.value is None:
-        value = fmt.DASH
-    elif is_minutes(target):
-        value = fmt.decimal(s.value, 0) + " phút"
-    else:
-        value = fmt.percent(s.value)
+    value = fmt.DASH if s.value is None else value_text(target, s.value)
     return StatusCell(
         s.status, s.label, value, period_text(s.period_start, s.period_end), name, href
     )

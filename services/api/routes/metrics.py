@@ -6,10 +6,10 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from clickhouse_connect.driver.client import Client
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ApiContext, Context
-from services.api.exports import to_csv
+from services.api.exports import CSV_RESPONSES, csv_response
 from services.api.schemas import MetricDefinition, MetricGroup, MetricResult, Provenance
 from services.metrics import rules
 from services.metrics.definitions import METRICS
@@ -208,7 +208,7 @@ def get_metric(
 @router.get(
     "/{metric}/items",
     summary="The dossiers or feedback behind a figure (drill-down)",
-    responses={200: {"content": {"text/csv": {}}}},  # format=csv
+    responses=CSV_RESPONSES,  # format=csv
 )
 def metric_items(
     ctx: Context,
@@ -235,11 +235,7 @@ def metric_items(
     if format == "csv":
         headings = list(items[0]) if items else ["agency_code"]
         table = [[row[h] for h in headings] for row in items]
-        return Response(
-            to_csv(headings, table),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{metric}_{part}_{page}.csv"'},
-        )
+        return csv_response(f"{metric}_{part}_{page}", headings, table)
     return {
         "metric": metric,
         "part": part,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import Context
-from services.api.exports import to_csv, to_xlsx
+from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
 from services.api.routes.metrics import AS_OF_SETTLE, ListParam, RuleSetParam, split_list
 from services.metrics import report_ii06a, rules
 from services.metrics.queries import FIRST_INSTANT, VN, MetricQueryError, Period, calendar
@@ -22,15 +22,7 @@ TITLE = "Biểu II.06a/VPCP/KSTT: Tình hình, kết quả giải quyết TTHC"
 @router.get(
     "/ii06a",
     summary="Biểu II.06a for a period and a set of agencies",
-    # format=csv|xlsx answer these types: documented, so clients (and schemathesis) expect them
-    responses={
-        200: {
-            "content": {
-                "text/csv": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
-            }
-        }
-    },
+    responses=SHEET_RESPONSES,
 )
 def ii06a(
     ctx: Context,
@@ -89,14 +81,6 @@ def ii06a(
     table.append(["", total.agency_code, *(getattr(total, f) for f, _, _ in report_ii06a.COLUMNS)])
     name = f"II06a_{first:%Y%m%d}_{last:%Y%m%d}"
     if format == "csv":
-        return Response(
-            to_csv(headings, table),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        return csv_response(name, headings, table)
     subtitle = f"Kỳ báo cáo: {first:%d/%m/%Y} – {last:%d/%m/%Y}"
-    return Response(
-        to_xlsx("II.06a", TITLE, subtitle, headings, table),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-    )
+    return xlsx_response(name, "II.06a", TITLE, subtitle, headings, table)

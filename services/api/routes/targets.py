@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from services.api import targets_table
 from services.api.deps import Context
-from services.api.exports import to_csv, to_xlsx
+from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
 from services.api.routes.metrics import ListParam, split_list
 from services.metrics.definitions import METRICS
 from services.metrics.queries import VN, utc
@@ -127,14 +127,7 @@ def _latest(
     "/targets",
     summary="Every plan target with the latest status of each agency",
     # format=csv|xlsx: the same rows as a sheet for the periodic report (services/api/targets_table)
-    responses={
-        200: {
-            "content": {
-                "text/csv": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
-            }
-        }
-    },
+    responses=SHEET_RESPONSES,
 )
 def list_targets(
     ctx: Context,
@@ -185,22 +178,15 @@ def _sheet(
     today = ctx.clock().astimezone(VN).date()
     name = f"muc-tieu-ke-hoach_{today:%Y%m%d}"
     if format == "csv":
-        return Response(
-            to_csv(targets_table.HEADINGS, table),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        return csv_response(name, targets_table.HEADINGS, table)
     plans = sorted({p.key for p, _, _ in selected})
-    return Response(
-        to_xlsx(
-            "Mục tiêu",
-            "Tình hình thực hiện các mục tiêu kế hoạch",
-            f"Kế hoạch: {', '.join(plans) or '—'} · số liệu đến {today:%d/%m/%Y}",
-            targets_table.HEADINGS,
-            table,
-        ),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    return xlsx_response(
+        name,
+        "Mục tiêu",
+        "Tình hình thực hiện các mục tiêu kế hoạch",
+        f"Kế hoạch: {', '.join(plans) or '—'} · số liệu đến {today:%d/%m/%Y}",
+        targets_table.HEADINGS,
+        table,
     )
 
 
