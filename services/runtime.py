@@ -38,6 +38,7 @@ from services.ingest.reference import subscribe_reference
 from services.ingest.reference_writer import ReferenceWriter
 from services.ingest.settings import IngestSettings
 from services.ingest.writer import EventWriter
+from services.metrics.facts import Refolder
 from services.metrics.service import MetricsService
 from services.metrics.settings import MetricsSettings
 from services.plans.monitor import PlanMonitor, Publish
@@ -148,8 +149,13 @@ def start_metrics(
     monitor = PlanMonitor(
         client, plans, publish=publish, full_every=settings.metrics_full_snapshot_every
     )
+    # The refolder gets a client of its own: it runs beside the figure computations, in
+    # another thread, and a client is not for two threads at once.
+    refolder = Refolder(connect(settings.resolved_clickhouse_url()))
     return MetricsService(
         client,
+        refolder=refolder,
+        refold_interval=settings.metrics_refold_interval,
         interval=settings.metrics_interval,
         full_snapshot_every=settings.metrics_full_snapshot_every,
         monitor=monitor,

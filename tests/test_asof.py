@@ -61,8 +61,9 @@ async def test_as_of_answers_never_change_when_more_events_arrive(
 async def test_folding_the_raw_log_equals_the_materialized_state(
     system: Any, nc: NatsClient, clickhouse: Client, agency: str
 ) -> None:
-    # Catches: drift between the as-of fold (services/metrics/folds.py) and the materialized
-    # views of migrations 0003/0004/0006, which would make as-of and live figures disagree.
+    # Catches: drift between the as-of read (the facts version valid then, or the parts ingested
+    # by then) and the live read of services/metrics/facts.py, which would make as-of and live
+    # figures disagree.
     a = agency
     events = []
     for i in range(30):

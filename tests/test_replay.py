@@ -21,8 +21,9 @@ from services.ingest.processor import EventRow, MessageMeta, process
 from services.ingest.writer import EventWriter
 from services.metrics import report_ii06a
 from services.metrics.definitions import METRICS
+from services.metrics.facts import replay_all
 from services.metrics.queries import Period, metric_query
-from services.storage.replay import derived_views, replay
+from services.storage.replay import derived_views
 from tests.helpers import publish, received, resolved
 from tests.test_pipeline import d
 
@@ -67,19 +68,22 @@ def test_replay_rebuilds_the_same_figures(clickhouse: Client, agency: str) -> No
     assert any(before[m] for m in METRICS)
     # State that no event supports: a rebuild from the log must drop it.
     clickhouse.command(
-        "INSERT INTO dossier_state (agency_code, dossier_id, received_at, due_at, channel) "
-        "VALUES ('GHOST', 'G', '2026-03-01 00:00:00', '2026-03-02 00:00:00', 'online')"
+        "INSERT INTO dossier_facts (agency_code, dossier_id, valid_from, valid_to, part_month, "
+        "version, sign, received_at, due_at, channel) VALUES ('GHOST', 'G', "
+        "'2026-03-01 00:00:00', '2299-12-31 00:00:00', 999999, 1, 1, '2026-03-01 00:00:00', "
+        "'2026-03-02 00:00:00', 'online')"
     )
     assert figures(clickhouse) != before
     steps: list[str] = []
-    counts = replay(clickhouse, progress=lambda done, total, label: steps.append(label))
+    counts = replay_all(clickhouse, progress=lambda done, total, label: steps.append(label))
     assert {v.target.split(".")[-1] for v in derived_views(clickhouse)} >= {
-        "dossier_state",
-        "feedback_state",
+        "dossier_parts",
+        "feedback_parts",
         "dossier_intake_daily",
         "feedback_intake_daily",
     }
-    assert counts["motcua.dossier_state"] > 0 and counts["motcua.dossier_intake_daily"] > 0
+    assert counts["motcua.dossier_parts"] > 0 and counts["motcua.dossier_intake_daily"] > 0
+    assert counts["dossier_facts"] > 0
     assert steps
     assert figures(clickhouse) == before
 
@@ -114,4 +118,5 @@ async def test_replay_from_the_stream_fills_a_fresh_store(tmp_path: Path) -> Non
         server.stop()
     assert done.returncode == 0, done.stderr
     assert "40 events stored, 1 dead-lettered" in done.stdout
-    assert "motcua.dossier_state: 40 rows" in done.stdout
+    assert "motcua.dossier_parts: 40 rows" in done.stdout
+    assert "dossier_facts: 40 rows" in done.stdout

@@ -7,10 +7,12 @@ returned as numerator and denominator; the rate is derived at read time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Entity = Literal["dossier", "feedback"]
+# Which facts rows a figure's population can lie in (services/metrics/queries.prune_clause).
+Reads = Literal["finished", "open", "finished_or_open", "received", "paid", "filed"]
 
 TZ = "Asia/Ho_Chi_Minh"
 
@@ -38,11 +40,19 @@ class Metric:
     # can still get in (a dossier digitised later, an answer published later): a plan target is
     # then never declared missed before the period ends.
     final: bool = True
+    # Which facts rows the population can lie in; set from the population below.
+    reads: Reads = "finished"
 
     def numerator_sql(self) -> str:
         if self.summed is None:
             return f"countIf({self.numerator})"
         return f"toInt64(sumIf({self.summed}, {self.numerator}))"
+
+    def weighted_numerator_sql(self) -> str:
+        """The numerator over facts rows, each weighted by its `sign`."""
+        if self.summed is None:
+            return f"toInt64(sumIf(sign, {self.numerator}))"
+        return f"toInt64(sumIf(sign * ({self.summed}), {self.numerator}))"
 
 
 # Per-dossier conditions. `t` is the instant the figure is judged at: the period end, or now when
@@ -140,7 +150,7 @@ DOSSIER_METRICS: tuple[Metric, ...] = (
         "định 3) mà chưa có văn bản xin lỗi / hồ sơ đang giải quyết trong hạn: cảnh báo sớm.",
         "dossier",
         f"{OPEN_AT_T} AND NOT {LATE_AT_T}",
-        "due_day <= horizon_day AND length(apologies) = 0",
+        "due_day <= horizon_day AND apologies = 0",
         None,
     ),
     Metric(
@@ -268,4 +278,23 @@ FEEDBACK_METRICS: tuple[Metric, ...] = (
     ),
 )
 
-METRICS: dict[str, Metric] = {m.id: m for m in (*DOSSIER_METRICS, *FEEDBACK_METRICS)}
+_READS: dict[str, Reads] = {
+    FINISHED: "finished",
+    OPEN_AT_T: "open",
+    RECEIVED: "received",
+    PAID: "paid",
+    FILED: "filed",
+}
+
+
+def _reads(metric: Metric) -> Metric:
+    """Which rows the population reads: the anchor its population is built on."""
+    population = metric.population
+    if FINISHED in population and OPEN_AT_T in population:
+        reads: Reads = "finished_or_open"
+    else:
+        reads = next(r for anchor, r in _READS.items() if anchor in population)
+    return replace(metric, reads=reads)
+
+
+METRICS: dict[str, Metric] = {m.id: m for m in map(_reads, (*DOSSIER_METRICS, *FEEDBACK_METRICS))}

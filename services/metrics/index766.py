@@ -20,12 +20,16 @@ from services.metrics.definitions import (
     FILED,
     T_DAY,
     UNANSWERED,
+    Reads,
 )
 from services.metrics.queries import (
     SINGLE_T,
     Period,
+    Read,
     feedback_rows,
     judged_dossiers,
+    plain_dossiers,
+    prune_clause,
     scope_params,
     utc,
 )
@@ -190,47 +194,77 @@ def score(indicator: Indicator, num: int | None, den: int | None, rule_set: Rule
     return Score(indicator, num, den, rate, round(points, 2), rule)
 
 
-_DOSSIER_SQL = """
-SELECT
-    agency_code,
-    countIf(finished) AS n_finished, countIf(finished AND timeliness != 'late') AS n_finished_ok,
-    countIf(open_end) AS n_open_end, countIf(open_end AND timeliness != 'late') AS n_open_ok,
-    countIf(received_in) AS n_received,
-    countIf(received_in AND channel = 'online'
-            AND (paper_result_required = 0 OR e_result = 1)) AS n_received_online_e,
-    countIf(paid_in AND paid_amount > 0) AS n_paid,
-    countIf(paid_in AND paid_online) AS n_paid_online,
-    countIf(finished AND paper_result_required = 1) AS n_paper,
-    countIf(finished AND paper_result_required = 1 AND e_result = 1) AS n_paper_e,
-    countIf(received_in AND digitized_at IS NOT NULL AND digitized_at < t) AS n_digitized,
-    countIf((finished OR open_end) AND last_rating.2 = 'unsatisfied') AS n_unsatisfied,
-    groupUniqArrayIf(procedure_code, received_in AND channel = 'online') AS n_procs_online,
-    groupUniqArrayIf(procedure_code, paid_in AND paid_online) AS n_procs_paid_online,
-    sum(event_count) AS events, max(last_ingested_at) AS watermark
-FROM (
-    SELECT *,
-        end_at IS NOT NULL AND end_at >= period_start AND end_at < t AS finished,
-        received_at < t AND (end_at IS NULL OR end_at >= t) AS open_end,
-        received_at >= period_start AND received_at < period_end AS received_in,
-        paid_at IS NOT NULL AND paid_at >= period_start AND paid_at < t AS paid_in,
-        arraySum(p -> p.3, payments) AS paid_amount
-    FROM ({judged})
-    WHERE due_at IS NOT NULL
-)
+# The dossier counts come from three reads, each pruned to the rows it can count: finished in
+# the period or open at its end (judged), received in it, paid in it. A dossier's events count
+# once, in the first read whose population it is in.
+_FINISHED_OR_OPEN = "finished OR open_end"
+_DOSSIER_PARTS: dict[Reads, str] = {
+    "finished_or_open": f"""
+SELECT agency_code,
+    sumIf(sign, finished) AS n_finished,
+    sumIf(sign, finished AND timeliness != 'late') AS n_finished_ok,
+    sumIf(sign, open_end) AS n_open_end,
+    sumIf(sign, open_end AND timeliness != 'late') AS n_open_ok,
+    sumIf(sign, finished AND paper_result_required = 1) AS n_paper,
+    sumIf(sign, finished AND paper_result_required = 1 AND e_result = 1) AS n_paper_e,
+    sumIf(sign, ({_FINISHED_OR_OPEN}) AND last_rating.2 = 'unsatisfied') AS n_unsatisfied,
+    sumIf(sign * event_count, {_FINISHED_OR_OPEN}) AS events,
+    maxIf(last_ingested_at, sign > 0 AND ({_FINISHED_OR_OPEN})) AS watermark
+FROM ({{source}})
 GROUP BY agency_code
+""",
+    "received": f"""
+SELECT agency_code,
+    sumIf(sign, received_in) AS n_received,
+    sumIf(sign, received_in AND channel = 'online'
+                AND (paper_result_required = 0 OR e_result = 1)) AS n_received_online_e,
+    sumIf(sign, received_in AND digitized_at IS NOT NULL AND digitized_at < t) AS n_digitized,
+    sumMapIf([assumeNotNull(procedure_code)], [toInt64(sign)],
+             received_in AND channel = 'online' AND procedure_code IS NOT NULL) AS procs,
+    arrayFilter((p, n) -> n > 0, procs.1, procs.2) AS n_procs_online,
+    sumIf(sign * event_count, received_in AND NOT ({_FINISHED_OR_OPEN})) AS events,
+    maxIf(last_ingested_at, sign > 0 AND received_in AND NOT ({_FINISHED_OR_OPEN})) AS watermark
+FROM ({{source}})
+GROUP BY agency_code
+""",
+    "paid": f"""
+SELECT agency_code,
+    sumIf(sign, paid_in AND paid_amount > 0) AS n_paid,
+    sumIf(sign, paid_in AND paid_online) AS n_paid_online,
+    sumMapIf([assumeNotNull(procedure_code)], [toInt64(sign)],
+             paid_in AND paid_online AND procedure_code IS NOT NULL) AS procs,
+    arrayFilter((p, n) -> n > 0, procs.1, procs.2) AS n_procs_paid_online,
+    sumIf(sign * event_count, paid_in AND NOT received_in AND NOT ({_FINISHED_OR_OPEN}))
+        AS events,
+    maxIf(last_ingested_at,
+          sign > 0 AND paid_in AND NOT received_in AND NOT ({_FINISHED_OR_OPEN})) AS watermark
+FROM ({{source}})
+GROUP BY agency_code
+""",
+}
+
+_DOSSIER_ROW = """
+SELECT *,
+    end_at IS NOT NULL AND end_at >= period_start AND end_at < t AS finished,
+    received_at < t AND (end_at IS NULL OR end_at >= t) AS open_end,
+    received_at >= period_start AND received_at < period_end AS received_in,
+    paid_at IS NOT NULL AND paid_at >= period_start AND paid_at < t AS paid_in
+FROM ({rows})
+WHERE due_at IS NOT NULL
 """
 
 _FEEDBACK_SQL = f"""
 SELECT
     agency_code,
-    count() AS n_filed,
-    countIf({ANSWERED_IN_TIME} OR {UNANSWERED} AND {T_DAY} <= deadline_day) AS n_handled_ok,
-    countIf(last_rating.2 = 'unsatisfied' OR {ANSWERED_LATE}
-            OR {UNANSWERED} AND {T_DAY} > deadline_day) AS n_not_satisfied,
-    sum(event_count) AS events, max(last_ingested_at) AS watermark
+    sum(sign) AS n_filed,
+    sumIf(sign, {ANSWERED_IN_TIME} OR {UNANSWERED} AND {T_DAY} <= deadline_day) AS n_handled_ok,
+    sumIf(sign, last_rating.2 = 'unsatisfied' OR {ANSWERED_LATE}
+                OR {UNANSWERED} AND {T_DAY} > deadline_day) AS n_not_satisfied,
+    sum(sign * event_count) AS events, maxIf(last_ingested_at, sign > 0) AS watermark
 FROM ({{rows}})
 WHERE {FILED}
 GROUP BY agency_code
+HAVING n_filed != 0
 """
 
 
@@ -249,15 +283,41 @@ def leaf_counts(
     """Per agency code: (dossier counts, feedback counts). Counts add up across agencies
     (numbers sum, procedure sets unite), so any node of the org tree is a sum of leaves."""
     where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
-    judged = judged_dossiers(where, SINGLE_T, as_of=as_of is not None)
-    d_sql = _DOSSIER_SQL.replace("{judged}", judged)
-    f_sql = _FEEDBACK_SQL.replace("{rows}", feedback_rows(where, as_of=as_of is not None))
+    read = Read.of(client, as_of)
+    t = params["judged_at"]
     out: dict[str, tuple[Counts, Counts]] = {}
-    for row in client.query(d_sql, parameters=params).named_results():
-        out[row["agency_code"]] = (row, {})
+    for reads, sql in _DOSSIER_PARTS.items():
+        prune = prune_clause(reads, period.start, period.end, t)
+        if reads == "finished_or_open":
+            rows = judged_dossiers(where, SINGLE_T, read=read, prune=prune)
+        else:  # no judgment needed: skip the timeliness of a year of intake
+            rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune)
+        query = sql.replace("{source}", _DOSSIER_ROW.replace("{rows}", rows))
+        for row in client.query(query, parameters=params).named_results():
+            row.pop("procs", None)
+            code = row.pop("agency_code")
+            if not any(v for k, v in row.items() if k != "watermark"):
+                continue  # nothing of this agency in this read
+            dossiers, _ = out.setdefault(code, ({}, {}))
+            _add(dossiers, row)
+    f_prune = prune_clause("filed", period.start, period.end, t)
+    f_sql = _FEEDBACK_SQL.replace("{rows}", feedback_rows(where, read=read, prune=f_prune))
     for row in client.query(f_sql, parameters=params).named_results():
-        out[row["agency_code"]] = (out.get(row["agency_code"], ({}, {}))[0], row)
+        code = row.pop("agency_code")
+        out[code] = (out.get(code, ({}, {}))[0], row)
     return out
+
+
+def _add(target: Counts, source: Counts) -> None:
+    for key, value in source.items():
+        if isinstance(value, list):
+            target[key] = sorted(set(target.get(key, [])) | set(value))
+        elif key == "watermark":
+            value = utc(value)
+            current = target.get(key)
+            target[key] = value if current is None or (value and value > current) else current
+        else:
+            target[key] = target.get(key, 0) + int(value)
 
 
 def combine(parts: list[tuple[Counts, Counts]]) -> tuple[Counts, Counts]:
@@ -265,19 +325,7 @@ def combine(parts: list[tuple[Counts, Counts]]) -> tuple[Counts, Counts]:
     feedback: Counts = {}
     for d, f in parts:
         for target, source in ((dossiers, d), (feedback, f)):
-            for key, value in source.items():
-                if key == "agency_code":
-                    continue
-                if isinstance(value, list):
-                    target[key] = sorted(set(target.get(key, [])) | set(value))
-                elif key == "watermark":
-                    value = utc(value)
-                    current = target.get(key)
-                    target[key] = (
-                        value if current is None or (value and value > current) else current
-                    )
-                else:
-                    target[key] = target.get(key, 0) + int(value)
+            _add(target, {k: v for k, v in source.items() if k != "agency_code"})
     return dossiers, feedback
 
 

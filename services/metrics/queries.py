@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import rules
-from services.metrics.definitions import METRICS, TZ, Metric
-from services.metrics.folds import dossier_source, feedback_source
+from services.metrics import facts, rules
+from services.metrics.definitions import METRICS, TZ, Entity, Metric, Reads
 from services.metrics.rules import RuleSet
 from services.reference.calendar import WorkingCalendar
 
@@ -26,55 +25,75 @@ LAST_INSTANT = datetime(2299, 12, 30, tzinfo=UTC)
 
 _DT = "DateTime64(3, 'UTC')"
 
-# One row per dossier with what every dossier figure needs. Supplement pauses follow reference §2:
-# the k-th request pairs with the k-th resubmission; a pending request stops the clock.
-_DOSSIER_ROWS = f"""
-SELECT
-    agency_code, dossier_id, domain_code, level, channel, received_at, due_at,
-    coalesce(resolved_at, returned_at,
-             if({{withdrawn_finishes:UInt8}} = 1, withdrawn_at, NULL)) AS end_at,
-    if(length(payments) > 0, payments[1].1, NULL) AS paid_at,
-    arrayExists(p -> p.2 = 'online', payments) AS paid_online,
-    digitized_at, supplement_requests, supplement_receipts, event_count, last_ingested_at,
-    procedure_code, fee_required, paper_result_required, e_result, payments, apologies,
-    last_rating, late_notice_at,
-    {{period_start:{_DT}}} AS period_start,
-    {{period_end:{_DT}}} AS period_end,
-    t
-FROM {{source}} {{t_source}}
-WHERE {{filters}}
-    -- a rule set may leave withdrawn dossiers out of every dossier figure instead
-    AND NOT ({{withdrawn_finishes:UInt8}} = 0 AND withdrawn_at IS NOT NULL
-             AND resolved_at IS NULL AND returned_at IS NULL)
-"""
+# What a figure reads of each dossier: its facts (services/metrics/facts.py), with `sign` to sum
+# instead of counting rows, and `t`, the instant it is judged at.
+_DOSSIER_COLUMNS = (
+    "agency_code, dossier_id, procedure_code, domain_code, level, channel, received_at, due_at, "
+    "fee_required, paper_result_required, e_result, resolved_at, returned_at, withdrawn_at, "
+    "end_at, supplement_requests, supplement_receipts, end_requests, end_effective_at, "
+    "late_notice_at, apologies, first_apology_at, paid_at, paid_online, paid_amount, "
+    "digitized_at, last_rating, event_count, valid_from AS last_ingested_at"
+)
+_FEEDBACK_COLUMNS = (
+    "agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at, last_rating, "
+    "event_count, valid_from AS last_ingested_at"
+)
 
-# Working days of the loaded calendar years, passed as one array parameter: deadlines in working
-# days are then plain index arithmetic, and a day outside the calendar yields NULL, never a guess.
-_WD = "{working_days:Array(Date)}"
+# Working days of the loaded calendar years as data: one character per day from the calendar's
+# first day to its last working day, '1' for a working day (`cal_bits`). The engine turns it once
+# per query into the sorted working days and a running count of them, so the first working day on
+# or after d is one array lookup, never a scan per row; a day past the calendar yields NULL,
+# never a guess. (A string: an array parameter of 2,000 dates costs ~4 ms to parse per use.)
+_BITS = "{cal_bits:String}"
+_RANGE = f"range(1, length({_BITS}) + 1)"
+_WD = (
+    f"arrayMap(i -> addDays({{cal_base:Date}}, i - 1), "
+    f"arrayFilter(i -> substring({_BITS}, i, 1) = '1', {_RANGE}))"
+)
+_RUNNING = f"arrayCumSum(arrayMap(i -> toUInt32(substring({_BITS}, i, 1) = '1'), {_RANGE}))"
 
 
-def _working_day(anchor: str, offset: str) -> str:
-    """The working day `offset` places after the first working day x with `anchor` true; NULL
-    when the calendar does not reach that far (never a silent 1970-01-01 from an index miss)."""
-    first = f"arrayFirstIndex(x -> {anchor}, {_WD})"
+def _first_index(day: str) -> str:
+    """1-based index in the working days of the first working day on or after `day`; 0: none.
+    (Index 0 of an array is its default, 0: the day before the calendar has none before it.)"""
     return (
-        f"if({first} = 0 OR {first} + ({offset}) NOT BETWEEN 1 AND length({_WD}), NULL, "
-        f"{_WD}[{first} + ({offset})])"
+        f"multiIf({day} < {{cal_base:Date}}, 1, "
+        f"{day} > addDays({{cal_base:Date}}, length({_BITS}) - 1), 0, "
+        f"{_RUNNING}[dateDiff('day', {{cal_base:Date}}, {day})] + 1)"
     )
 
 
+def _working_day(day: str, first: str, offset: str) -> str:
+    """The working day `offset` places after the one at index `first` (a _first_index column of
+    `day`); NULL when the calendar does not reach that far or `day` is NULL."""
+    return (
+        f"if({day} IS NULL OR {first} = 0 OR {first} + ({offset}) NOT BETWEEN 1 "
+        f"AND length({_WD}), NULL, {_WD}[{first} + ({offset})])"
+    )
+
+
+# The §2 judgment at `t`. A dossier finished before `t` is judged at its end, precomputed in its
+# facts; one still open at `t` is judged at `t` from its supplement times. Supplement pauses
+# follow reference §2: the k-th request pairs with the k-th resubmission; a pending request stops
+# the clock.
 _DOSSIER_JUDGED = f"""
 SELECT *,
-    if(end_at IS NOT NULL AND end_at < t, end_at, t) AS judged_at,
-    arrayFilter(x -> x.1 <= judged_at, supplement_requests) AS req,
-    arrayFilter(x -> x.1 <= judged_at, supplement_receipts) AS rec,
-    least(length(req), length(rec)) AS pairs,
-    arraySum(arrayMap(i -> greatest(0, dateDiff('millisecond', req[i].1, rec[i].1)),
-                      range(1, pairs + 1))) AS paused_ms,
-    if(length(req) > pairs, req[pairs + 1].1, judged_at) AS clock_stop,
-    subtractMilliseconds(clock_stop, paused_ms) AS effective_at,
+    end_at IS NOT NULL AND end_at < t AS finished_by_t,
+    if(finished_by_t, end_at, t) AS judged_at,
+    if(finished_by_t, toUInt64(end_requests),
+       length(arrayFilter(x -> x <= t, supplement_requests))) AS requests,
+    if(finished_by_t, end_effective_at,
+       subtractMilliseconds(
+           if(requests > least(requests, length(arrayFilter(x -> x <= t, supplement_receipts))),
+              supplement_requests[least(requests, length(arrayFilter(x -> x <= t,
+                  supplement_receipts))) + 1],
+              t),
+           arraySum(arrayMap(i -> greatest(0, dateDiff('millisecond', supplement_requests[i],
+                                                       supplement_receipts[i])),
+                             range(1, least(requests, length(arrayFilter(x -> x <= t,
+                                 supplement_receipts))) + 1))))) AS effective_at,
     multiIf(due_at IS NULL, NULL,
-            length(req) > 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
+            requests > 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
             if({{lenient_boundary:UInt8}} = 1,
                toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'),
                effective_at > due_at), 'late',
@@ -83,37 +102,129 @@ SELECT *,
     -- Apology (KH 7860 B.4.1): issued no later than N (working) days before the original due
     -- date; more reschedules than the rule allows is a violation.
     toDate(due_at, '{TZ}') AS due_day,
+    {_first_index("due_day")} AS due_first,
     if({{apology_unit_working:UInt8}} = 1,
-       {_working_day("x >= due_day", "-{apology_days_before_due:Int32}")},
+       {_working_day("due_day", "due_first", "-{apology_days_before_due:Int32}")},
        subtractDays(due_day, {{apology_days_before_due:Int32}})) AS apology_deadline_day,
-    if(length(apologies) > 0, apologies[1].1, NULL) AS first_apology_at,
-    length(apologies) >= 1 AND length(apologies) <= {{max_reschedules:UInt8}}
+    apologies >= 1 AND apologies <= {{max_reschedules:UInt8}}
         AND toDate(first_apology_at, '{TZ}') <= apology_deadline_day AS apology_ok,
     -- The leading indicator's horizon: the N-th working day after the judging day.
-    {
-    _working_day(
-        f"x > toDate(subtractMilliseconds(t, 1), '{TZ}')", "{leading_working_days:Int32} - 1"
-    )
-} AS horizon_day
+    toDate(subtractMilliseconds(t, 1), '{TZ}') AS t_day,
+    {_first_index("addDays(t_day, 1)")} AS horizon_first,
+    {_working_day("t_day", "horizon_first", "{leading_working_days:Int32} - 1")} AS horizon_day
 FROM ({{rows}})
 """
 
-_FEEDBACK_ROWS = f"""
-SELECT agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at,
-    event_count, last_ingested_at, last_rating,
+_FEEDBACK_JUDGED = f"""
+SELECT *,
+    toDate(filed_at, '{TZ}') AS filed_day,
+    {_first_index("addDays(filed_day, 1)")} AS filed_first,
     -- Reference §5: answer within N working days of filing (holidays skipped); a rule set may
     -- trust the source system's due_at instead.
     if({{feedback_deadline_source:UInt8}} = 1, toDate(due_at, '{TZ}'),
-       {_working_day(f"x > toDate(filed_at, '{TZ}')", "{feedback_working_days:Int32} - 1")})
-       AS deadline_day,
-    {{period_start:{_DT}}} AS period_start,
-    {{period_end:{_DT}}} AS period_end,
-    {{judged_at:{_DT}}} AS t
-FROM {{source}}
-WHERE {{filters}}
+       {_working_day("filed_day", "filed_first", "{feedback_working_days:Int32} - 1")})
+       AS deadline_day
+FROM ({{rows}})
 """
 
-_GROUP_COLUMNS = {"agency": "agency_code", "domain": "domain_code", "level": "level"}
+# Which facts rows a question can touch: the end month partitions a dossier's current facts,
+# so a question about finished or open dossiers skips every month that ended before it; intake
+# and payment questions skip granules by their own time (skip indexes).
+Prune = Reads
+
+
+def _month(instant: datetime) -> int:
+    utc = instant.astimezone(UTC)
+    return utc.year * 100 + utc.month
+
+
+def prune_clause(kind: Prune, start: datetime, end: datetime, t_min: datetime) -> str:
+    """A condition on facts rows that every row of the population meets (so it changes no
+    answer) and that the engine can skip partitions and granules by. `t_min` is the earliest
+    instant the figure is judged at, `end` the latest."""
+    if kind == "finished":
+        return f"part_month >= {_month(start):d} AND end_at >= {{period_start:{_DT}}}"
+    if kind == "open":
+        return f"part_month >= {_month(min(t_min, end)):d}"
+    if kind == "finished_or_open":
+        return f"part_month >= {_month(min(start, t_min)):d}"
+    if kind == "received":
+        return (
+            f"part_month >= 0 AND received_at >= {{period_start:{_DT}}} "
+            f"AND received_at < {{period_end:{_DT}}}"
+        )
+    if kind == "paid":
+        return f"part_month >= 0 AND paid_at >= {{period_start:{_DT}}}"
+    return (
+        f"part_month >= {_month(start):d} AND part_month <= {_month(end):d} "
+        f"AND filed_at >= {{period_start:{_DT}}} AND filed_at < {{period_end:{_DT}}}"
+    )
+
+
+@dataclass(frozen=True)
+class Read:
+    """How a question reads the store: live or as of an instant (the `as_of` parameter), and
+    which entities have parts the refolder has not taken yet (`behind`), whose items are then
+    folded from their parts. Read.of(client, as_of) asks the store."""
+
+    as_of: bool = False
+    behind: frozenset[Entity] = frozenset({"dossier", "feedback"})
+
+    @classmethod
+    def of(cls, client: Client, as_of: datetime | None) -> Read:
+        params: dict[str, Any] = {}
+        at = facts.CURRENT_SQL
+        if as_of is not None:
+            params["as_of"] = as_of
+            at = f"{{as_of:{_DT}}}"
+        checks = ", ".join(
+            f"(SELECT count() FROM (SELECT 1 FROM {facts.SHAPES[e].parts} "
+            f"WHERE folded_at > {facts.watermark_sql(e)} AND ingested_at <= {at} LIMIT 1))"
+            for e in facts.ENTITIES
+        )
+        pending = client.query(f"SELECT {checks}", parameters=params).result_rows[0]
+        behind = frozenset(e for e, n in zip(facts.ENTITIES, pending, strict=True) if n)
+        return cls(as_of is not None, behind)
+
+
+def item_rows(entity: Entity, where: str, prune: str, read: Read) -> str:
+    """One row per item version from the facts, plus the items the facts have not caught up
+    with folded from their parts (services/metrics/facts.py); sum `sign` instead of counting.
+
+    `where` filters on the item's columns (agency, domain, level); `prune` limits what is read
+    (prune_clause). As of an instant: the versions valid then and the parts ingested by then.
+    """
+    shape = facts.SHAPES[entity]
+    columns = _DOSSIER_COLUMNS if entity == "dossier" else _FEEDBACK_COLUMNS
+    at = f"{{as_of:{_DT}}}" if read.as_of else facts.CURRENT_SQL
+    if read.as_of:
+        # a superseded version lives in the partition of minus the month it ended
+        valid = f"valid_from <= {at} AND valid_to > {at}"
+        prune = f"({prune}) OR part_month <= -toYYYYMM({at})"
+    else:
+        valid = f"valid_to = {facts.CURRENT_SQL}"
+    current = f"SELECT {columns}, sign FROM {shape.facts} WHERE {valid} AND ({prune}) AND {where}"
+    if entity not in read.behind:
+        return current
+    delta = facts.delta_keys_sql(entity, at, where)
+    key = f"(agency_code, {shape.key})"
+    fold = facts.fold_sql(shape, facts.at_instant_source(shape, f"{key} IN ({delta})", at))
+    return f"""
+{current} AND {key} NOT IN ({delta})
+UNION ALL
+SELECT {columns}, toInt8(1) AS sign FROM ({fold})
+WHERE ({prune}) AND {where}
+"""
+
+
+def _rows_with_t(rows: str, t_source: str) -> str:
+    """The rows with the period's bounds and the judging instant `t`: from `t_source` (an ARRAY
+    JOIN), or the judged_at parameter."""
+    t = "t" if t_source else f"{{judged_at:{_DT}}} AS t"
+    return (
+        f"SELECT *, {t}, {{period_start:{_DT}}} AS period_start, "
+        f"{{period_end:{_DT}}} AS period_end FROM ({rows}) {t_source}"
+    )
 
 
 @cache
@@ -123,14 +234,19 @@ def calendar() -> WorkingCalendar:
 
 
 @cache
-def _working_days() -> list[date]:
+def _calendar_params() -> dict[str, Any]:
     cal = calendar()
-    return [d.day for year in cal.years for d in cal.days(year) if d.is_working]
+    days = [d for year in cal.years for d in cal.days(year)]
+    working = [d.day for d in days if d.is_working]
+    if not working:
+        return {"cal_base": FIRST_DAY, "cal_bits": ""}
+    bits = "".join("1" if d.is_working else "0" for d in days if d.day <= working[-1])
+    return {"cal_base": days[0].day, "cal_bits": bits}
 
 
 def rule_params(rule_set: RuleSet) -> dict[str, Any]:
     """Every parameter the figure SQL reads from the rules and the calendar."""
-    return {**rule_set.sql_params(), "working_days": _working_days()}
+    return {**rule_set.sql_params(), **_calendar_params()}
 
 
 def scope_params(
@@ -156,32 +272,45 @@ def scope_params(
     return where, params
 
 
-def judged_dossiers(where: str, t_source: str, *, as_of: bool) -> str:
-    """One row per dossier (and judging instant `t`) with its §2 timeliness at `t`.
+def judged_dossiers(where: str, t_source: str, *, read: Read, prune: str) -> str:
+    """One row per dossier version (and judging instant `t`) with its §2 timeliness at `t`;
+    sum `sign` instead of counting rows.
 
-    Parameters the SQL expects: period_start, period_end, multi_supplement_late, the ones `t_source`
-    names (e.g. judged_at), `as_of` when as_of is set, and those of `where`.
+    Parameters the SQL expects: period_start, period_end, the rule parameters, the ones
+    `t_source` names (e.g. judged_at), `as_of` when as_of is set, and those of `where`.
     """
-    rows = (
-        _DOSSIER_ROWS.replace("{filters}", where)
-        .replace("{t_source}", t_source)
-        .replace("{source}", dossier_source(as_of))
-    )
+    rows = plain_dossiers(where, t_source, read=read, prune=prune)
     return _DOSSIER_JUDGED.replace("{rows}", rows)
 
 
-def feedback_rows(where: str, *, as_of: bool) -> str:
-    """One row per feedback item with its answer deadline (`deadline_day`) and judging instant."""
-    return _FEEDBACK_ROWS.replace("{filters}", where).replace("{source}", feedback_source(as_of))
+def plain_dossiers(where: str, t_source: str, *, read: Read, prune: str) -> str:
+    """judged_dossiers without the judgment, for counts that need none (intake, payments)."""
+    rows = item_rows("dossier", where, prune, read)
+    # a rule set may leave withdrawn dossiers out of every dossier figure instead
+    rows = (
+        f"SELECT * FROM ({rows}) WHERE NOT ({{withdrawn_finishes:UInt8}} = 0 "
+        "AND withdrawn_at IS NOT NULL AND resolved_at IS NULL AND returned_at IS NULL)"
+    )
+    return _rows_with_t(rows, t_source)
+
+
+def feedback_rows(where: str, *, read: Read, prune: str) -> str:
+    """One row per feedback version with its answer deadline (`deadline_day`) and judging
+    instant `t` (the judged_at parameter); sum `sign` instead of counting rows."""
+    rows = item_rows("feedback", where, prune, read)
+    with_t = _rows_with_t(rows, "")
+    return _FEEDBACK_JUDGED.replace("{rows}", with_t)
 
 
 SINGLE_T = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
+
+_GROUP_COLUMNS = {"agency": "agency_code", "domain": "domain_code", "level": "level"}
 
 
 _ITEM_COLUMNS = {
     "dossier": (
         "agency_code, dossier_id, domain_code, level, channel, received_at, due_at, end_at, "
-        "effective_at, length(req) AS supplements, timeliness, event_count"
+        "effective_at, requests AS supplements, timeliness, event_count"
     ),
     "feedback": (
         "agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at, event_count"
@@ -263,16 +392,16 @@ class MetricQuery:
     # Catalogue facts the SQL needs as sets of procedure codes (valid at the period end).
     full_online_eligible: tuple[str, ...] = ()
 
-    def sql(self) -> tuple[str, dict[str, Any]]:
+    def sql(self, read: Read | None = None) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {}
-        source = self._source(params, bucketed=True)
+        source = self._source(params, read or Read(self.as_of is not None), bucketed=True)
         group = self._group_expr()
         sql = (
-            f"SELECT {group} AS grp, {self.metric.numerator_sql()} AS numerator, "
-            f"count() AS denominator, sum(event_count) AS events, "
-            f"max(last_ingested_at) AS watermark "
+            f"SELECT {group} AS grp, {self.metric.weighted_numerator_sql()} AS numerator, "
+            f"sum(sign) AS denominator, sum(sign * event_count) AS events, "
+            f"maxIf(last_ingested_at, sign > 0) AS watermark "
             f"FROM ({source}) WHERE {self.metric.population} "
-            f"GROUP BY grp ORDER BY grp"
+            f"GROUP BY grp HAVING denominator != 0 ORDER BY grp"
         )
         return sql, params
 
@@ -281,20 +410,23 @@ class MetricQuery:
     ) -> tuple[int, list[dict[str, Any]]]:
         """The items behind the figure (judged at the period end), paged: (total, page)."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
-        source = self._source(params, bucketed=False)
+        source = self._source(params, Read.of(client, self.as_of), bucketed=False)
         condition = self.metric.population
         if part == "numerator":
             condition = f"({condition}) AND ({self.metric.numerator})"
         columns = _ITEM_COLUMNS[self.metric.entity]
         key = "dossier_id" if self.metric.entity == "dossier" else "feedback_id"
         base = f"FROM ({source}) WHERE {condition}"
-        total = client.query(f"SELECT count() {base}", parameters=params).result_rows[0][0]
+        total = client.query(f"SELECT sum(sign) {base}", parameters=params).result_rows[0][0]
+        # A version and its cancellation are the same row with opposite signs: what is left
+        # after summing is the item as it stands.
         page = client.query(
-            f"SELECT {columns} {base} ORDER BY agency_code, {key} "
+            f"SELECT * EXCEPT (net) FROM (SELECT {columns}, sum(sign) AS net {base} "
+            f"GROUP BY ALL HAVING net > 0) ORDER BY agency_code, {key} "
             "LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
             parameters=params,
         ).named_results()
-        return int(total), [
+        return int(total or 0), [
             {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in page
         ]
 
@@ -304,24 +436,26 @@ class MetricQuery:
         if self.metric.anchor is None:
             raise MetricQueryError(f"{self.metric.id} is a stock figure: it has no daily series")
         params: dict[str, Any] = {}
-        source = self._source(params, bucketed=False)
+        source = self._source(params, Read.of(client, self.as_of), bucketed=False)
         num = self.metric.numerator
         pending = self.metric.pending or "0"
         sql = (
             f"SELECT agency_code, toDate({self.metric.anchor}, '{TZ}') AS day, "
-            f"countIf({num}) AS hits, count() AS total, "
-            f"countIf(NOT ({num}) AND ({pending})) AS pending, max(last_ingested_at) AS watermark "
+            f"sumIf(sign, {num}) AS hits, sum(sign) AS total, "
+            f"sumIf(sign, NOT ({num}) AND ({pending})) AS pending, "
+            f"maxIf(last_ingested_at, sign > 0) AS watermark "
             f"FROM ({source}) WHERE {self.metric.population} "
-            f"GROUP BY agency_code, day ORDER BY agency_code, day"
+            f"GROUP BY agency_code, day HAVING total != 0 ORDER BY agency_code, day"
         )
         rows = client.query(sql, parameters=params).result_rows
         return [DailyRow(str(a), d, int(h), int(n), int(q), utc(w)) for a, d, h, n, q, w in rows]
 
-    def _source(self, params: dict[str, Any], *, bucketed: bool) -> str:
+    def _source(self, params: dict[str, Any], read: Read, *, bucketed: bool) -> str:
+        judged_at = min(self.period.end, self.now)
         params.update(
             period_start=self.period.start,
             period_end=self.period.end,
-            judged_at=min(self.period.end, self.now),
+            judged_at=judged_at,
             full_online_eligible=list(self.full_online_eligible),
             **rule_params(self.rule_set),
         )
@@ -331,20 +465,22 @@ class MetricQuery:
         stock_buckets = (
             bucketed and self.metric.anchor is None and self.group_by in ("day", "month")
         )
+        t_min = judged_at
         if stock_buckets:
-            params["bucket_ends"] = self._bucket_ends()
+            ends = self._bucket_ends()
+            params["bucket_ends"] = ends
+            t_min = min(ends, default=judged_at)
             t_source = "ARRAY JOIN {bucket_ends:Array(DateTime64(3, 'UTC'))} AS t"
         else:
             # A one-element array keeps a single SQL shape for both cases.
             t_source = SINGLE_T
+        prune = prune_clause(self.metric.reads, self.period.start, self.period.end, t_min)
         if self.metric.entity == "dossier":
-            source = judged_dossiers(where, t_source, as_of=self.as_of is not None)
-        else:
-            source = feedback_rows(where, as_of=self.as_of is not None)
-        return source
+            return judged_dossiers(where, t_source, read=read, prune=prune)
+        return feedback_rows(where, read=read, prune=prune)
 
     def run(self, client: Client) -> list[MetricRow]:
-        sql, params = self.sql()
+        sql, params = self.sql(Read.of(client, self.as_of))
         result = client.query(sql, parameters=params)
         return [
             MetricRow(None if g is None else str(g), int(n), int(d), int(ev), utc(wm))

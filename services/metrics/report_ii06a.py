@@ -15,7 +15,15 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.metrics import rules
-from services.metrics.queries import SINGLE_T, Period, judged_dossiers, scope_params, utc
+from services.metrics.queries import (
+    SINGLE_T,
+    Period,
+    Read,
+    judged_dossiers,
+    prune_clause,
+    scope_params,
+    utc,
+)
 from services.metrics.rules import RuleSet
 from services.reference.org_tree import OrgTree
 
@@ -36,19 +44,19 @@ COLUMNS: tuple[tuple[str, int, str], ...] = (
 
 _SQL = """
 SELECT agency_code,
-    countIf(received_at >= period_start AND received_at < period_end
-            AND channel = 'online') AS received_online,
-    countIf(received_at >= period_start AND received_at < period_end
-            AND channel != 'online') AS received_direct_postal,
-    countIf(received_at < period_start
-            AND (end_at IS NULL OR end_at >= period_start)) AS carried_over,
-    countIf(finished AND timeliness = 'early') AS resolved_early,
-    countIf(finished AND timeliness = 'on_time') AS resolved_on_time,
-    countIf(finished AND timeliness = 'late') AS resolved_late,
-    countIf(NOT finished AND timeliness != 'late') AS pending_within,
-    countIf(NOT finished AND timeliness = 'late') AS pending_overdue,
-    sum(event_count) AS events,
-    max(last_ingested_at) AS watermark
+    sumIf(sign, received_at >= period_start AND received_at < period_end
+                AND channel = 'online') AS received_online,
+    sumIf(sign, received_at >= period_start AND received_at < period_end
+                AND channel != 'online') AS received_direct_postal,
+    sumIf(sign, received_at < period_start
+                AND (end_at IS NULL OR end_at >= period_start)) AS carried_over,
+    sumIf(sign, finished AND timeliness = 'early') AS resolved_early,
+    sumIf(sign, finished AND timeliness = 'on_time') AS resolved_on_time,
+    sumIf(sign, finished AND timeliness = 'late') AS resolved_late,
+    sumIf(sign, NOT finished AND timeliness != 'late') AS pending_within,
+    sumIf(sign, NOT finished AND timeliness = 'late') AS pending_overdue,
+    sum(sign * event_count) AS events,
+    maxIf(last_ingested_at, sign > 0) AS watermark
 FROM (
     SELECT *, end_at IS NOT NULL AND end_at < t AS finished
     FROM ({judged})
@@ -57,6 +65,7 @@ FROM (
       AND (end_at IS NULL OR end_at >= period_start)
 )
 GROUP BY agency_code
+HAVING sum(sign) != 0
 ORDER BY agency_code
 """
 
@@ -112,7 +121,10 @@ def compute(
     rule_set: RuleSet | None = None,
 ) -> II06aReport:
     where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
-    sql = _SQL.replace("{judged}", judged_dossiers(where, SINGLE_T, as_of=as_of is not None))
+    # every row is finished in the period or open at its end
+    prune = prune_clause("finished_or_open", period.start, period.end, params["judged_at"])
+    judged = judged_dossiers(where, SINGLE_T, read=Read.of(client, as_of), prune=prune)
+    sql = _SQL.replace("{judged}", judged)
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
     for r in result.named_results():

@@ -18,6 +18,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import METRICS
+from services.metrics.facts import ENTITIES, Refolder
 from services.metrics.queries import VN, Period, metric_query
 from services.plans.monitor import PlanMonitor
 from services.plans.source import PlanSource
@@ -44,6 +45,12 @@ class MetricsStatus:
     last_run_seconds: float = 0.0
     last_rows_written: int = 0
     last_error: str | None = None
+    # The refolder (services/metrics/facts.py): how far the facts are behind the parts.
+    refold_runs: int = 0
+    refold_last_items: int = 0
+    refold_last_seconds: float = 0.0
+    refold_watermark: datetime | None = None
+    refold_last_error: str | None = None
     # The plan monitor (target statuses and alerts), when this service runs one.
     plans_runs: int = 0
     plans_last_run_at: datetime | None = None
@@ -71,6 +78,8 @@ class MetricsService:
         self,
         client: Client,
         *,
+        refolder: Refolder | None = None,
+        refold_interval: float = 1.0,
         interval: float = 5.0,
         full_snapshot_every: float = 3600.0,
         monitor: PlanMonitor | None = None,
@@ -79,6 +88,8 @@ class MetricsService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
+        self._refolder = refolder
+        self._refold_interval = refold_interval
         self._interval = interval
         self._full_every = full_snapshot_every
         self._clock = clock
@@ -98,6 +109,45 @@ class MetricsService:
         self._trigger.set()
 
     async def run(self) -> None:
+        refolding = asyncio.create_task(self._refold_loop(), name="refolder")
+        try:
+            await self._compute_loop()
+        finally:
+            refolding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refolding
+
+    async def _refold_loop(self) -> None:
+        # Apart from the figure computations, so a slow one never lets the facts fall behind.
+        while not self._stopping and self._refolder is not None:
+            try:
+                await asyncio.to_thread(self.refold_once)
+            except Exception as exc:  # the store may be down: report, keep the loop alive
+                self.status.refold_last_error = str(exc)
+                log.warning("refolding failed: %s", exc)
+            await asyncio.sleep(self._refold_interval)
+
+    def refold_once(self) -> int:
+        """Bring the facts up to the parts (a few bounded steps); returns items refolded."""
+        assert self._refolder is not None
+        started = time.perf_counter()
+        items = 0
+        for entity in ENTITIES:
+            for _ in range(20):  # a backlog is taken over several cycles, not all at once
+                step = self._refolder.step(entity)
+                items += step.items
+                if not step.items:
+                    break
+            if entity == "dossier":
+                self.status.refold_watermark = step.watermark
+        s = self.status
+        s.refold_runs += 1
+        s.refold_last_items = items
+        s.refold_last_seconds = time.perf_counter() - started
+        s.refold_last_error = None
+        return items
+
+    async def _compute_loop(self) -> None:
         while not self._stopping:
             try:
                 await asyncio.to_thread(self.compute_once)

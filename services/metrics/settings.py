@@ -14,6 +14,12 @@ class MetricsSettings(CommonSettings):
     metrics_full_snapshot_every: float = Field(
         default=3600.0, gt=0, description="Seconds between snapshots of unchanged figures too"
     )
+    metrics_refold_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between refolder steps: how far the figures' facts may trail the "
+        "parts (questions fold the rest from the parts meanwhile)",
+    )
     metrics_plans_interval: float = Field(
         default=60.0, gt=0, description="Seconds between evaluations of the plans' targets"
     )

@@ -9,7 +9,13 @@ from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 
+from services.storage.replay import fill_new_views
+
 log = logging.getLogger(__name__)
+
+# Migrations that add materialized views over `events`: a store that already holds events gets
+# their tables filled from them when the migration is applied.
+BACKFILLS: dict[int, tuple[str, ...]] = {18: ("dossier_parts_mv", "feedback_parts_mv")}
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -65,4 +71,8 @@ def migrate(client: Client) -> list[int]:
         )
         log.info("applied migration %04d_%s", migration.version, migration.name)
         applied.append(migration.version)
+        if migration.version in BACKFILLS:
+            views = BACKFILLS[migration.version]
+            for table, rows in fill_new_views(client, views).items():
+                log.info("filled %s from the stored events: %d rows", table, rows)
     return applied

@@ -41,10 +41,12 @@ def derived_views(client: Client) -> list[View]:
     return views
 
 
-def replay(client: Client, progress: Progress | None = None) -> dict[str, int]:
-    """Truncate every table the views feed, then refill it year by year. Returns rows per
-    target."""
-    views = derived_views(client)
+def replay(
+    client: Client, progress: Progress | None = None, only: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """Truncate every table the views feed (or only the `only` views'), then refill it year by
+    year. Returns rows per target."""
+    views = [v for v in derived_views(client) if not only or v.name in only]
     years = [
         int(r[0])
         for r in client.query(
@@ -66,6 +68,14 @@ def replay(client: Client, progress: Progress | None = None) -> dict[str, int]:
         v.target: int(client.query(f"SELECT count() FROM {v.target}").result_rows[0][0])
         for v in views
     }
+
+
+def fill_new_views(client: Client, views: tuple[str, ...]) -> dict[str, int]:
+    """After a migration that adds views fed by the events log: fill their tables from the
+    events already stored (a new view only sees inserts made after it exists)."""
+    if not views or not client.query("SELECT count() FROM events").result_rows[0][0]:
+        return {}
+    return replay(client, only=views)
 
 
 def _one_year(match: re.Match[str], year: int) -> str:
