@@ -71,7 +71,9 @@ async def run_metrics(settings: Settings) -> None:
 
 async def run_api(settings: Settings) -> None:
     nc = await connect_nats(_nats_url(settings))
-    client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    client = await asyncio.to_thread(
+        lambda: connect(settings.resolved_clickhouse_url(), limits=settings.api_limits())
+    )
     # The API reads ClickHouse as a read-only user (compose: api_ro), so it checks keys but never
     # writes them: `motcua migrate` adds the bootstrap key, `motcua keys` manages the rest.
     keys = KeyStore(client, writable=False)

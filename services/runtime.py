@@ -46,7 +46,7 @@ from services.plans.source import PlanSource
 from services.reference.calendar import WorkingCalendar
 from services.reference.calendar_store import sync_calendar
 from services.reference.seed import seed_if_empty
-from services.storage.clickhouse import connect
+from services.storage.clickhouse import QueryLimits, connect
 from services.storage.migrate import migrate
 
 log = logging.getLogger("motcua")
@@ -62,10 +62,23 @@ class Settings(IngestSettings, MetricsSettings):
         ge=0,
         description="How long the public pages (/, /co-quan/…) are served from memory; 0: never",
     )
+    api_query_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A query of the API or the public pages is stopped after this many seconds",
+    )
+    api_query_memory_mb: int = Field(
+        default=512,
+        gt=0,
+        description="A query of the API or the public pages is stopped past this much memory",
+    )
     nats_port: int = 4222
     # An admin API key to make sure of at start (hashed, like every key): operators' first login
     # and tests. `motcua up` with no key at all generates one instead and prints it once.
     bootstrap_admin_key: SecretStr | None = None
+
+    def api_limits(self) -> QueryLimits:
+        return QueryLimits(self.api_query_seconds, self.api_query_memory_mb * 1024 * 1024)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -241,7 +254,9 @@ async def embedded(
         # The API reads through a client the engine keeps read-only; only the key store, which
         # `POST /v1/keys` and the first start write to, has a writing client.
         api_client = await asyncio.to_thread(
-            lambda: connect(settings.resolved_clickhouse_url(), read_only=True)
+            lambda: connect(
+                settings.resolved_clickhouse_url(), read_only=True, limits=settings.api_limits()
+            )
         )
         writer = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
         keys = KeyStore(writer)

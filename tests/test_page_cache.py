@@ -40,8 +40,8 @@ def test_a_page_is_built_once_per_period_and_the_oldest_goes_first() -> None:
     for t in threads:
         t.join()
     assert built == ["a"]
-    assert cache.get("a", 29.9, build("a")).body == "<p>a 1</p>"
-    assert cache.get("a", 30.0, build("a")).body == "<p>a 2</p>"  # 30 s old: built again
+    assert cache.get("a", 30.0, build("a")).body == "<p>a 1</p>"  # aged from the build's end
+    assert cache.get("a", 30.1, build("a")).body == "<p>a 2</p>"  # 30 s old: built again
     cache.get("b", 31.0, build("b"))
     cache.get("c", 32.0, build("c"))  # a third page: the least recently used (a) goes
     cache.get("a", 33.0, build("a"))

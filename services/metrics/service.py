@@ -18,8 +18,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import METRICS
-from services.metrics.facts import ENTITIES, Refolder
-from services.metrics.queries import VN, Period, metric_query
+from services.metrics.facts import CURRENT_SQL, ENTITIES, EPOCH, OPEN_MONTH, Refolder
+from services.metrics.queries import VN, Filters, Period, metric_query
 from services.plans.monitor import PlanMonitor
 from services.plans.source import PlanSource
 from services.reference.catalog import Catalog
@@ -44,6 +44,8 @@ class MetricsStatus:
     last_run_at: datetime | None = None
     last_run_seconds: float = 0.0
     last_rows_written: int = 0
+    last_full: bool = False  # every agency recomputed (else only those that changed)
+    last_agencies: int = 0
     last_error: str | None = None
     # The refolder (services/metrics/facts.py): how far the facts are behind the parts.
     refold_runs: int = 0
@@ -95,6 +97,10 @@ class MetricsService:
         self._clock = clock
         self._last: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._last_full = 0.0
+        # What the last cycle saw: the newest part's write time (store clock) and its own now.
+        self._last_folded = EPOCH
+        self._last_now: datetime | None = None
+        self._data_watermark = EPOCH
         self._monitor = monitor
         self._plans_interval = plans_interval
         self._plan_source = plan_source
@@ -196,53 +202,106 @@ class MetricsService:
         self._trigger.set()
 
     def compute_once(self) -> int:
-        """Compute every figure for the current month and year by agency; write what changed."""
+        """Compute the current month's and year's figures by agency; write what changed.
+
+        Incremental: a cycle recomputes only the agencies with newly stored events or with an
+        open dossier whose due time passed since the last cycle; every figure of every agency is
+        recomputed at the first cycle, when the local day changes (day-based rules move then)
+        and every `full_snapshot_every` seconds."""
         started = time.perf_counter()
         now = self._clock()
-        full = time.monotonic() - self._last_full >= self._full_every
-        watermark = self._watermark()
+        today = now.astimezone(VN).date()
+        full = (
+            time.monotonic() - self._last_full >= self._full_every
+            or self._last_now is None
+            or self._last_now.astimezone(VN).date() != today
+        )
+        changed, folded = self._changes(now)
+        agencies: tuple[str, ...] = ()
+        if not full:
+            agencies = tuple(sorted(changed))
         rows: list[list[Any]] = []
-        for period_name, (period_start, period) in current_periods(now).items():
-            catalog = Catalog.load(self._client, period.last_day)
-            eligible = tuple(p.code for p in catalog if p.full_online_eligible)
-            for metric_id in METRICS:
-                query = metric_query(
-                    metric_id,
-                    period=period,
-                    now=now,
-                    group_by="agency",
-                    full_online_eligible=eligible,
-                )
-                for r in query.run(self._client):
-                    key = (period_name, metric_id, r.group or "")
-                    value = (r.numerator, r.denominator)
-                    if full or self._last.get(key) != value:
-                        rows.append(
-                            [
-                                now,
-                                period_name,
-                                period_start,
-                                metric_id,
-                                r.group or "",
-                                r.numerator,
-                                r.denominator,
-                                watermark,
-                            ]
-                        )
-                    self._last[key] = value
+        if full or agencies:
+            watermark = self._watermark(folded)
+            for period_name, (period_start, period) in current_periods(now).items():
+                catalog = Catalog.load(self._client, period.last_day)
+                eligible = tuple(p.code for p in catalog if p.full_online_eligible)
+                for metric_id in METRICS:
+                    query = metric_query(
+                        metric_id,
+                        period=period,
+                        now=now,
+                        filters=Filters(agencies=agencies),
+                        group_by="agency",
+                        full_online_eligible=eligible,
+                    )
+                    for r in query.run(self._client):
+                        key = (period_name, metric_id, r.group or "")
+                        value = (r.numerator, r.denominator)
+                        if full or self._last.get(key) != value:
+                            rows.append(
+                                [
+                                    now,
+                                    period_name,
+                                    period_start,
+                                    metric_id,
+                                    r.group or "",
+                                    r.numerator,
+                                    r.denominator,
+                                    watermark,
+                                ]
+                            )
+                        self._last[key] = value
         if rows:
             self._client.insert("metric_snapshots", rows, column_names=list(SNAPSHOT_COLUMNS))
         if full:
             self._last_full = time.monotonic()
+        self._last_now = now
+        self._last_folded = max(self._last_folded, folded)
         s = self.status
         s.runs += 1
         s.last_run_at = now
         s.last_run_seconds = time.perf_counter() - started
         s.last_rows_written = len(rows)
+        s.last_full = full
+        s.last_agencies = len(agencies)
         s.last_error = None
         return len(rows)
 
-    def _watermark(self) -> datetime:
-        result = self._client.query("SELECT max(ingested_at) FROM events")
+    def _changes(self, now: datetime) -> tuple[set[str], datetime]:
+        """Agencies with parts written since the last cycle or an open dossier that fell due
+        since then, and the newest part's write time (skip indexes: a few granules, not the
+        history)."""
+        since = self._last_folded
+        due_from = self._last_now or now
+        rows = self._client.query(
+            "SELECT agency_code, max(folded_at) FROM ("
+            "SELECT agency_code, folded_at FROM dossier_parts WHERE folded_at > {since:DT} "
+            "UNION ALL SELECT agency_code, folded_at FROM feedback_parts "
+            "WHERE folded_at > {since:DT} "
+            "UNION ALL SELECT agency_code, {since:DT} FROM dossier_facts "
+            f"WHERE part_month = {OPEN_MONTH:d} AND valid_to = {CURRENT_SQL} "
+            "AND due_at > {due_from:DT} AND due_at <= {now:DT}"
+            ") GROUP BY agency_code".replace("DT}", "DateTime64(3, 'UTC')}"),
+            parameters={"since": since, "due_from": due_from, "now": now},
+        ).result_rows
+        folded = max((_as_utc(r[1]) for r in rows), default=since)
+        return {str(r[0]) for r in rows}, folded
+
+    def _watermark(self, folded: datetime) -> datetime:
+        """The newest ingest time stored (a snapshot's data watermark), from the parts written
+        since the last cycle: not a scan of the events log."""
+        result = self._client.query(
+            "SELECT max(ingested_at) FROM (SELECT ingested_at FROM dossier_parts "
+            "WHERE folded_at > {since:DateTime64(3, 'UTC')} UNION ALL SELECT ingested_at "
+            "FROM feedback_parts WHERE folded_at > {since:DateTime64(3, 'UTC')})",
+            parameters={"since": self._last_folded},
+        )
         value = result.result_rows[0][0]
-        return value if isinstance(value, datetime) else datetime.fromtimestamp(0, UTC)
+        if isinstance(value, datetime) and _as_utc(value) > EPOCH:
+            self._data_watermark = max(self._data_watermark, _as_utc(value))
+        return self._data_watermark
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

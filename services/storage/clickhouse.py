@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,24 @@ from clickhouse_connect.driver.client import Client
 DEFAULT_DATABASE = "motcua"
 
 
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one query may take before the engine stops it with an error."""
+
+    seconds: float
+    memory_bytes: int
+
+    def settings(self) -> dict[str, Any]:
+        return {"max_execution_time": self.seconds, "max_memory_usage": self.memory_bytes}
+
+
 def connect(
     url: str,
     *,
     database: str | None = None,
     create_database: bool = False,
     read_only: bool = False,
+    limits: QueryLimits | None = None,
     **kwargs: Any,
 ) -> Client:
     """Open a client on `url` (chdb:///path or http(s)://user:pass@host:port/db).
@@ -32,12 +45,18 @@ def connect(
     refuses any write, DDL or settings change through it (the embedded counterpart of the
     api_ro user); it opens an engine another client of this process already set up. On a
     server, the user's own profile decides (api_ro, grafana_ro: readonly=1).
+
+    `limits`: every query of this client is stopped past this time and memory (the API's
+    clients: no request, however crafted, can hold the engine or the process's memory).
     """
+    if limits is not None:
+        kwargs["settings"] = {**limits.settings(), **kwargs.get("settings", {})}
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
         path = Path(unquote(parsed.path))
         db = database or DEFAULT_DATABASE
         if read_only:
+            # readonly last: chDB applies settings one by one, and readonly=1 locks the rest
             settings = {**kwargs.pop("settings", {}), "readonly": 1}
             reader = clickhouse_connect.get_client(
                 dsn=f"chdb://{path}", settings=settings, **kwargs

@@ -11,6 +11,7 @@ that arrive while a page is being built wait for that build instead of starting 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ class PageCache:
         self.builds = 0
 
     def get(self, key: Hashable, now: float, build: Callable[[], tuple[int, str]]) -> Page:
-        """The page for `key`: cached if younger than `seconds` at `now`, else built once."""
+        """The page for `key`: cached if younger than `seconds` at `now`, else built once; its
+        age counts from the end of its build."""
         if self.seconds <= 0:
             self.builds += 1
             return Page(now, *build())
@@ -47,7 +49,12 @@ class PageCache:
                 page = self._fresh(key, now)
                 if page is not None:
                     return page
-            page = Page(now, *build())
+            # Stamped when the build ends: stamped at its start, a build slower than `seconds`
+            # (a loaded machine) would leave a page already stale, and every request would
+            # build it again.
+            started = time.monotonic()
+            status, body = build()
+            page = Page(now + (time.monotonic() - started), status, body)
             with self._lock:
                 self.builds += 1
                 self._pages[key] = page

@@ -1,0 +1,150 @@
+"""The figures' read model (services/metrics/facts.py): facts that equal the fold of the parts,
+steps that can be repeated or interrupted, and queries whose limits the engine enforces."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from services.metrics.definitions import METRICS
+from services.metrics.facts import CURRENT, SHAPES, Refolder, catch_up
+from services.metrics.queries import Filters, Period, metric_query
+from services.storage.clickhouse import QueryLimits, connect
+from tests.helpers import dossier_event, received, resolved
+from tests.test_pipeline import d
+from tests.test_replay import store
+
+MARCH = Period.from_dates(date(2026, 3, 1), date(2026, 3, 31))
+NOW = datetime(2026, 4, 2, tzinfo=UTC)
+
+
+def figures(client: Client, agency: str, as_of: datetime | None = None) -> dict[str, Any]:
+    return {
+        m: [
+            (r.group, r.numerator, r.denominator, r.events)
+            for r in metric_query(
+                m, period=MARCH, now=NOW, filters=Filters(agencies=(agency,)), as_of=as_of
+            ).run(client)
+        ]
+        for m in METRICS
+    }
+
+
+def current_facts(client: Client, agency: str) -> list[tuple[Any, ...]]:
+    """Each dossier's current facts, net of cancellations."""
+    return [
+        tuple(r)
+        for r in client.query(
+            "SELECT dossier_id, valid_from, received_at, end_at, end_effective_at, paid_at, "
+            "apologies, sum(sign) AS n FROM dossier_facts "
+            "WHERE agency_code = {a:String} AND valid_to = {c:DateTime64(3, 'UTC')} "
+            "GROUP BY ALL HAVING n != 0 ORDER BY dossier_id",
+            parameters={"a": agency, "c": CURRENT},
+        ).result_rows
+    ]
+
+
+def lifecycle(agency: str, i: int) -> list[Any]:
+    out = [received(agency, f"D{i}", d(2 + i), due=d(10 + i, 17), channel="online")]
+    if i % 2:
+        out.append(dossier_event("supplement_requested", agency, f"D{i}", d(3 + i, 9)))
+        out.append(dossier_event("supplement_received", agency, f"D{i}", d(5 + i, 9)))
+    if i % 3 != 2:
+        out.append(resolved(agency, f"D{i}", d(9 + 2 * i)))
+    return out
+
+
+def test_facts_equal_the_fold_of_their_parts_and_a_repeat_writes_nothing(
+    clickhouse: Client, agency: str
+) -> None:
+    # Catches: facts that drift from the parts they are folded from, and a refolder step that is
+    # not idempotent (a repeat after a crash would then count a dossier twice).
+    for i in range(6):
+        store(clickhouse, lifecycle(agency, i)[:1])  # receipts first, one insert each
+    before = figures(clickhouse, agency)  # all of it still in the delta
+    catch_up(clickhouse)
+    assert figures(clickhouse, agency) == before
+    store(clickhouse, [e for i in range(6) for e in lifecycle(agency, i)[1:]])
+    live = figures(clickhouse, agency)
+    catch_up(clickhouse)
+    assert figures(clickhouse, agency) == live
+    assert any(live[m] for m in METRICS)
+    keys = [(agency, f"D{i}") for i in range(6)]
+    refolder = Refolder(clickhouse)
+    assert refolder.sync("dossier", keys) == (0, 0)  # nothing left to write
+    folded = clickhouse.query(
+        "SELECT dossier_id, last_ingested_at, received_at, "
+        "coalesce(resolved_at, returned_at, withdrawn_at) FROM dossiers "
+        "WHERE agency_code = {a:String} ORDER BY dossier_id",
+        parameters={"a": agency},
+    ).result_rows
+    assert [(r[0], r[1], r[2], r[3]) for r in current_facts(clickhouse, agency)] == [
+        tuple(r) for r in folded
+    ]
+
+
+def test_a_step_repairs_whatever_an_interrupted_one_left(clickhouse: Client, agency: str) -> None:
+    # Catches: a refolder that trusts its own last write, so a crash halfway through an insert
+    # (a cancellation written without its replacement, or twice) is counted for ever.
+    store(clickhouse, [e for i in range(4) for e in lifecycle(agency, i)])
+    catch_up(clickhouse)
+    expected = figures(clickhouse, agency)
+    shape = SHAPES["dossier"]
+    row = clickhouse.query(
+        f"SELECT * EXCEPT sign FROM {shape.facts} WHERE agency_code = {{a:String}} "
+        "AND dossier_id = 'D1' AND sign = 1 ORDER BY valid_from DESC LIMIT 1",
+        parameters={"a": agency},
+    )
+    columns = list(row.column_names)
+    values = list(row.result_rows[0])
+    # the current row written twice, as a step interrupted and then re-run without its token
+    clickhouse.insert(shape.facts, [[*values, 1]], column_names=[*columns, "sign"])
+    assert figures(clickhouse, agency) != expected
+    added, cancelled = Refolder(clickhouse).sync("dossier", [(agency, "D1")])
+    assert (added, cancelled) == (0, 1)
+    assert figures(clickhouse, agency) == expected
+
+
+def test_as_of_answers_are_the_same_from_the_parts_and_from_the_facts(
+    clickhouse: Client, agency: str
+) -> None:
+    # Catches: a facts version that starts or ends at the wrong ingest instant, so an as-of
+    # answer changes once the refolder has taken the events it was computed from.
+    instants = []
+    for i in range(3):
+        store(clickhouse, lifecycle(agency, i))
+        time.sleep(0.01)
+        instants.append(datetime.now(UTC))
+        time.sleep(0.01)
+    store(clickhouse, [dossier_event("supplement_requested", agency, "D0", d(4, 9))])
+    from_parts = [figures(clickhouse, agency, at) for at in instants]
+    catch_up(clickhouse)
+    assert [figures(clickhouse, agency, at) for at in instants] == from_parts
+    assert from_parts[0] != from_parts[-1]
+
+
+def test_every_api_query_is_stopped_past_its_time_and_memory(clickhouse_url: str) -> None:
+    # Catches: a read client without limits, on which one crafted request could hold the engine
+    # or the process's memory for as long as it likes.
+    limited = connect(clickhouse_url, read_only=True, limits=QueryLimits(0.5, 64 * 1024 * 1024))
+    started = time.monotonic()
+    with pytest.raises(Exception, match="TIMEOUT_EXCEEDED|Timeout exceeded"):
+        limited.query("SELECT count() FROM numbers(100000000000)")
+    assert time.monotonic() - started < 10
+    with pytest.raises(Exception, match="MEMORY_LIMIT_EXCEEDED|memory limit exceeded"):
+        limited.query("SELECT length(groupArray(number)) FROM numbers(100000000)")
+    assert limited.query("SELECT 1").result_rows == [(1,)]  # the client is still usable
+
+
+def test_the_api_reads_with_the_configured_limits(system: Any) -> None:
+    # Catches: limits that exist as settings but never reach the API's client.
+    client = system.api_clickhouse
+    seconds, memory = client.query(
+        "SELECT getSetting('max_execution_time'), getSetting('max_memory_usage')"
+    ).result_rows[0]
+    assert float(seconds) == 30.0
+    assert int(memory) == 512 * 1024 * 1024
