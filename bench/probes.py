@@ -17,9 +17,10 @@ class Watcher(threading.Thread):
     that the busy event loop it observes cannot delay it (chDB serialises calls per client).
 
     Ingest stores the stream in order, one insert at a time, and an insert becomes visible in
-    `events` first and in `dossier_state` (its materialized view) 50-200 ms later. So when
+    `events` first and in `dossier_parts` (its materialized view, which every figure reads
+    through the facts or, until the refolder takes them, directly) 50-200 ms later. So when
     `count() FROM events` says e, the first e events are in `events`; once event e-1 is folded
-    into its dossier's state, the whole insert is queryable. Both reads are cheap (~1 ms and
+    into its dossier's parts, the whole insert is queryable. Both reads are cheap (~1 ms and
     ~4 ms, the second only when the count moved), so polling costs the system little CPU.
     """
 
@@ -56,7 +57,7 @@ class Watcher(threading.Thread):
         return bool(
             self.client.command(
                 "SELECT toUnixTimestamp64Milli(max(last_event_at)) >= {t:Int64} "
-                "FROM dossier_state WHERE agency_code = {a:String} AND dossier_id = {d:String}",
+                "FROM dossier_parts WHERE agency_code = {a:String} AND dossier_id = {d:String}",
                 parameters={"t": START_MS + i, "a": agency, "d": dossier},
             )
         )

@@ -82,3 +82,41 @@ async def test_the_running_system_evaluates_the_plans_in_force(
     async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
         pipeline = (await http.get("/v1/pipeline")).json()
     assert pipeline["metrics"]["plans_runs"] >= 1
+
+
+async def test_a_cycle_recomputes_only_the_agencies_whose_data_changed(
+    system: Any, nc: NatsClient, clickhouse: Client
+) -> None:
+    # Catches: a metrics cycle that recomputes every figure of every agency each time (at a
+    # province's history that work competes with the ingest), and an incremental one that
+    # misses an agency with new events.
+    import uuid
+
+    a, b = (f"T{uuid.uuid4().hex[:10].upper()}" for _ in range(2))
+    day = datetime(2026, 11, 3, 9, tzinfo=VN)
+    due = datetime(2026, 11, 20, 17, tzinfo=VN)
+    for code in (a, b):
+        await publish(nc, received(code, "I1", day, due=due))
+    await eventually(lambda: stored(clickhouse, a) == 1 and stored(clickhouse, b) == 1)
+    await eventually(lambda: _parts(clickhouse, a) and _parts(clickhouse, b))
+    clock = {"now": datetime(2026, 11, 9, tzinfo=UTC)}
+    service = MetricsService(clickhouse, clock=lambda: clock["now"], full_snapshot_every=1e9)
+    service.compute_once()
+    assert service.status.last_full
+    await publish(nc, received(a, "I2", day, due=due, channel="online"))
+    await eventually(lambda: stored(clickhouse, a) == 2)
+    await eventually(lambda: _parts(clickhouse, a) == 2)
+    clock["now"] = datetime(2026, 11, 9, 1, tzinfo=UTC)  # same local day
+    assert service.compute_once() > 0
+    assert not service.status.last_full
+    assert a in service.status.last_agency_codes
+    assert b not in service.status.last_agency_codes
+
+
+def _parts(clickhouse: Client, agency: str) -> int:
+    return int(
+        clickhouse.query(
+            "SELECT uniqExact(dossier_id) FROM dossier_parts WHERE agency_code = {a:String}",
+            parameters={"a": agency},
+        ).result_rows[0][0]
+    )

@@ -74,7 +74,7 @@ async def test_the_scorecard_is_served_from_memory_until_it_is_due(
 
         async def stored() -> bool:
             rows = clickhouse.query(
-                "SELECT count() FROM dossier_state WHERE agency_code = {a:String}",
+                "SELECT count() FROM dossier_parts WHERE agency_code = {a:String}",
                 parameters={"a": a},
             ).result_rows
             return int(rows[0][0]) == 1

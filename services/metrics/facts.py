@@ -18,8 +18,10 @@ table on each read: 25 s and 11 GB at 10 million dossiers). Now:
    are folded from their parts at question time. So answers are as fresh as the parts, and an
    as-of answer is exact at any instant: the facts version valid then, or the parts up to then.
 
-The fold is written once, here (`fold_sql`): the refolder, the delta and `motcua replay` all use
-it; the per-insert aggregates are the view's in migration 0018.
+The fold is written once, here (`_DOSSIER_FOLD`, `_FEEDBACK_FOLD` and what is derived from them):
+the refolder and `motcua replay` render it as a running fold per version (`versions_sql`), a
+question's delta as the fold at one instant (`at_instant_sql`); the per-insert aggregates are the
+view's in migration 0018.
 """
 
 from __future__ import annotations
@@ -57,6 +59,49 @@ _WRITING = threading.RLock()
 OPEN_MONTH = 999999
 
 
+# How each part column folds: max, min, a set union, or an exact distinct count (kept as its
+# state until the last step). One list per entity, rendered three ways below: merging the parts
+# of one insert instant, the running fold over an item's instants (one facts version each), and
+# the fold at one instant (a question's delta).
+Fold = tuple[tuple[str, str], ...]
+
+_DOSSIER_FOLD: Fold = (
+    ("procedure_code", "max"),
+    ("domain_code", "max"),
+    ("level", "max"),
+    ("channel", "max"),
+    ("received_at", "min"),
+    ("due_at", "min"),
+    ("fee_required", "max"),
+    ("paper_result_required", "max"),
+    ("e_result", "max"),
+    ("outcome", "max"),
+    ("resolved_at", "min"),
+    ("returned_at", "min"),
+    ("withdrawn_at", "min"),
+    ("supplement_requests", "groupUniqArrayArray"),
+    ("supplement_receipts", "groupUniqArrayArray"),
+    ("late_notice_at", "min"),
+    ("apologies", "groupUniqArrayArray"),
+    ("payments", "groupUniqArrayArray"),
+    ("digitized_at", "min"),
+    ("last_rating", "max"),
+    ("event_count", "uniqExact"),
+    ("last_event_at", "max"),
+)
+
+_FEEDBACK_FOLD: Fold = (
+    ("filed_at", "min"),
+    ("topic", "max"),
+    ("due_at", "min"),
+    ("answered_at", "min"),
+    ("published_at", "min"),
+    ("last_rating", "max"),
+    ("event_count", "uniqExact"),
+    ("last_event_at", "max"),
+)
+
+
 @dataclass(frozen=True)
 class Shape:
     """How one entity's parts fold into facts."""
@@ -65,47 +110,23 @@ class Shape:
     key: str  # the item id column
     parts: str
     facts: str
-    aggregates: str  # SELECT list over parts rows, grouped per item and version
-    derived: str  # SELECT list over the aggregates: the facts' own columns
+    fold: Fold
+    derived: str  # SELECT list over the folded columns: the facts' own columns
     month: str  # part_month of a current row (a history row: minus the month valid_to ends)
     columns: tuple[str, ...]  # the facts' content columns, in table order
 
 
-_DOSSIER_AGGREGATES = """
-    max(procedure_code) AS procedure_code,
-    max(domain_code) AS domain_code,
-    max(level) AS level,
-    max(channel) AS channel,
-    min(received_at) AS received_at,
-    min(due_at) AS due_at,
-    max(fee_required) AS fee_required,
-    max(paper_result_required) AS paper_result_required,
-    max(e_result) AS e_result,
-    max(outcome) AS outcome,
-    min(resolved_at) AS resolved_at,
-    min(returned_at) AS returned_at,
-    min(withdrawn_at) AS withdrawn_at,
-    -- reference §2: the k-th request pairs with the k-th resubmission, by time
-    arrayMap(x -> x.1, arraySort(groupUniqArrayArray(supplement_requests))) AS requests_all,
-    arrayMap(x -> x.1, arraySort(groupUniqArrayArray(supplement_receipts))) AS receipts_all,
-    min(late_notice_at) AS late_notice_at,
-    arraySort(groupUniqArrayArray(apologies)) AS apologies_all,
-    arraySort(groupUniqArrayArray(payments)) AS payments_all,
-    min(digitized_at) AS digitized_at,
-    max(last_rating) AS last_rating,
-    toUInt64(uniqExactMerge(event_count)) AS event_count,
-    max(last_event_at) AS last_event_at,
-    max(ingested_at) AS valid_from
-"""
-
 # Judged at its own end (withdrawal included: a rule set that does not count withdrawals leaves
 # withdrawn-only dossiers out altogether, so every dossier it keeps has this same end).
+# Reference §2: the k-th supplement request pairs with the k-th resubmission, by time.
 _DOSSIER_DERIVED = f"""
     procedure_code, domain_code, level, channel, received_at, due_at, fee_required,
     paper_result_required, e_result, outcome, resolved_at, returned_at, withdrawn_at,
     coalesce(resolved_at, returned_at, withdrawn_at) AS end_at,
-    requests_all AS supplement_requests,
-    receipts_all AS supplement_receipts,
+    arrayMap(x -> x.1, arraySort(supplement_requests)) AS requests_all,
+    arrayMap(x -> x.1, arraySort(supplement_receipts)) AS receipts_all,
+    arraySort(apologies) AS apologies_all,
+    arraySort(payments) AS payments_all,
     ifNull(end_at, {_EPOCH}) AS end_or_epoch,
     arrayFilter(x -> x <= end_or_epoch, requests_all) AS end_req,
     arrayFilter(x -> x <= end_or_epoch, receipts_all) AS end_rec,
@@ -116,28 +137,17 @@ _DOSSIER_DERIVED = f"""
         arraySum(arrayMap(i -> greatest(0, dateDiff('millisecond', end_req[i], end_rec[i])),
                           range(1, end_pairs + 1))))) AS end_effective_at,
     late_notice_at,
-    toUInt16(length(apologies_all)) AS apologies,
+    toUInt16(length(apologies_all)) AS apologies_n,
     if(length(apologies_all) > 0, apologies_all[1].1, NULL) AS first_apology_at,
     if(length(payments_all) > 0, payments_all[1].1, NULL) AS paid_at,
     toUInt8(arrayExists(p -> p.2 = 'online', payments_all)) AS paid_online,
     toUInt64(arraySum(p -> p.3, payments_all)) AS paid_amount,
-    digitized_at, last_rating, event_count, last_event_at
-"""
-
-_FEEDBACK_AGGREGATES = """
-    min(filed_at) AS filed_at,
-    max(topic) AS topic,
-    min(due_at) AS due_at,
-    min(answered_at) AS answered_at,
-    min(published_at) AS published_at,
-    max(last_rating) AS last_rating,
-    toUInt64(uniqExactMerge(event_count)) AS event_count,
-    max(last_event_at) AS last_event_at,
-    max(ingested_at) AS valid_from
+    digitized_at, last_rating, toUInt64(event_count) AS event_count, last_event_at
 """
 
 _FEEDBACK_DERIVED = """
-    filed_at, topic, due_at, answered_at, published_at, last_rating, event_count, last_event_at
+    filed_at, topic, due_at, answered_at, published_at, last_rating,
+    toUInt64(event_count) AS event_count, last_event_at
 """
 
 SHAPES: dict[Entity, Shape] = {
@@ -146,7 +156,7 @@ SHAPES: dict[Entity, Shape] = {
         key="dossier_id",
         parts="dossier_parts",
         facts="dossier_facts",
-        aggregates=_DOSSIER_AGGREGATES,
+        fold=_DOSSIER_FOLD,
         derived=_DOSSIER_DERIVED,
         month=f"ifNull(toYYYYMM(end_at), {OPEN_MONTH})",
         columns=(
@@ -185,7 +195,7 @@ SHAPES: dict[Entity, Shape] = {
         key="feedback_id",
         parts="feedback_parts",
         facts="feedback_facts",
-        aggregates=_FEEDBACK_AGGREGATES,
+        fold=_FEEDBACK_FOLD,
         derived=_FEEDBACK_DERIVED,
         month="ifNull(toYYYYMM(filed_at), 0)",
         columns=(
@@ -201,56 +211,84 @@ SHAPES: dict[Entity, Shape] = {
     ),
 }
 
+# The facts' columns whose derived name differs (the derived SELECT keeps the parts' names
+# free for the folded values it reads).
+_FACT_NAMES = {
+    "supplement_requests": "requests_all",
+    "supplement_receipts": "receipts_all",
+    "apologies": "apologies_n",
+}
+
+
+def _merge(column: str, how: str) -> str:
+    """Parts of one item and instant into one row (duplicates of a retried insert)."""
+    if how == "uniqExact":
+        return f"uniqExactMergeState({column}) AS {column}"
+    return f"{how}({column}) AS {column}"
+
+
+def _final(column: str, how: str, over: str = "") -> str:
+    """The fold of an item's rows: over a window (each instant's running state) or grouped."""
+    if how == "uniqExact":
+        return f"uniqExactMerge({column}){over} AS {column}"
+    return f"{how}({column}){over} AS {column}"
+
+
 KEY_COLUMNS = ("agency_code", "item_id", "valid_from", "valid_to", "part_month", "version")
 
 
-def fold_sql(shape: Shape, versions: str) -> str:
-    """One facts row per item and version from `versions`: a FROM-able source of the item's
-    parts rows, each with `bound` (the version it is folded into: only rows ingested by then)
-    and `valid_to`. The one place the fold is written."""
-    content = ", ".join(shape.columns)
+def _facts_select(shape: Shape, folded: str) -> str:
+    """Facts rows (key columns, then content) from rows of folded columns with valid_from and
+    valid_to."""
+    content = ", ".join(f"{_FACT_NAMES.get(c, c)} AS {c}" for c in shape.columns)
+    names = ", ".join(shape.columns)
     return f"""
 SELECT agency_code, {shape.key}, valid_from, valid_to,
     if(valid_to = {CURRENT_SQL}, {shape.month}, -toYYYYMM(valid_to)) AS part_month,
     -- a hash of a NULL is NULL: hash the row's text
-    cityHash64(toString(tuple(agency_code, {shape.key}, valid_from, valid_to, {content})))
+    cityHash64(toString(tuple(agency_code, {shape.key}, valid_from, valid_to, {names})))
         AS version,
-    {content}
+    {names}
 FROM (
-    SELECT agency_code, {shape.key}, valid_from, valid_to, {shape.derived}
-    FROM (
-        SELECT agency_code, {shape.key}, bound, any(valid_to) AS valid_to, {shape.aggregates}
-        FROM ({versions})
-        WHERE ingested_at <= bound
-        GROUP BY agency_code, {shape.key}, bound
-    )
+    SELECT agency_code, {shape.key}, valid_from, valid_to, {content}
+    FROM (SELECT agency_code, {shape.key}, valid_from, valid_to, {shape.derived} FROM ({folded}))
 )
 """
 
 
-def versions_source(shape: Shape, where: str) -> str:
-    """Every version of the items `where` selects: one per distinct ingest instant of their
-    parts, each holding until the next (the last one current)."""
-    return f"""
-SELECT *, v.1 AS bound, v.2 AS valid_to
+def versions_sql(shape: Shape, where: str) -> str:
+    """Every version of the items `where` selects: one per ingest instant of their parts, each
+    the running fold of the parts up to it and holding until the next (the last one current).
+    One pass in the table's own order, whatever the number of versions."""
+    merged = ", ".join(_merge(c, how) for c, how in shape.fold)
+    item = f"PARTITION BY agency_code, {shape.key} ORDER BY ingested_at"
+    running = ", ".join(_final(c, how, " OVER running") for c, how in shape.fold)
+    folded = f"""
+SELECT agency_code, {shape.key}, ingested_at AS valid_from,
+    leadInFrame(ingested_at, 1, {CURRENT_SQL})
+        OVER ({item} ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS valid_to,
+    {running}
 FROM (
-    SELECT *, arraySort(groupUniqArray(ingested_at)
-                        OVER (PARTITION BY agency_code, {shape.key})) AS instants
-    FROM {shape.parts}
-    WHERE {where}
+    SELECT agency_code, {shape.key}, ingested_at, {merged}
+    FROM {shape.parts} WHERE {where}
+    GROUP BY agency_code, {shape.key}, ingested_at
 )
-ARRAY JOIN arrayZip(instants, arrayPushBack(arrayPopFront(instants), {CURRENT_SQL})) AS v
+WINDOW running AS ({item} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 """
+    return _facts_select(shape, folded)
 
 
-def at_instant_source(shape: Shape, where: str, bound: str) -> str:
-    """The parts of the items `where` selects, folded as the store knew them at `bound` (a SQL
-    instant): the delta of a live or as-of question."""
-    return f"""
-SELECT *, {bound} AS bound, {CURRENT_SQL} AS valid_to
-FROM {shape.parts}
-WHERE {where}
+def at_instant_sql(shape: Shape, where: str, bound: str) -> str:
+    """The items `where` selects, folded as the store knew them at `bound` (a SQL instant): the
+    delta of a live or as-of question. The same fold as versions_sql, at one instant."""
+    grouped = ", ".join(_final(c, how) for c, how in shape.fold)
+    folded = f"""
+SELECT agency_code, {shape.key}, max(ingested_at) AS valid_from, {CURRENT_SQL} AS valid_to,
+    {grouped}
+FROM {shape.parts} WHERE ({where}) AND ingested_at <= {bound}
+GROUP BY agency_code, {shape.key}
 """
+    return _facts_select(shape, folded)
 
 
 def watermark_sql(entity: Entity) -> str:
@@ -371,9 +409,7 @@ class Refolder:
         params = {"ids": ids}
         columns = ["agency_code", shape.key, *KEY_COLUMNS[2:], *shape.columns]
         desired: dict[tuple[Any, ...], list[Any]] = {}
-        for row in self._client.query(
-            fold_sql(shape, versions_source(shape, where)), parameters=params
-        ).result_rows:
+        for row in self._client.query(versions_sql(shape, where), parameters=params).result_rows:
             if (row[0], row[1]) in wanted:
                 desired[_identity(row)] = list(row)
         stored: dict[tuple[Any, ...], tuple[int, list[Any]]] = {}
@@ -424,7 +460,7 @@ class Refolder:
             where = f"cityHash64({shape.key}) % {chunks:d} = {i:d}"
             client.command(
                 f"INSERT INTO {shape.facts} ({columns}, sign) "
-                f"SELECT *, toInt8(1) FROM ({fold_sql(shape, versions_source(shape, where))})",
+                f"SELECT *, toInt8(1) FROM ({versions_sql(shape, where)})",
                 settings={"async_insert": 0},
             )
         client.insert(
@@ -498,4 +534,4 @@ def _utc(value: Any) -> datetime:
     raise TypeError(f"expected a datetime, got {value!r}")
 
 
-__all__ = ["CURRENT", "ENTITIES", "SHAPES", "Refolder", "catch_up", "fold_sql", "TZ"]
+__all__ = ["CURRENT", "ENTITIES", "SHAPES", "TZ", "Refolder", "at_instant_sql", "catch_up"]

@@ -208,7 +208,7 @@ def item_rows(entity: Entity, where: str, prune: str, read: Read) -> str:
         return current
     delta = facts.delta_keys_sql(entity, at, where)
     key = f"(agency_code, {shape.key})"
-    fold = facts.fold_sql(shape, facts.at_instant_source(shape, f"{key} IN ({delta})", at))
+    fold = facts.at_instant_sql(shape, f"{key} IN ({delta})", at)
     return f"""
 {current} AND {key} NOT IN ({delta})
 UNION ALL

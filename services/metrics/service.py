@@ -46,6 +46,8 @@ class MetricsStatus:
     last_rows_written: int = 0
     last_full: bool = False  # every agency recomputed (else only those that changed)
     last_agencies: int = 0
+    # the agencies the last incremental cycle recomputed (at most a few dozen shown)
+    last_agency_codes: list[str] = field(default_factory=list)
     last_error: str | None = None
     # The refolder (services/metrics/facts.py): how far the facts are behind the parts.
     refold_runs: int = 0
@@ -265,6 +267,7 @@ class MetricsService:
         s.last_rows_written = len(rows)
         s.last_full = full
         s.last_agencies = len(agencies)
+        s.last_agency_codes = list(agencies[:50])
         s.last_error = None
         return len(rows)
 

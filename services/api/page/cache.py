@@ -33,9 +33,16 @@ class PageCache:
         self._building: dict[Hashable, threading.Lock] = {}
         self.builds = 0
 
-    def get(self, key: Hashable, now: float, build: Callable[[], tuple[int, str]]) -> Page:
+    def get(
+        self,
+        key: Hashable,
+        now: float,
+        build: Callable[[], tuple[int, str]],
+        clock: Callable[[], float] | None = None,
+    ) -> Page:
         """The page for `key`: cached if younger than `seconds` at `now`, else built once; its
-        age counts from the end of its build."""
+        age counts from the end of its build (`clock`, the time `now` was read from; without it,
+        `now` plus how long the build took)."""
         if self.seconds <= 0:
             self.builds += 1
             return Page(now, *build())
@@ -54,7 +61,8 @@ class PageCache:
             # build it again.
             started = time.monotonic()
             status, body = build()
-            page = Page(now + (time.monotonic() - started), status, body)
+            built = clock() if clock else now + (time.monotonic() - started)
+            page = Page(built, status, body)
             with self._lock:
                 self.builds += 1
                 self._pages[key] = page

@@ -55,7 +55,9 @@ def _serve(ctx: ApiContext, key: tuple[str, ...], build: Callable[[], Built]) ->
     if ctx.page_cache is None:
         status, body = build()
     else:
-        page = ctx.page_cache.get(key, ctx.clock().timestamp(), build)
+        page = ctx.page_cache.get(
+            key, ctx.clock().timestamp(), build, clock=lambda: ctx.clock().timestamp()
+        )
         status, body = page.status, page.body
     return HTMLResponse(body, status_code=status, headers=_CACHE if status == 200 else None)
 
