@@ -245,9 +245,8 @@ def _facts_select(shape: Shape, folded: str) -> str:
     return f"""
 SELECT agency_code, {shape.key}, valid_from, valid_to,
     if(valid_to = {CURRENT_SQL}, {shape.month}, -toYYYYMM(valid_to)) AS part_month,
-    -- a hash of a NULL is NULL: hash the row's text
-    cityHash64(toString(tuple(agency_code, {shape.key}, valid_from, valid_to, {names})))
-        AS version,
+    -- one tuple: a hash of a NULL argument is NULL, a NULL inside a tuple is hashed as NULL
+    cityHash64(tuple(agency_code, {shape.key}, valid_from, valid_to, {names})) AS version,
     {names}
 FROM (
     SELECT agency_code, {shape.key}, valid_from, valid_to, {content}
@@ -356,7 +355,7 @@ class Refolder:
         if since == EPOCH and self._backlog(shape) > 4 * self._max_parts:
             # A store that has never been refolded (a new installation of this version on an
             # old store): one bulk fold instead of a thousand steps.
-            self._rebuild(entity, 16)
+            self._rebuild(entity, 500_000)
             result.watermark = self.watermark(entity)
             result.seconds = time.perf_counter() - started
             return result
@@ -443,16 +442,18 @@ class Refolder:
             )
         return added, cancelled
 
-    def rebuild(self, entity: Entity, chunks: int = 16) -> int:
+    def rebuild(self, entity: Entity, chunk_parts: int = 500_000) -> int:
         """Refold every item from scratch (`motcua replay`): truncate, then one insert per hash
-        chunk of the ids, so memory stays bounded whatever the history. Returns facts rows
-        (every version of every item)."""
+        chunk of the ids (about `chunk_parts` parts each), so memory stays bounded whatever the
+        history. Returns facts rows (every version of every item)."""
         with _WRITING:
-            return self._rebuild(entity, chunks)
+            return self._rebuild(entity, chunk_parts)
 
-    def _rebuild(self, entity: Entity, chunks: int) -> int:
+    def _rebuild(self, entity: Entity, chunk_parts: int) -> int:
         shape = SHAPES[entity]
         client = self._client
+        # Chunks of about chunk_parts parts each: memory stays flat as the history grows.
+        chunks = max(1, -(-self._backlog(shape) // chunk_parts))
         client.command(f"TRUNCATE TABLE {shape.facts}")
         top = client.query(f"SELECT max(folded_at) FROM {shape.parts}").result_rows[0][0]
         columns = ", ".join(["agency_code", shape.key, *KEY_COLUMNS[2:], *shape.columns])
