@@ -136,6 +136,11 @@ _DOSSIER_DERIVED = f"""
         if(length(end_req) > end_pairs, end_req[end_pairs + 1], end_or_epoch),
         arraySum(arrayMap(i -> greatest(0, dateDiff('millisecond', end_req[i], end_rec[i])),
                           range(1, end_pairs + 1))))) AS end_effective_at,
+    -- §2 at its end, both ways the rule sets draw the boundary (queries.py reads these)
+    toUInt8(ifNull(end_effective_at > due_at, 0)) AS end_late,
+    toUInt8(ifNull(toDate(end_effective_at, '{TZ}') > toDate(due_at, '{TZ}'), 0)) AS end_late_day,
+    toUInt8(ifNull(toDate(end_effective_at, '{TZ}') < toDate(due_at, '{TZ}'), 0))
+        AS end_early_day,
     late_notice_at,
     toUInt16(length(apologies_all)) AS apologies_n,
     if(length(apologies_all) > 0, apologies_all[1].1, NULL) AS first_apology_at,
@@ -178,6 +183,9 @@ SHAPES: dict[Entity, Shape] = {
             "supplement_receipts",
             "end_requests",
             "end_effective_at",
+            "end_late",
+            "end_late_day",
+            "end_early_day",
             "late_notice_at",
             "apologies",
             "first_apology_at",

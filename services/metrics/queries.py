@@ -31,6 +31,7 @@ _DOSSIER_COLUMNS = (
     "agency_code, dossier_id, procedure_code, domain_code, level, channel, received_at, due_at, "
     "fee_required, paper_result_required, e_result, resolved_at, returned_at, withdrawn_at, "
     "end_at, supplement_requests, supplement_receipts, end_requests, end_effective_at, "
+    "end_late, end_late_day, end_early_day, "
     "late_notice_at, apologies, first_apology_at, paid_at, paid_online, paid_amount, "
     "digitized_at, last_rating, event_count, valid_from AS last_ingested_at"
 )
@@ -46,10 +47,9 @@ _FEEDBACK_COLUMNS = (
 # never a guess. (A string: an array parameter of 2,000 dates costs ~4 ms to parse per use.)
 _BITS = "{cal_bits:String}"
 _RANGE = f"range(1, length({_BITS}) + 1)"
-_WD = (
-    f"arrayMap(i -> addDays({{cal_base:Date}}, i - 1), "
-    f"arrayFilter(i -> substring({_BITS}, i, 1) = '1', {_RANGE}))"
-)
+# The working days as offsets from cal_base (UInt arrays fold to a constant once per query; an
+# array of dates built by a lambda was evaluated again for every row).
+_WD = f"arrayFilter(i -> substring({_BITS}, i, 1) = '1', {_RANGE})"
 _RUNNING = f"arrayCumSum(arrayMap(i -> toUInt32(substring({_BITS}, i, 1) = '1'), {_RANGE}))"
 
 
@@ -68,7 +68,7 @@ def _working_day(day: str, first: str, offset: str) -> str:
     `day`); NULL when the calendar does not reach that far or `day` is NULL."""
     return (
         f"if({day} IS NULL OR {first} = 0 OR {first} + ({offset}) NOT BETWEEN 1 "
-        f"AND length({_WD}), NULL, {_WD}[{first} + ({offset})])"
+        f"AND length({_WD}), NULL, addDays({{cal_base:Date}}, {_WD}[{first} + ({offset})] - 1))"
     )
 
 
@@ -82,7 +82,8 @@ SELECT *,
     if(finished_by_t, end_at, t) AS judged_at,
     if(finished_by_t, toUInt64(end_requests),
        length(arrayFilter(x -> x <= t, supplement_requests))) AS requests,
-    if(finished_by_t, end_effective_at,
+    -- open at t: the clock runs to t, less the completed pauses, or stops at a pending request
+    multiIf(finished_by_t, end_effective_at, empty(supplement_requests), t,
        subtractMilliseconds(
            if(requests > least(requests, length(arrayFilter(x -> x <= t, supplement_receipts))),
               supplement_requests[least(requests, length(arrayFilter(x -> x <= t,
@@ -94,6 +95,10 @@ SELECT *,
                                  supplement_receipts))) + 1))))) AS effective_at,
     multiIf(due_at IS NULL, NULL,
             requests > 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
+            -- finished: the day comparisons were made once, when the facts were folded
+            finished_by_t,
+            multiIf(if({{lenient_boundary:UInt8}} = 1, end_late_day, end_late), 'late',
+                    end_early_day, 'early', 'on_time'),
             if({{lenient_boundary:UInt8}} = 1,
                toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'),
                effective_at > due_at), 'late',
@@ -219,7 +224,10 @@ WHERE ({prune}) AND {where}
 
 def _rows_with_t(rows: str, t_source: str) -> str:
     """The rows with the period's bounds and the judging instant `t`: from `t_source` (an ARRAY
-    JOIN), or the judged_at parameter."""
+    JOIN of bucket ends), or the judged_at parameter (SINGLE_T, or ""): a constant column, where
+    an ARRAY JOIN would copy every row and its arrays."""
+    if t_source == SINGLE_T:
+        t_source = ""
     t = "t" if t_source else f"{{judged_at:{_DT}}} AS t"
     return (
         f"SELECT *, {t}, {{period_start:{_DT}}} AS period_start, "
