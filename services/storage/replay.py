@@ -1,7 +1,8 @@
 """Rebuild every derived table from the stored events (`motcua replay`).
 
 The rebuild runs each materialized view's own SELECT (read back from the engine, so there is no
-second copy to drift) over the events log, one year partition at a time for progress. Run it
+second copy to drift) over the events log, a year and a slice of its items at a time, for
+progress and so memory does not grow with the history. Run it
 with ingest stopped: in embedded mode the chDB lock guarantees that.
 """
 
@@ -42,28 +43,35 @@ def derived_views(client: Client) -> list[View]:
 
 
 def replay(
-    client: Client, progress: Progress | None = None, only: tuple[str, ...] = ()
+    client: Client,
+    progress: Progress | None = None,
+    only: tuple[str, ...] = (),
+    chunk_events: int = 2_000_000,
 ) -> dict[str, int]:
-    """Truncate every table the views feed (or only the `only` views'), then refill it year by
-    year. Returns rows per target."""
+    """Truncate every table the views feed (or only the `only` views'), then refill it a year
+    and a slice of its items at a time, about `chunk_events` events each, so memory stays the
+    same whatever the history (a view's aggregates are idempotent states: a group split across
+    slices merges in its table). Returns rows per target."""
     views = [v for v in derived_views(client) if not only or v.name in only]
     years = [
-        int(r[0])
-        for r in client.query(
-            "SELECT DISTINCT toYear(occurred_at) AS y FROM events ORDER BY y"
+        (int(y), max(1, -(-int(n) // chunk_events)))
+        for y, n in client.query(
+            "SELECT toYear(occurred_at) AS y, count() FROM events GROUP BY y ORDER BY y"
         ).result_rows
     ]
     for view in views:
         client.command(f"TRUNCATE TABLE {view.target}")
-    steps = len(views) * len(years)
+    steps = len(views) * sum(slices for _, slices in years)
     done = 0
     for view in views:
-        for year in years:
-            select = _FROM_EVENTS.sub(partial(_one_year, year=year), view.select, count=1)
-            client.command(f"INSERT INTO {view.target} {select}", settings={"async_insert": 0})
-            done += 1
-            if progress:
-                progress(done, steps, f"{view.target} {year}")
+        for year, slices in years:
+            for part in range(slices):
+                slice_of = partial(_one_slice, year=year, part=part, slices=slices)
+                select = _FROM_EVENTS.sub(slice_of, view.select, count=1)
+                client.command(f"INSERT INTO {view.target} {select}", settings={"async_insert": 0})
+                done += 1
+                if progress:
+                    progress(done, steps, f"{view.target} {year} {part + 1}/{slices}")
     return {
         v.target: int(client.query(f"SELECT count() FROM {v.target}").result_rows[0][0])
         for v in views
@@ -78,10 +86,10 @@ def fill_new_views(client: Client, views: tuple[str, ...]) -> dict[str, int]:
     return replay(client, only=views)
 
 
-def _one_year(match: re.Match[str], year: int) -> str:
+def _one_slice(match: re.Match[str], year: int, part: int, slices: int) -> str:
     return (
-        f"FROM (SELECT * FROM {match['table']} WHERE toYear(occurred_at) = {year:d}) "
-        f"AS {match['alias'] or 'events'}"
+        f"FROM (SELECT * FROM {match['table']} WHERE toYear(occurred_at) = {year:d} "
+        f"AND cityHash64(entity_id) % {slices:d} = {part:d}) AS {match['alias'] or 'events'}"
     )
 
 
