@@ -289,9 +289,9 @@ def leaf_counts(
     for reads, sql in _DOSSIER_PARTS.items():
         prune = prune_clause(reads, period.start, period.end, t)
         if reads == "finished_or_open":
-            rows = judged_dossiers(where, SINGLE_T, read=read, prune=prune)
+            rows = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
         else:  # no judgment needed: skip the timeliness of a year of intake
-            rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune)
+            rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
         query = sql.replace("{source}", _DOSSIER_ROW.replace("{rows}", rows))
         for row in client.query(query, parameters=params).named_results():
             row.pop("procs", None)
@@ -301,7 +301,9 @@ def leaf_counts(
             dossiers, _ = out.setdefault(code, ({}, {}))
             _add(dossiers, row)
     f_prune = prune_clause("filed", period.start, period.end, t)
-    f_sql = _FEEDBACK_SQL.replace("{rows}", feedback_rows(where, read=read, prune=f_prune))
+    f_sql = _FEEDBACK_SQL.replace(
+        "{rows}", feedback_rows(where, read=read, prune=f_prune, agencies=where)
+    )
     for row in client.query(f_sql, parameters=params).named_results():
         code = row.pop("agency_code")
         out[code] = (out.get(code, ({}, {}))[0], row)

@@ -192,12 +192,14 @@ class Read:
         return cls(as_of is not None, behind)
 
 
-def item_rows(entity: Entity, where: str, prune: str, read: Read) -> str:
+def item_rows(entity: Entity, where: str, prune: str, read: Read, agencies: str = "1") -> str:
     """One row per item version from the facts, plus the items the facts have not caught up
     with folded from their parts (services/metrics/facts.py); sum `sign` instead of counting.
 
     `where` filters on the item's columns (agency, domain, level); `prune` limits what is read
     (prune_clause). As of an instant: the versions valid then and the parts ingested by then.
+    `agencies` (a condition on agency_code alone) narrows which items are folded from their
+    parts: nothing else may, since only the part holding the receipt has a domain or a level.
     """
     shape = facts.SHAPES[entity]
     columns = _DOSSIER_COLUMNS if entity == "dossier" else _FEEDBACK_COLUMNS
@@ -211,7 +213,7 @@ def item_rows(entity: Entity, where: str, prune: str, read: Read) -> str:
     current = f"SELECT {columns}, sign FROM {shape.facts} WHERE {valid} AND ({prune}) AND {where}"
     if entity not in read.behind:
         return current
-    delta = facts.delta_keys_sql(entity, at, where)
+    delta = facts.delta_keys_sql(entity, at, agencies)
     key = f"(agency_code, {shape.key})"
     fold = facts.at_instant_sql(shape, f"{key} IN ({delta})", at)
     return f"""
@@ -280,20 +282,24 @@ def scope_params(
     return where, params
 
 
-def judged_dossiers(where: str, t_source: str, *, read: Read, prune: str) -> str:
+def judged_dossiers(
+    where: str, t_source: str, *, read: Read, prune: str, agencies: str = "1"
+) -> str:
     """One row per dossier version (and judging instant `t`) with its §2 timeliness at `t`;
     sum `sign` instead of counting rows.
 
     Parameters the SQL expects: period_start, period_end, the rule parameters, the ones
     `t_source` names (e.g. judged_at), `as_of` when as_of is set, and those of `where`.
     """
-    rows = plain_dossiers(where, t_source, read=read, prune=prune)
+    rows = plain_dossiers(where, t_source, read=read, prune=prune, agencies=agencies)
     return _DOSSIER_JUDGED.replace("{rows}", rows)
 
 
-def plain_dossiers(where: str, t_source: str, *, read: Read, prune: str) -> str:
+def plain_dossiers(
+    where: str, t_source: str, *, read: Read, prune: str, agencies: str = "1"
+) -> str:
     """judged_dossiers without the judgment, for counts that need none (intake, payments)."""
-    rows = item_rows("dossier", where, prune, read)
+    rows = item_rows("dossier", where, prune, read, agencies)
     # a rule set may leave withdrawn dossiers out of every dossier figure instead
     rows = (
         f"SELECT * FROM ({rows}) WHERE NOT ({{withdrawn_finishes:UInt8}} = 0 "
@@ -302,10 +308,10 @@ def plain_dossiers(where: str, t_source: str, *, read: Read, prune: str) -> str:
     return _rows_with_t(rows, t_source)
 
 
-def feedback_rows(where: str, *, read: Read, prune: str) -> str:
+def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") -> str:
     """One row per feedback version with its answer deadline (`deadline_day`) and judging
     instant `t` (the judged_at parameter); sum `sign` instead of counting rows."""
-    rows = item_rows("feedback", where, prune, read)
+    rows = item_rows("feedback", where, prune, read, agencies)
     with_t = _rows_with_t(rows, "")
     return _FEEDBACK_JUDGED.replace("{rows}", with_t)
 
@@ -483,9 +489,10 @@ class MetricQuery:
             # A one-element array keeps a single SQL shape for both cases.
             t_source = SINGLE_T
         prune = prune_clause(self.metric.reads, self.period.start, self.period.end, t_min)
+        agencies = "agency_code IN {agencies:Array(String)}" if self.filters.agencies else "1"
         if self.metric.entity == "dossier":
-            return judged_dossiers(where, t_source, read=read, prune=prune)
-        return feedback_rows(where, read=read, prune=prune)
+            return judged_dossiers(where, t_source, read=read, prune=prune, agencies=agencies)
+        return feedback_rows(where, read=read, prune=prune, agencies=agencies)
 
     def run(self, client: Client) -> list[MetricRow]:
         sql, params = self.sql(Read.of(client, self.as_of))

@@ -123,7 +123,8 @@ def compute(
     where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
     # every row is finished in the period or open at its end
     prune = prune_clause("finished_or_open", period.start, period.end, params["judged_at"])
-    judged = judged_dossiers(where, SINGLE_T, read=Read.of(client, as_of), prune=prune)
+    read = Read.of(client, as_of)
+    judged = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
     sql = _SQL.replace("{judged}", judged)
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
