@@ -103,7 +103,13 @@ SELECT *,
                toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'),
                effective_at > due_at), 'late',
             toDate(effective_at, '{TZ}') < toDate(due_at, '{TZ}'), 'early',
-            'on_time') AS timeliness,
+            'on_time') AS timeliness
+FROM ({{rows}})
+"""
+
+# What only the apology figures read: planning these columns is most of a query's fixed cost.
+_APOLOGY_JUDGED = f"""
+SELECT *,
     -- Apology (KH 7860 B.4.1): issued no later than N (working) days before the original due
     -- date; more reschedules than the rule allows is a violation.
     toDate(due_at, '{TZ}') AS due_day,
@@ -283,7 +289,13 @@ def scope_params(
 
 
 def judged_dossiers(
-    where: str, t_source: str, *, read: Read, prune: str, agencies: str = "1"
+    where: str,
+    t_source: str,
+    *,
+    read: Read,
+    prune: str,
+    agencies: str = "1",
+    apology: bool = False,
 ) -> str:
     """One row per dossier version (and judging instant `t`) with its §2 timeliness at `t`;
     sum `sign` instead of counting rows.
@@ -292,7 +304,8 @@ def judged_dossiers(
     `t_source` names (e.g. judged_at), `as_of` when as_of is set, and those of `where`.
     """
     rows = plain_dossiers(where, t_source, read=read, prune=prune, agencies=agencies)
-    return _DOSSIER_JUDGED.replace("{rows}", rows)
+    judged = _DOSSIER_JUDGED.replace("{rows}", rows)
+    return _APOLOGY_JUDGED.replace("{rows}", judged) if apology else judged
 
 
 def plain_dossiers(
@@ -317,6 +330,10 @@ def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") ->
 
 
 SINGLE_T = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
+
+# Columns of the judgment (_DOSSIER_JUDGED, _APOLOGY_JUDGED) a figure's SQL may name.
+_JUDGED = ("timeliness", "effective_at", "requests", "judged_at", "finished_by_t")
+_APOLOGY = ("apology_ok", "apology_deadline_day", "horizon_day", "due_day")
 
 _GROUP_COLUMNS = {"agency": "agency_code", "domain": "domain_code", "level": "level"}
 
@@ -424,7 +441,7 @@ class MetricQuery:
     ) -> tuple[int, list[dict[str, Any]]]:
         """The items behind the figure (judged at the period end), paged: (total, page)."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
-        source = self._source(params, Read.of(client, self.as_of), bucketed=False)
+        source = self._source(params, Read.of(client, self.as_of), bucketed=False, items=True)
         condition = self.metric.population
         if part == "numerator":
             condition = f"({condition}) AND ({self.metric.numerator})"
@@ -464,7 +481,9 @@ class MetricQuery:
         rows = client.query(sql, parameters=params).result_rows
         return [DailyRow(str(a), d, int(h), int(n), int(q), utc(w)) for a, d, h, n, q, w in rows]
 
-    def _source(self, params: dict[str, Any], read: Read, *, bucketed: bool) -> str:
+    def _source(
+        self, params: dict[str, Any], read: Read, *, bucketed: bool, items: bool = False
+    ) -> str:
         judged_at = min(self.period.end, self.now)
         params.update(
             period_start=self.period.start,
@@ -490,9 +509,18 @@ class MetricQuery:
             t_source = SINGLE_T
         prune = prune_clause(self.metric.reads, self.period.start, self.period.end, t_min)
         agencies = "agency_code IN {agencies:Array(String)}" if self.filters.agencies else "1"
-        if self.metric.entity == "dossier":
-            return judged_dossiers(where, t_source, read=read, prune=prune, agencies=agencies)
-        return feedback_rows(where, read=read, prune=prune, agencies=agencies)
+        if self.metric.entity == "feedback":
+            return feedback_rows(where, read=read, prune=prune, agencies=agencies)
+        # Judge only what the figure reads: planning the judgment costs more than most scans.
+        reads = " ".join(
+            x or "" for x in (self.metric.population, self.metric.numerator, self.metric.summed)
+        )
+        if items or any(name in reads for name in _JUDGED):
+            apology = items or any(name in reads for name in _APOLOGY)
+            return judged_dossiers(
+                where, t_source, read=read, prune=prune, agencies=agencies, apology=apology
+            )
+        return plain_dossiers(where, t_source, read=read, prune=prune, agencies=agencies)
 
     def run(self, client: Client) -> list[MetricRow]:
         sql, params = self.sql(Read.of(client, self.as_of))
