@@ -148,3 +148,26 @@ def test_the_api_reads_with_the_configured_limits(system: Any) -> None:
     ).result_rows[0]
     assert float(seconds) == 30.0
     assert int(memory) == 512 * 1024 * 1024
+
+
+def test_a_history_of_more_than_a_hundred_months_is_folded_in_one_step(
+    clickhouse: Client, agency: str
+) -> None:
+    # Catches: the engine's limit of 100 partitions per insert (a month each), which a province's
+    # ten years of history exceeds in one refolder step or rebuild chunk.
+    events = []
+    for m in range(110):
+        year, month = 2016 + m // 12, 1 + m % 12
+        at = datetime(year, month, 3, 2, tzinfo=UTC)
+        events += [
+            received(agency, f"H{m}", at, due=at.replace(day=20)),
+            resolved(agency, f"H{m}", at.replace(day=10)),
+        ]
+    store(clickhouse, events)
+    catch_up(clickhouse)
+    months = clickhouse.query(
+        "SELECT uniqExact(part_month), sum(sign) FROM dossier_facts "
+        "WHERE agency_code = {a:String} AND valid_to = {c:DateTime64(3, 'UTC')}",
+        parameters={"a": agency, "c": CURRENT},
+    ).result_rows[0]
+    assert (int(months[0]), int(months[1])) == (110, 110)

@@ -51,6 +51,9 @@ _DT = "DateTime64(3, 'UTC')"
 CURRENT_SQL = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
 _EPOCH = "toDateTime64(0, 3, 'UTC')"
 EPOCH = datetime.fromtimestamp(0, UTC)
+# A chunk of a rebuild writes every month of a dossier history at once (ten years: 120
+# partitions, beyond the engine's default limit of 100 per insert).
+_FACTS_INSERT: dict[str, Any] = {"async_insert": 0, "max_partitions_per_insert_block": 0}
 # One writer of the facts at a time in a process: a rebuild (`motcua replay`, tests) must not
 # interleave with the metrics service's refolder steps. Across processes the store's own lock
 # (chDB) or running replay with the services stopped (a server) does the same.
@@ -446,7 +449,7 @@ class Refolder:
                 shape.facts,
                 out,
                 column_names=[*columns, "sign"],
-                settings={"async_insert": 0, "insert_deduplication_token": _token(out)},
+                settings={**_FACTS_INSERT, "insert_deduplication_token": _token(out)},
             )
         return added, cancelled
 
@@ -470,7 +473,7 @@ class Refolder:
             client.command(
                 f"INSERT INTO {shape.facts} ({columns}, sign) "
                 f"SELECT *, toInt8(1) FROM ({versions_sql(shape, where)})",
-                settings={"async_insert": 0},
+                settings=_FACTS_INSERT,
             )
         client.insert(
             "facts_progress",
