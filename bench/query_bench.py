@@ -8,7 +8,7 @@ child process), then runs `motcua replay` on it and times that too. `run` starts
 the store as a child process and times each request sequentially with httpx: 2 warm-ups, then
 `--runs` timed runs; the API's CPU per request and its peak RSS come from /proc. Every child
 (build, replay, migrate, API) runs from this file's checkout with cwd and PYTHONPATH set to it,
-so a worktree of an older commit measures that commit's code. See bench/QUERY_BENCH.md.
+so a worktree of an older commit measures that commit's code. See bench/README.md (Query benchmark).
 """
 
 from __future__ import annotations
