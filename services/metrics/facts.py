@@ -352,7 +352,7 @@ class Refolder:
 
     def watermark(self, entity: Entity) -> datetime:
         rows = self._client.query(f"SELECT {watermark_sql(entity)}").result_rows
-        return _utc(rows[0][0])
+        return as_utc(rows[0][0])
 
     def step(self, entity: Entity) -> StepResult:
         with _WRITING:
@@ -477,7 +477,7 @@ class Refolder:
             )
         client.insert(
             "facts_progress",
-            [[entity, _utc(top) if top else EPOCH]],
+            [[entity, as_utc(top) if top else EPOCH]],
             column_names=["entity", "watermark"],
             settings={"async_insert": 0},
         )
@@ -497,13 +497,13 @@ class Refolder:
             parameters={"since": since, "limit": limit, "n": self._max_parts},
         ).result_rows
         if rows:
-            return _utc(rows[0][0])
+            return as_utc(rows[0][0])
         top = self._client.query(
             f"SELECT max(folded_at), count() FROM {shape.parts} "
             f"WHERE folded_at > {{since:{_DT}}} AND folded_at <= {{limit:{_DT}}}",
             parameters={"since": since, "limit": limit},
         ).result_rows[0]
-        return _utc(top[0]) if top[1] else None
+        return as_utc(top[0]) if top[1] else None
 
 
 def replay_all(client: Client, progress: Progress | None = None) -> dict[str, int]:
@@ -524,7 +524,7 @@ def catch_up(client: Client, settle_seconds: float = 0.0) -> int:
 
 def _identity(row: Sequence[Any]) -> tuple[Any, ...]:
     # agency, id, valid_from, valid_to, version: the version hashes the content
-    return (row[0], row[1], _utc(row[2]), _utc(row[3]), int(row[5]))
+    return (row[0], row[1], as_utc(row[2]), as_utc(row[3]), int(row[5]))
 
 
 def _token(rows: Iterable[Sequence[Any]]) -> str:
@@ -540,7 +540,8 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _utc(value: Any) -> datetime:
+def as_utc(value: Any) -> datetime:
+    """Engine datetimes may come back without their zone; every stored time is UTC."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     raise TypeError(f"expected a datetime, got {value!r}")

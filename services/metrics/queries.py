@@ -141,7 +141,6 @@ FROM ({{rows}})
 # Which facts rows a question can touch: the end month partitions a dossier's current facts,
 # so a question about finished or open dossiers skips every month that ended before it; intake
 # and payment questions skip granules by their own time (skip indexes).
-Prune = Reads
 
 
 def _month(instant: datetime) -> int:
@@ -149,7 +148,7 @@ def _month(instant: datetime) -> int:
     return utc.year * 100 + utc.month
 
 
-def prune_clause(kind: Prune, start: datetime, end: datetime, t_min: datetime) -> str:
+def prune_clause(kind: Reads, start: datetime, end: datetime, t_min: datetime) -> str:
     """A condition on facts rows that every row of the population meets (so it changes no
     answer) and that the engine can skip partitions and granules by. `t_min` is the earliest
     instant the figure is judged at, `end` the latest."""
@@ -232,10 +231,7 @@ WHERE ({prune}) AND {where}
 
 def _rows_with_t(rows: str, t_source: str) -> str:
     """The rows with the period's bounds and the judging instant `t`: from `t_source` (an ARRAY
-    JOIN of bucket ends), or the judged_at parameter (SINGLE_T, or ""): a constant column, where
-    an ARRAY JOIN would copy every row and its arrays."""
-    if t_source == SINGLE_T:
-        t_source = ""
+    JOIN of bucket ends), or the judged_at parameter (SINGLE_T)."""
     t = "t" if t_source else f"{{judged_at:{_DT}}} AS t"
     return (
         f"SELECT *, {t}, {{period_start:{_DT}}} AS period_start, "
@@ -329,7 +325,9 @@ def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") ->
     return _FEEDBACK_JUDGED.replace("{rows}", with_t)
 
 
-SINGLE_T = f"ARRAY JOIN [{{judged_at:{_DT}}}] AS t"
+# One judging instant, the judged_at parameter: a constant column (an ARRAY JOIN of one element
+# would copy every row and its arrays).
+SINGLE_T = ""
 
 # Columns of the judgment (_DOSSIER_JUDGED, _APOLOGY_JUDGED) a figure's SQL may name.
 _JUDGED = ("timeliness", "effective_at", "requests", "judged_at", "finished_by_t")
@@ -505,7 +503,6 @@ class MetricQuery:
             t_min = min(ends, default=judged_at)
             t_source = "ARRAY JOIN {bucket_ends:Array(DateTime64(3, 'UTC'))} AS t"
         else:
-            # A one-element array keeps a single SQL shape for both cases.
             t_source = SINGLE_T
         prune = prune_clause(self.metric.reads, self.period.start, self.period.end, t_min)
         agencies = "agency_code IN {agencies:Array(String)}" if self.filters.agencies else "1"

@@ -18,7 +18,14 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import METRICS
-from services.metrics.facts import CURRENT_SQL, ENTITIES, EPOCH, OPEN_MONTH, Refolder
+from services.metrics.facts import (
+    CURRENT_SQL,
+    ENTITIES,
+    EPOCH,
+    OPEN_MONTH,
+    Refolder,
+    as_utc,
+)
 from services.metrics.queries import VN, Filters, Period, metric_query
 from services.plans.monitor import PlanMonitor
 from services.plans.source import PlanSource
@@ -288,7 +295,7 @@ class MetricsService:
             ") GROUP BY agency_code".replace("DT}", "DateTime64(3, 'UTC')}"),
             parameters={"since": since, "due_from": due_from, "now": now},
         ).result_rows
-        folded = max((_as_utc(r[1]) for r in rows), default=since)
+        folded = max((as_utc(r[1]) for r in rows), default=since)
         return {str(r[0]) for r in rows}, folded
 
     def _watermark(self, folded: datetime) -> datetime:
@@ -301,10 +308,6 @@ class MetricsService:
             parameters={"since": self._last_folded},
         )
         value = result.result_rows[0][0]
-        if isinstance(value, datetime) and _as_utc(value) > EPOCH:
-            self._data_watermark = max(self._data_watermark, _as_utc(value))
+        if isinstance(value, datetime) and as_utc(value) > EPOCH:
+            self._data_watermark = max(self._data_watermark, as_utc(value))
         return self._data_watermark
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
