@@ -117,6 +117,8 @@ class Shape:
     derived: str  # SELECT list over the folded columns: the facts' own columns
     month: str  # part_month of a current row (a history row: minus the month valid_to ends)
     columns: tuple[str, ...]  # the facts' content columns, in table order
+    # Tables a materialized view fills from the facts (dossier_days): emptied with them.
+    counts: tuple[str, ...] = ()
 
 
 # Judged at its own end (withdrawal included: a rule set that does not count withdrawals leaves
@@ -200,6 +202,7 @@ SHAPES: dict[Entity, Shape] = {
             "event_count",
             "last_event_at",
         ),
+        counts=("dossier_days",),
     ),
     "feedback": Shape(
         entity="feedback",
@@ -466,6 +469,8 @@ class Refolder:
         # Chunks of about chunk_parts parts each: memory stays flat as the history grows.
         chunks = max(1, -(-self._backlog(shape) // chunk_parts))
         client.command(f"TRUNCATE TABLE {shape.facts}")
+        for table in shape.counts:
+            client.command(f"TRUNCATE TABLE {table}")
         top = client.query(f"SELECT max(folded_at) FROM {shape.parts}").result_rows[0][0]
         columns = ", ".join(["agency_code", shape.key, *KEY_COLUMNS[2:], *shape.columns])
         for i in range(chunks):

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import facts, rules
+from services.metrics import days, facts, rules
 from services.metrics.definitions import METRICS, TZ, Entity, Metric, Reads
 from services.metrics.rules import RuleSet
 from services.reference.calendar import WorkingCalendar
@@ -148,27 +148,39 @@ def _month(instant: datetime) -> int:
     return utc.year * 100 + utc.month
 
 
-def prune_clause(kind: Reads, start: datetime, end: datetime, t_min: datetime) -> str:
+def prune_clause(
+    kind: Reads, start: datetime, end: datetime, t_min: datetime, start_param: str = "period_start"
+) -> str:
     """A condition on facts rows that every row of the population meets (so it changes no
     answer) and that the engine can skip partitions and granules by. `t_min` is the earliest
-    instant the figure is judged at, `end` the latest."""
+    instant the figure is judged at, `end` the latest; `start_param` names the parameter that
+    holds `start`."""
+    since = f"{{{start_param}:{_DT}}}"
     if kind == "finished":
-        return f"part_month >= {_month(start):d} AND end_at >= {{period_start:{_DT}}}"
+        return f"part_month >= {_month(start):d} AND end_at >= {since}"
     if kind == "open":
         return f"part_month >= {_month(min(t_min, end)):d}"
     if kind == "finished_or_open":
         return f"part_month >= {_month(min(start, t_min)):d}"
     if kind == "received":
-        return (
-            f"part_month >= 0 AND received_at >= {{period_start:{_DT}}} "
-            f"AND received_at < {{period_end:{_DT}}}"
-        )
+        return f"part_month >= 0 AND received_at >= {since} AND received_at < {{period_end:{_DT}}}"
     if kind == "paid":
-        return f"part_month >= 0 AND paid_at >= {{period_start:{_DT}}}"
+        return f"part_month >= 0 AND paid_at >= {since}"
     return (
         f"part_month >= {_month(start):d} AND part_month <= {_month(end):d} "
-        f"AND filed_at >= {{period_start:{_DT}}} AND filed_at < {{period_end:{_DT}}}"
+        f"AND filed_at >= {since} AND filed_at < {{period_end:{_DT}}}"
     )
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where the day counts (services/metrics/days.py) end and the facts take over: `fresh`
+    selects (and prunes to) the facts rows from the cut on, None when the figure is judged
+    before it; `stale` is the anchor before the cut, whose rows of the delta's items the counts
+    hold and the delta's fold replaces."""
+
+    fresh: str | None
+    stale: str
 
 
 @dataclass(frozen=True)
@@ -197,7 +209,14 @@ class Read:
         return cls(as_of is not None, behind)
 
 
-def item_rows(entity: Entity, where: str, prune: str, read: Read, agencies: str = "1") -> str:
+def item_rows(
+    entity: Entity,
+    where: str,
+    prune: str,
+    read: Read,
+    agencies: str = "1",
+    split: Split | None = None,
+) -> str:
     """One row per item version from the facts, plus the items the facts have not caught up
     with folded from their parts (services/metrics/facts.py); sum `sign` instead of counting.
 
@@ -205,6 +224,8 @@ def item_rows(entity: Entity, where: str, prune: str, read: Read, agencies: str 
     (prune_clause). As of an instant: the versions valid then and the parts ingested by then.
     `agencies` (a condition on agency_code alone) narrows which items are folded from their
     parts: nothing else may, since only the part holding the receipt has a domain or a level.
+    With a `split`, only what the day counts do not hold: the facts from the cut on, and the
+    correction for the delta's items (an empty string when there is nothing to read).
     """
     shape = facts.SHAPES[entity]
     columns = _DOSSIER_COLUMNS if entity == "dossier" else _FEEDBACK_COLUMNS
@@ -215,18 +236,26 @@ def item_rows(entity: Entity, where: str, prune: str, read: Read, agencies: str 
         prune = f"({prune}) OR part_month <= -toYYYYMM({at})"
     else:
         valid = f"valid_to = {facts.CURRENT_SQL}"
-    current = f"SELECT {columns}, sign FROM {shape.facts} WHERE {valid} AND ({prune}) AND {where}"
+    stored = f"SELECT {columns}, sign FROM {shape.facts} WHERE {valid} AND "
+    current: str | None = f"{stored}({prune}) AND {where}"
+    if split is not None:
+        current = None if split.fresh is None else f"{stored}({split.fresh}) AND {where}"
     if entity not in read.behind:
-        return current
+        return current or ""
     delta = facts.delta_keys_sql(entity, at, agencies)
     key = f"(agency_code, {shape.key})"
     fold = facts.at_instant_sql(shape, f"{key} IN ({delta})", at)
-    return f"""
-{current} AND {key} NOT IN ({delta})
-UNION ALL
-SELECT {columns}, toInt8(1) AS sign FROM ({fold})
-WHERE ({prune}) AND {where}
-"""
+    branches = [] if current is None else [f"{current} AND {key} NOT IN ({delta})"]
+    if split is not None:
+        # what the day counts hold of these items, taken away again
+        branches.append(
+            f"SELECT {columns}, -sign AS sign FROM {shape.facts} WHERE {valid} AND ({prune}) "
+            f"AND {split.stale} AND {where} AND {key} IN ({delta})"
+        )
+    branches.append(
+        f"SELECT {columns}, toInt8(1) AS sign FROM ({fold}) WHERE ({prune}) AND {where}"
+    )
+    return "\nUNION ALL\n".join(branches)
 
 
 def _rows_with_t(rows: str, t_source: str) -> str:
@@ -292,6 +321,7 @@ def judged_dossiers(
     prune: str,
     agencies: str = "1",
     apology: bool = False,
+    split: Split | None = None,
 ) -> str:
     """One row per dossier version (and judging instant `t`) with its §2 timeliness at `t`;
     sum `sign` instead of counting rows.
@@ -299,16 +329,26 @@ def judged_dossiers(
     Parameters the SQL expects: period_start, period_end, the rule parameters, the ones
     `t_source` names (e.g. judged_at), `as_of` when as_of is set, and those of `where`.
     """
-    rows = plain_dossiers(where, t_source, read=read, prune=prune, agencies=agencies)
+    rows = plain_dossiers(where, t_source, read=read, prune=prune, agencies=agencies, split=split)
+    if not rows:
+        return ""
     judged = _DOSSIER_JUDGED.replace("{rows}", rows)
     return _APOLOGY_JUDGED.replace("{rows}", judged) if apology else judged
 
 
 def plain_dossiers(
-    where: str, t_source: str, *, read: Read, prune: str, agencies: str = "1"
+    where: str,
+    t_source: str,
+    *,
+    read: Read,
+    prune: str,
+    agencies: str = "1",
+    split: Split | None = None,
 ) -> str:
     """judged_dossiers without the judgment, for counts that need none (intake, payments)."""
-    rows = item_rows("dossier", where, prune, read, agencies)
+    rows = item_rows("dossier", where, prune, read, agencies, split)
+    if not rows:
+        return ""
     # a rule set may leave withdrawn dossiers out of every dossier figure instead
     rows = (
         f"SELECT * FROM ({rows}) WHERE NOT ({{withdrawn_finishes:UInt8}} = 0 "
@@ -422,17 +462,60 @@ class MetricQuery:
     full_online_eligible: tuple[str, ...] = ()
 
     def sql(self, read: Read | None = None) -> tuple[str, dict[str, Any]]:
+        read = read or Read(self.as_of is not None)
         params: dict[str, Any] = {}
-        source = self._source(params, read or Read(self.as_of is not None), bucketed=True)
-        group = self._group_expr()
+        split = self._split(params, read)
+        source = self._source(params, read, bucketed=True, split=split)
+        if split is None:
+            sql = f"{self._partial(source)} HAVING denominator != 0 ORDER BY grp"
+            return sql, params
+        # whole days from the day counts, the rest from the facts (services/metrics/days.py)
+        counted = days.day_rows(self.metric.reads, self._filters(params))
+        partials = [self._partial(_rows_with_t(counted, SINGLE_T), counts=True)]
+        if source:
+            partials.append(self._partial(source))
+        union = "\nUNION ALL\n".join(partials)
         sql = (
-            f"SELECT {group} AS grp, {self.metric.weighted_numerator_sql()} AS numerator, "
-            f"sum(sign) AS denominator, sum(sign * event_count) AS events, "
-            f"maxIf(last_ingested_at, sign > 0) AS watermark "
-            f"FROM ({source}) WHERE {self.metric.population} "
-            f"GROUP BY grp HAVING denominator != 0 ORDER BY grp"
+            "SELECT grp, sum(numerator) AS numerator, sum(denominator) AS denominator, "
+            "sum(events) AS events, max(watermark) AS watermark "
+            f"FROM ({union}) GROUP BY grp HAVING denominator != 0 ORDER BY grp"
         )
         return sql, params
+
+    def _partial(self, source: str, counts: bool = False) -> str:
+        """The figure's sums per group over `source`: facts rows (a row per item version), or
+        day counts (a row per day and kind of dossier, `sign` holding how many)."""
+        numerator = self.metric.weighted_numerator_sql()
+        events = "sum(sign * event_count)"
+        if counts:
+            summed = days.DAY_METRICS[self.metric.id]
+            if summed is not None:
+                numerator = f"toInt64(sumIf({summed}, {self.metric.numerator}))"
+            events = "sum(events)"
+        return (
+            f"SELECT {self._group_expr()} AS grp, {numerator} AS numerator, "
+            f"sum(sign) AS denominator, {events} AS events, "
+            f"maxIf(last_ingested_at, sign > 0) AS watermark "
+            f"FROM ({source}) WHERE {self.metric.population} GROUP BY grp"
+        )
+
+    def _split(self, params: dict[str, Any], read: Read) -> Split | None:
+        """Where a live flow figure stops reading the day counts: at the start of the day it
+        is judged on (today, or the day after a period that has ended). None: the facts alone
+        (as of an instant, a figure the counts do not answer, no whole day before the cut)."""
+        if read.as_of or self.metric.id not in days.DAY_METRICS:
+            return None
+        t = min(self.period.end, self.now)
+        cut_day = t.astimezone(VN).date()
+        if cut_day <= self.period.first_day:
+            return None
+        cut = datetime.combine(cut_day, time(), VN).astimezone(UTC)
+        params.update(first_day=self.period.first_day, cut_day=cut_day, cut=cut)
+        kind = self.metric.reads
+        fresh = None
+        if cut < t:
+            fresh = prune_clause(kind, cut, self.period.end, t, start_param="cut")
+        return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}")
 
     def items(
         self, client: Client, part: Literal["numerator", "denominator"], limit: int, offset: int
@@ -480,7 +563,13 @@ class MetricQuery:
         return [DailyRow(str(a), d, int(h), int(n), int(q), utc(w)) for a, d, h, n, q, w in rows]
 
     def _source(
-        self, params: dict[str, Any], read: Read, *, bucketed: bool, items: bool = False
+        self,
+        params: dict[str, Any],
+        read: Read,
+        *,
+        bucketed: bool,
+        items: bool = False,
+        split: Split | None = None,
     ) -> str:
         judged_at = min(self.period.end, self.now)
         params.update(
@@ -515,9 +604,17 @@ class MetricQuery:
         if items or any(name in reads for name in _JUDGED):
             apology = items or any(name in reads for name in _APOLOGY)
             return judged_dossiers(
-                where, t_source, read=read, prune=prune, agencies=agencies, apology=apology
+                where,
+                t_source,
+                read=read,
+                prune=prune,
+                agencies=agencies,
+                apology=apology,
+                split=split,
             )
-        return plain_dossiers(where, t_source, read=read, prune=prune, agencies=agencies)
+        return plain_dossiers(
+            where, t_source, read=read, prune=prune, agencies=agencies, split=split
+        )
 
     def run(self, client: Client) -> list[MetricRow]:
         sql, params = self.sql(Read.of(client, self.as_of))

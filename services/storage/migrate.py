@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 # Migrations that add materialized views over `events`: a store that already holds events gets
 # their tables filled from them when the migration is applied.
 BACKFILLS: dict[int, tuple[str, ...]] = {18: ("dossier_parts_mv", "feedback_parts_mv")}
+# Migrations that add materialized views over a table other than `events` (view: its target):
+# the target is filled from what that table already holds, by the view's own query.
+FILLS: dict[int, dict[str, str]] = {20: {"dossier_days_mv": "dossier_days"}}
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -75,4 +78,13 @@ def migrate(client: Client) -> list[int]:
             views = BACKFILLS[migration.version]
             for table, rows in fill_new_views(client, views).items():
                 log.info("filled %s from the stored events: %d rows", table, rows)
+        for view, target in FILLS.get(migration.version, {}).items():
+            # Migrations run before any writer starts, so nothing reaches the target twice.
+            select = client.query(
+                "SELECT as_select FROM system.tables "
+                "WHERE database = currentDatabase() AND name = {view:String}",
+                parameters={"view": view},
+            ).result_rows[0][0]
+            client.command(f"INSERT INTO {target} {select}")
+            log.info("filled %s through %s", target, view)
     return applied

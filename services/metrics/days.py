@@ -1,0 +1,67 @@
+"""Flow figures over whole past days, from the day counts (`dossier_days`, migration 0020).
+
+A flow figure (finished, received or paid in the period) counts each dossier on the day of its
+anchor, and everything it asks of a dossier finished by then was decided when the facts were
+folded: the §2 judgment at its end, its e-result, its channel, whether its first payment was
+online. So the current facts, counted per local day, agency, domain, level and those flags, answer
+it for every day that has ended, and a year of the province is a few hundred thousand rows
+instead of a row per dossier. The rule parameters still apply at read time: the counts keep
+each flag the rules choose between (exact or day-level lateness, a second supplement request,
+withdrawals).
+
+A question then reads (services/metrics/queries.MetricQuery.sql):
+- the day counts for the days of the period before `cut` (the day the figure is judged on: today
+  for a live figure, the day after the period otherwise);
+- the facts of the dossiers whose anchor lies from `cut` on (today's, for a live figure);
+- for the dossiers the refolder has not caught up with (the delta): their stored facts before
+  `cut` taken away again, their fold from the parts added.
+The property test (tests/test_fast_figures_property.py) holds this to the plain fold.
+"""
+
+from __future__ import annotations
+
+from services.metrics.definitions import TZ, Reads
+
+# Which anchor each flow population is counted on.
+DAY_ANCHORS: dict[Reads, str] = {"finished": "end_at", "received": "received_at", "paid": "paid_at"}
+
+# The figures the day counts answer, with the day-count column a summed numerator adds up
+# (None: the numerator counts dossiers). The others read what the counts do not keep: digitised
+# by the judging instant, a procedure's catalogue entry, the apology rules, open dossiers.
+DAY_METRICS: dict[str, str | None] = {
+    "on_time_rate": None,
+    "early_rate": None,
+    "late_rate": None,
+    "avg_processing_minutes": "minutes",
+    "e_result_share": None,
+    "online_share": None,
+    "direct_share": None,
+    "postal_share": None,
+    "online_payment_share": None,
+}
+
+_DT = "DateTime64(3, 'UTC')"
+
+
+def day_rows(kind: Reads, where: str) -> str:
+    """The day counts of the period's days before `cut`, shaped like the facts rows a figure
+    reads: the anchor is the day's first instant, `sign` the count, and the finished judgment
+    made from the stored flags under the rule parameters exactly as the facts' is
+    (queries._DOSSIER_JUDGED for a dossier finished by `t`).
+
+    Parameters: first_day, cut_day, withdrawn_finishes, multi_supplement_late,
+    lenient_boundary, and those of `where` (agency, domain, level)."""
+    anchor = DAY_ANCHORS[kind]
+    instant = f"toDateTime64(day, 3, '{TZ}')"
+    return f"""
+SELECT agency_code, domain_code, level, channel, {instant} AS {anchor},
+    if(due = 1, {instant}, NULL) AS due_at, paper_result_required, e_result, paid_online,
+    multiIf(due = 0, NULL,
+            multi_supplement = 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
+            if({{lenient_boundary:UInt8}} = 1, late_day, late) = 1, 'late',
+            early_day = 1, 'early', 'on_time') AS timeliness,
+    n AS sign, events, minutes, watermark AS last_ingested_at
+FROM dossier_days
+WHERE anchor = '{kind}' AND day >= {{first_day:Date}} AND day < {{cut_day:Date}} AND {where}
+    AND NOT ({{withdrawn_finishes:UInt8}} = 0 AND withdrawn_only = 1)
+"""
