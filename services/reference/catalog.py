@@ -14,6 +14,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from services.reference import memo
+
 _QUERY = """
 SELECT procedure_code, name, domain_code, processing_days, processing_unit, fee_bearing,
     paper_result_required, online_level, full_online_eligible, online_payment_integrated,
@@ -70,6 +72,11 @@ class Catalog:
 
     @classmethod
     def load(cls, client: Client, at: date) -> Catalog:
+        """The catalogue at `at`, read again only when the procedure records change (memo.py)."""
+        return memo.load(client, "procedures", at, lambda: cls._read(client, at))
+
+    @classmethod
+    def _read(cls, client: Client, at: date) -> Catalog:
         rows = client.query(_QUERY, parameters={"at": at}).result_rows
         return cls((_info(row) for row in rows), at)
 

@@ -15,6 +15,8 @@ from datetime import date
 
 from clickhouse_connect.driver.client import Client
 
+from services.reference import memo
+
 _QUERY = """
 SELECT agency_code, name, level, parent_code, valid_from, valid_to, toString(event_id)
 FROM agencies_current
@@ -51,6 +53,11 @@ class OrgTree:
 
     @classmethod
     def load(cls, client: Client, at: date) -> OrgTree:
+        """The tree at `at`, read again only when the agency records change (memo.py)."""
+        return memo.load(client, "agencies", at, lambda: cls._read(client, at))
+
+    @classmethod
+    def _read(cls, client: Client, at: date) -> OrgTree:
         rows = client.query(_QUERY, parameters={"at": at}).result_rows
         return cls((OrgUnit(*row) for row in rows), at)
 
