@@ -43,19 +43,28 @@ DAY_METRICS: dict[str, str | None] = {
 _DT = "DateTime64(3, 'UTC')"
 
 
-def day_rows(kind: Reads, where: str) -> str:
+def day_rows(kind: Reads, where: str, bucket: str | None) -> str:
     """The day counts of the period's days before `cut`, shaped like the facts rows a figure
-    reads: the anchor is the day's first instant, `sign` the count, and the finished judgment
+    reads: the anchor is a day's first instant, `sign` the count, and the finished judgment
     made from the stored flags under the rule parameters exactly as the facts' is
     (queries._DOSSIER_JUDGED for a dossier finished by `t`).
+
+    Every day read lies inside the period and before the judging instant, so the population's
+    time conditions hold alike for all of them: unless the figure is grouped by `bucket` ("day"
+    or "month"), every row gets the period's first instant as its anchor, a constant the engine
+    evaluates once instead of a conversion per row.
 
     Parameters: first_day, cut_day, withdrawn_finishes, multi_supplement_late,
     lenient_boundary, and those of `where` (agency, domain, level)."""
     anchor = DAY_ANCHORS[kind]
-    instant = f"toDateTime64(day, 3, '{TZ}')"
+    instant = {
+        "day": f"toDateTime64(day, 3, '{TZ}')",
+        # a month that began before the period is counted from the period's first instant
+        "month": f"greatest(toDateTime64(toStartOfMonth(day), 3, '{TZ}'), {{period_start:{_DT}}})",
+    }.get(bucket or "", f"{{period_start:{_DT}}}")
     return f"""
 SELECT agency_code, domain_code, level, channel, {instant} AS {anchor},
-    if(due = 1, {instant}, NULL) AS due_at, paper_result_required, e_result, paid_online,
+    if(due = 1, {anchor}, NULL) AS due_at, paper_result_required, e_result, paid_online,
     multiIf(due = 0, NULL,
             multi_supplement = 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
             if({{lenient_boundary:UInt8}} = 1, late_day, late) = 1, 'late',

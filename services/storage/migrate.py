@@ -18,7 +18,13 @@ log = logging.getLogger(__name__)
 BACKFILLS: dict[int, tuple[str, ...]] = {18: ("dossier_parts_mv", "feedback_parts_mv")}
 # Migrations that add materialized views over a table other than `events` (view: its target):
 # the target is filled from what that table already holds, by the view's own query.
-FILLS: dict[int, dict[str, str]] = {20: {"dossier_days_mv": "dossier_days"}}
+FILLS: dict[int, dict[str, str]] = {
+    20: {"dossier_days_mv": "dossier_days"},
+    21: {
+        "dossier_parts_progress_mv": "parts_progress",
+        "feedback_parts_progress_mv": "parts_progress",
+    },
+}
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
