@@ -178,7 +178,7 @@ def day_counts(client: Client, agency: str) -> list[tuple[Any, ...]]:
         tuple(r)
         for r in client.query(
             "SELECT toString(anchor), day, sum(n) AS dossiers FROM dossier_days "
-            "WHERE agency_code = {a:String} AND anchor != 'paid' "
+            "WHERE agency_code = {a:String} AND anchor IN ('finished', 'received') "
             "GROUP BY ALL HAVING dossiers != 0 ORDER BY ALL",
             parameters={"a": agency},
         ).result_rows

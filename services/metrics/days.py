@@ -43,7 +43,7 @@ DAY_METRICS: dict[str, str | None] = {
 _DT = "DateTime64(3, 'UTC')"
 
 
-def day_rows(kind: Reads, where: str, bucket: str | None) -> str:
+def day_rows(kind: Reads, where: str, bucket: str | None, anchor_row: str = "") -> str:
     """The day counts of the period's days before `cut`, shaped like the facts rows a figure
     reads: the anchor is a day's first instant, `sign` the count, and the finished judgment
     made from the stored flags under the rule parameters exactly as the facts' is
@@ -53,6 +53,9 @@ def day_rows(kind: Reads, where: str, bucket: str | None) -> str:
     time conditions hold alike for all of them: unless the figure is grouped by `bucket` ("day"
     or "month"), every row gets the period's first instant as its anchor, a constant the engine
     evaluates once instead of a conversion per row.
+
+    `anchor_row` reads the rows of another anchor counted on the same day as `kind` (the
+    digitized and procedure rows of services/metrics/index766.py).
 
     Parameters: first_day, cut_day, withdrawn_finishes, multi_supplement_late,
     lenient_boundary, and those of `where` (agency, domain, level)."""
@@ -65,12 +68,15 @@ def day_rows(kind: Reads, where: str, bucket: str | None) -> str:
     return f"""
 SELECT agency_code, domain_code, level, channel, {instant} AS {anchor},
     if(due = 1, {anchor}, NULL) AS due_at, paper_result_required, e_result, paid_online,
+    toUInt64(paid_amount_positive) AS paid_amount, procedure_code, day AS anchor_day, digitized_lag,
+    (toDateTime64(0, 3, 'UTC'), if(unsatisfied = 1, 'unsatisfied', '')) AS last_rating,
     multiIf(due = 0, NULL,
             multi_supplement = 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
             if({{lenient_boundary:UInt8}} = 1, late_day, late) = 1, 'late',
             early_day = 1, 'early', 'on_time') AS timeliness,
     n AS sign, events, minutes, watermark AS last_ingested_at
 FROM dossier_days
-WHERE anchor = '{kind}' AND day >= {{first_day:Date}} AND day < {{cut_day:Date}} AND {where}
+WHERE anchor = '{anchor_row or kind}' AND day >= {{first_day:Date}} AND day < {{cut_day:Date}}
+    AND {where}
     AND NOT ({{withdrawn_finishes:UInt8}} = 0 AND withdrawn_only = 1)
 """

@@ -8,12 +8,12 @@ missing, never as zero, and the total says how many points could not be assessed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import rules
+from services.metrics import days, rules
 from services.metrics.definitions import (
     ANSWERED_IN_TIME,
     ANSWERED_LATE,
@@ -26,6 +26,8 @@ from services.metrics.queries import (
     SINGLE_T,
     Period,
     Read,
+    Split,
+    day_split,
     feedback_rows,
     judged_dossiers,
     plain_dossiers,
@@ -286,13 +288,11 @@ def leaf_counts(
     read = Read.of(client, as_of)
     t = params["judged_at"]
     out: dict[str, tuple[Counts, Counts]] = {}
-    for reads, sql in _DOSSIER_PARTS.items():
-        prune = prune_clause(reads, period.start, period.end, t)
-        if reads == "finished_or_open":
-            rows = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
-        else:  # no judgment needed: skip the timeliness of a year of intake
-            rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
-        query = sql.replace("{source}", _DOSSIER_ROW.replace("{rows}", rows))
+    if as_of is None and day_split("finished", period, now, params) is not None:
+        dossier_sql = _by_day(where, params, read, period, now)
+    else:
+        dossier_sql = _by_item(where, read, period, t)
+    for query in dossier_sql:
         for row in client.query(query, parameters=params).named_results():
             row.pop("procs", None)
             code = row.pop("agency_code")
@@ -308,6 +308,202 @@ def leaf_counts(
         code = row.pop("agency_code")
         out[code] = (out.get(code, ({}, {}))[0], row)
     return out
+
+
+def _by_item(where: str, read: Read, period: Period, t: datetime) -> list[str]:
+    """The dossier counts from the facts, a row per dossier (as of an instant; a period with
+    no whole day before the judging one)."""
+    queries = []
+    for reads, sql in _DOSSIER_PARTS.items():
+        prune = prune_clause(reads, period.start, period.end, t)
+        if reads == "finished_or_open":
+            rows = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
+        else:  # no judgment needed: skip the timeliness of a year of intake
+            rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
+        queries.append(sql.replace("{source}", _DOSSIER_ROW.replace("{rows}", rows)))
+    return queries
+
+
+# --- the same counts from the day counts (services/metrics/days.py) ----------------------------
+# Each count is summed over the day counts of the period's whole days before the cut (`days`
+# rows: a row per day and kind of dossier, `sign` the number of them) and over the facts from the
+# cut on and the delta's correction (`items` rows, a row per dossier version). What only the
+# facts can answer is read from them alone: the dossiers still open at the judging instant, and
+# the events of dossiers paid or received in the period but neither finished in it nor open at
+# its end (ended before it: partitions before the period's first month).
+
+_FINISHED_COUNTS = """
+    sum(sign) AS n_finished,
+    sumIf(sign, timeliness != 'late') AS n_finished_ok,
+    sumIf(sign, paper_result_required = 1) AS n_paper,
+    sumIf(sign, paper_result_required = 1 AND e_result = 1) AS n_paper_e,
+    sumIf(sign, last_rating.2 = 'unsatisfied') AS n_unsatisfied,
+    {events} AS events,
+    maxIf(last_ingested_at, sign > 0) AS watermark"""
+_RECEIVED_COUNTS = """
+    sum(sign) AS n_received,
+    sumIf(sign, channel = 'online' AND (paper_result_required = 0 OR e_result = 1))
+        AS n_received_online_e"""
+_PAID_COUNTS = """
+    sumIf(sign, paid_amount > 0) AS n_paid,
+    sumIf(sign, paid_online = 1) AS n_paid_online"""
+_DIGITIZED_COUNTS = "sum(sign) AS n_digitized"
+_OPEN_SQL = """
+SELECT agency_code,
+    sumIf(sign, open_end) AS n_open_end,
+    sumIf(sign, open_end AND timeliness != 'late') AS n_open_ok,
+    sumIf(sign, open_end AND last_rating.2 = 'unsatisfied') AS n_unsatisfied,
+    sumIf(sign * event_count, open_end) AS events,
+    maxIf(last_ingested_at, sign > 0 AND open_end) AS watermark
+FROM ({source})
+GROUP BY agency_code
+"""
+_EXTRA_EVENTS = """
+SELECT agency_code,
+    sumIf(sign * event_count, extra) AS events,
+    maxIf(last_ingested_at, sign > 0 AND extra) AS watermark
+FROM (SELECT *, (received_in OR paid_in) AND NOT finished AND NOT open_end AS extra
+      FROM ({source}))
+GROUP BY agency_code
+"""
+_EMPTY_MAP = "(CAST([] AS Array(String)), CAST([] AS Array(Int64)))"
+
+
+def _summed(parts: list[str], columns: str) -> str:
+    """Per agency, the sums of `columns` (names) over the parts' rows."""
+    names = [c.strip() for c in columns.split(",")]
+    sums = ", ".join(f"max({c}) AS {c}" if c == "watermark" else f"sum({c}) AS {c}" for c in names)
+    union = "\nUNION ALL\n".join(parts)
+    return f"SELECT agency_code, {sums} FROM ({union}) GROUP BY agency_code"
+
+
+def _by_day(
+    where: str, params: dict[str, Any], read: Read, period: Period, now: datetime
+) -> list[str]:
+    t = params["judged_at"]
+    splits: dict[Reads, Split | None] = {
+        k: day_split(k, period, now, params) for k in ("finished", "received", "paid")
+    }
+
+    def items(kind: Reads, judged: bool = False) -> str:
+        prune = prune_clause(kind, period.start, period.end, t)
+        pick = judged_dossiers if judged else plain_dossiers
+        rows = pick(where, SINGLE_T, read=read, prune=prune, agencies=where, split=splits[kind])
+        return _DOSSIER_ROW.replace("{rows}", rows) if rows else ""
+
+    def counted(kind: Reads, anchor_row: str = "") -> str:
+        rows = days.day_rows(kind, where, None, anchor_row)
+        return f"SELECT * FROM ({rows}) WHERE due_at IS NOT NULL"
+
+    def part(kind: Reads, counts: str, condition: str, judged: bool = False) -> list[str]:
+        out = [
+            f"SELECT agency_code, {counts.format(events='sum(events)')} "
+            f"FROM ({counted(kind)}) GROUP BY agency_code"
+        ]
+        source = items(kind, judged)
+        if source:
+            out.append(
+                f"SELECT agency_code, {counts.format(events='sum(sign * event_count)')} "
+                f"FROM ({source}) WHERE {condition} GROUP BY agency_code"
+            )
+        return out
+
+    finished = part("finished", _FINISHED_COUNTS, "finished", judged=True)
+    received = part("received", _RECEIVED_COUNTS, "received_in")
+    paid = part("paid", _PAID_COUNTS, "paid_in")
+    # digitised by the judging instant: a day count knows the day only, so a dossier digitised
+    # on the cut day or later is taken from the facts (on the day of a live figure, before now)
+    digitized = [
+        f"SELECT agency_code, {_DIGITIZED_COUNTS} FROM ({counted('received', 'digitized')}) "
+        "WHERE addDays(anchor_day, digitized_lag) < {cut_day:Date} GROUP BY agency_code"
+    ]
+    source = items("received")
+    digitized_at_t = "digitized_at IS NOT NULL AND digitized_at < t"
+    if source:
+        digitized.append(
+            f"SELECT agency_code, {_DIGITIZED_COUNTS} FROM ({source}) "
+            f"WHERE received_in AND {digitized_at_t} GROUP BY agency_code"
+        )
+    if params["cut"] < t:
+        today = (
+            "part_month >= 0 AND received_at >= {period_start:DateTime64(3, 'UTC')} "
+            "AND received_at < {cut:DateTime64(3, 'UTC')} "
+            "AND digitized_at >= {cut:DateTime64(3, 'UTC')}"
+        )
+        # every dossier, the delta's too: its stored row was taken away with the others before
+        # the cut, and the day counts left it out
+        rows = plain_dossiers(where, SINGLE_T, read=Read(behind=frozenset()), prune=today)
+        late = _DOSSIER_ROW.replace("{rows}", rows)
+        digitized.append(
+            f"SELECT agency_code, {_DIGITIZED_COUNTS} FROM ({late}) "
+            f"WHERE {digitized_at_t} GROUP BY agency_code"
+        )
+    queries = [
+        _summed(
+            finished,
+            "n_finished, n_finished_ok, n_paper, n_paper_e, n_unsatisfied, events, watermark",
+        ),
+        _summed(received, "n_received, n_received_online_e"),
+        _summed(paid, "n_paid, n_paid_online"),
+        _summed(digitized, "n_digitized"),
+        _procedures(counted, items),
+    ]
+    open_rows = judged_dossiers(
+        where,
+        SINGLE_T,
+        read=read,
+        prune=prune_clause("open", period.start, period.end, t),
+        agencies=where,
+    )
+    queries.append(_OPEN_SQL.replace("{source}", _DOSSIER_ROW.replace("{rows}", open_rows)))
+    first, last = _month(period.start), _month(t)
+    before = f"part_month >= 0 AND (part_month <= {first:d} OR part_month >= {last:d})"
+    extra_rows = plain_dossiers(
+        where,
+        SINGLE_T,
+        read=read,
+        prune=f"{before} AND (received_at >= {{period_start:DateTime64(3, 'UTC')}} "
+        "OR paid_at >= {period_start:DateTime64(3, 'UTC')})",
+        agencies=where,
+    )
+    queries.append(_EXTRA_EVENTS.replace("{source}", _DOSSIER_ROW.replace("{rows}", extra_rows)))
+    return queries
+
+
+def _procedures(counted: Any, items: Any) -> str:
+    """The procedures with an online receipt and with an online payment in the period, per
+    agency: sums per procedure over day counts and facts, kept where positive."""
+    online = "([toString(procedure_code)], [toInt64(sign)])"
+    parts = [
+        f"SELECT agency_code, {online} AS o, {_EMPTY_MAP} AS p "
+        f"FROM ({counted('received', 'online_procedure')})",
+        f"SELECT agency_code, {_EMPTY_MAP} AS o, {online} AS p "
+        f"FROM ({counted('paid', 'paid_online_procedure')})",
+    ]
+    for kind, condition in (
+        ("received", "received_in AND channel = 'online'"),
+        ("paid", "paid_in AND paid_online = 1"),
+    ):
+        source = items(kind)
+        if source:
+            mine, other = (online, _EMPTY_MAP) if kind == "received" else (_EMPTY_MAP, online)
+            parts.append(
+                f"SELECT agency_code, {mine} AS o, {other} AS p FROM ({source}) "
+                f"WHERE {condition} AND procedure_code IS NOT NULL"
+            )
+    union = "\nUNION ALL\n".join(parts)
+    return f"""
+SELECT agency_code,
+    arrayFilter((c, n) -> n > 0, online.1, online.2) AS n_procs_online,
+    arrayFilter((c, n) -> n > 0, paid.1, paid.2) AS n_procs_paid_online
+FROM (SELECT agency_code, sumMap(o) AS online, sumMap(p) AS paid FROM ({union})
+      GROUP BY agency_code)
+"""
+
+
+def _month(instant: datetime) -> int:
+    utc_instant = instant.astimezone(UTC)
+    return utc_instant.year * 100 + utc_instant.month
 
 
 def _add(target: Counts, source: Counts) -> None:

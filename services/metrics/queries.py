@@ -363,6 +363,24 @@ def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") ->
     return _FEEDBACK_JUDGED.replace("{rows}", with_t)
 
 
+def day_split(kind: Reads, period: Period, now: datetime, params: dict[str, Any]) -> Split | None:
+    """Where a question stops reading the day counts of `kind` (services/metrics/days.py): at
+    the start of the day it is judged on (today, or the day after a period that has ended).
+    Sets the parameters first_day, cut_day and cut; None when no whole day comes before it."""
+    t = min(period.end, now)
+    cut_day = t.astimezone(VN).date()
+    if cut_day <= period.first_day:
+        return None
+    cut = datetime.combine(cut_day, time(), VN).astimezone(UTC)
+    params.update(first_day=period.first_day, cut_day=cut_day, cut=cut)
+    # from the cut on, the facts: up to the judging instant, or the period's end for receipts
+    # (a dossier received after the judging instant but within the period is counted)
+    fresh = None
+    if cut < period.end:
+        fresh = prune_clause(kind, cut, period.end, t, start_param="cut")
+    return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}")
+
+
 # One judging instant, the judged_at parameter: a constant column (an ARRAY JOIN of one element
 # would copy every row and its arrays).
 SINGLE_T = ""
@@ -499,22 +517,11 @@ class MetricQuery:
         )
 
     def _split(self, params: dict[str, Any], read: Read) -> Split | None:
-        """Where a live flow figure stops reading the day counts: at the start of the day it
-        is judged on (today, or the day after a period that has ended). None: the facts alone
-        (as of an instant, a figure the counts do not answer, no whole day before the cut)."""
+        """Where a live flow figure stops reading the day counts (day_split). None: the facts
+        alone (as of an instant, or a figure the counts do not answer)."""
         if read.as_of or self.metric.id not in days.DAY_METRICS:
             return None
-        t = min(self.period.end, self.now)
-        cut_day = t.astimezone(VN).date()
-        if cut_day <= self.period.first_day:
-            return None
-        cut = datetime.combine(cut_day, time(), VN).astimezone(UTC)
-        params.update(first_day=self.period.first_day, cut_day=cut_day, cut=cut)
-        kind = self.metric.reads
-        fresh = None
-        if cut < t:
-            fresh = prune_clause(kind, cut, self.period.end, t, start_param="cut")
-        return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}")
+        return day_split(self.metric.reads, self.period, self.now, params)
 
     def items(
         self, client: Client, part: Literal["numerator", "denominator"], limit: int, offset: int
