@@ -16,6 +16,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from services.metrics import index766
+from services.metrics.days import DAY_METRICS
 from services.metrics.definitions import METRICS
 from services.metrics.facts import catch_up
 from services.metrics.queries import Filters, Period, metric_query
@@ -64,13 +65,23 @@ def answers(client: Client, agency: str, now: datetime, as_of: datetime | None) 
         ]
         for m in METRICS
     }
+    # the daily series the plan forecasts read (services/plans/status.py)
+    daily = {
+        m: [
+            (r.agency, r.day, r.hits, r.total, r.pending)
+            for r in metric_query(
+                m, period=MARCH, now=now, filters=Filters(agencies=(agency,)), as_of=as_of
+            ).daily_by_agency(client)
+        ]
+        for m in DAY_METRICS
+    }
     leaves = index766.leaf_counts(client, MARCH, now, (agency,), as_of=as_of)
     plain = {
         # a count of 0 and one left out are the same to the index (index766._counts)
         code: tuple({k: v for k, v in counts.items() if k != "watermark" and v} for counts in pair)
         for code, pair in leaves.items()
     }
-    return figures, plain
+    return figures, daily, plain
 
 
 @pytest.mark.parametrize("caught_up", [True, False], ids=["facts", "delta"])

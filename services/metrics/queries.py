@@ -554,16 +554,31 @@ class MetricQuery:
         if self.metric.anchor is None:
             raise MetricQueryError(f"{self.metric.id} is a stock figure: it has no daily series")
         params: dict[str, Any] = {}
-        source = self._source(params, Read.of(client, self.as_of), bucketed=False)
+        read = Read.of(client, self.as_of)
+        split = self._split(params, read)
+        source = self._source(params, read, bucketed=False, split=split)
         num = self.metric.numerator
         pending = self.metric.pending or "0"
+
+        def partial(rows: str) -> str:
+            return (
+                f"SELECT agency_code, toDate({self.metric.anchor}, '{TZ}') AS day, "
+                f"sumIf(sign, {num}) AS hits, sum(sign) AS total, "
+                f"sumIf(sign, NOT ({num}) AND ({pending})) AS pending, "
+                f"maxIf(last_ingested_at, sign > 0) AS watermark "
+                f"FROM ({rows}) WHERE {self.metric.population} GROUP BY agency_code, day"
+            )
+
+        parts = [partial(source)] if source else []
+        if split is not None:  # whole past days from the day counts (services/metrics/days.py)
+            counted = days.day_rows(self.metric.reads, self._filters(params), "day")
+            parts.append(partial(_rows_with_t(counted, SINGLE_T)))
+        union = "\nUNION ALL\n".join(parts)
         sql = (
-            f"SELECT agency_code, toDate({self.metric.anchor}, '{TZ}') AS day, "
-            f"sumIf(sign, {num}) AS hits, sum(sign) AS total, "
-            f"sumIf(sign, NOT ({num}) AND ({pending})) AS pending, "
-            f"maxIf(last_ingested_at, sign > 0) AS watermark "
-            f"FROM ({source}) WHERE {self.metric.population} "
-            f"GROUP BY agency_code, day HAVING total != 0 ORDER BY agency_code, day"
+            "SELECT agency_code, day, sum(hits) AS hits, sum(total) AS total, "
+            "sum(pending) AS pending, max(watermark) AS watermark "
+            f"FROM ({union}) GROUP BY agency_code, day HAVING total != 0 "
+            "ORDER BY agency_code, day"
         )
         rows = client.query(sql, parameters=params).result_rows
         return [DailyRow(str(a), d, int(h), int(n), int(q), utc(w)) for a, d, h, n, q, w in rows]
