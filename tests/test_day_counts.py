@@ -44,6 +44,13 @@ def edge_events(agency: str) -> list[dict[str, Any]]:
     out.append(resolved(agency, "L1", d(9, 16)))  # late
     out.append(received(agency, "W1", d(5), due=d(20, 17)))
     out.append(dossier_event("withdrawn", agency, "W1", d(8)))
+    # paid after its end, on the judged day; and in the period after ending before it
+    out.append(received(agency, "P1", d(3), due=d(6, 17), fee=True))
+    out.append(resolved(agency, "P1", d(5)))
+    out.append(dossier_event("paid", agency, "P1", d(10, 11), channel="online", amount_vnd=5))
+    out.append(received(agency, "P2", d(20, month=2), due=d(26, 17, month=2), fee=True))
+    out.append(resolved(agency, "P2", d(25, month=2)))
+    out.append(dossier_event("paid", agency, "P2", d(9, 13), channel="offline", amount_vnd=5))
     # still open at every judging instant, received on the judged day
     out.append(received(agency, "O1", d(10, 10), due=d(11, 17)))
     return out

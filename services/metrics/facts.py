@@ -168,7 +168,13 @@ SHAPES: dict[Entity, Shape] = {
         facts="dossier_facts",
         fold=_DOSSIER_FOLD,
         derived=_DOSSIER_DERIVED,
-        month=f"ifNull(toYYYYMM(end_at), {OPEN_MONTH})",
+        # the month of its last dated step once finished (its end, receipt, first payment or
+        # digitisation, whichever came last), so that a question about any of them since some
+        # instant reads only the partitions from that month on; open: OPEN_MONTH
+        month=(
+            f"if(end_at IS NULL, {OPEN_MONTH}, toYYYYMM(greatest(end_at, "
+            "ifNull(received_at, end_at), ifNull(paid_at, end_at), ifNull(digitized_at, end_at))))"
+        ),
         columns=(
             "procedure_code",
             "domain_code",

@@ -426,7 +426,8 @@ def _by_day(
         )
     if params["cut"] < t:
         today = (
-            "part_month >= 0 AND received_at >= {period_start:DateTime64(3, 'UTC')} "
+            f"part_month >= {_month(params['cut']):d} "
+            "AND received_at >= {period_start:DateTime64(3, 'UTC')} "
             "AND received_at < {cut:DateTime64(3, 'UTC')} "
             "AND digitized_at >= {cut:DateTime64(3, 'UTC')}"
         )
@@ -456,14 +457,15 @@ def _by_day(
         agencies=where,
     )
     queries.append(_OPEN_SQL.replace("{source}", _DOSSIER_ROW.replace("{rows}", open_rows)))
+    # received or paid in the period but neither finished in it nor open at its end: ended
+    # before it, or with no receipt by the judging instant (partitions from the period's start)
     first, last = _month(period.start), _month(t)
-    before = f"part_month >= 0 AND (part_month <= {first:d} OR part_month >= {last:d})"
     extra_rows = plain_dossiers(
         where,
         SINGLE_T,
         read=read,
-        prune=f"{before} AND (received_at >= {{period_start:DateTime64(3, 'UTC')}} "
-        "OR paid_at >= {period_start:DateTime64(3, 'UTC')})",
+        prune=f"part_month >= {first:d} AND (part_month >= {last:d} "
+        "OR end_at < {period_start:DateTime64(3, 'UTC')})",
         agencies=where,
     )
     queries.append(_EXTRA_EVENTS.replace("{source}", _DOSSIER_ROW.replace("{rows}", extra_rows)))

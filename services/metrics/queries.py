@@ -138,9 +138,10 @@ SELECT *,
 FROM ({{rows}})
 """
 
-# Which facts rows a question can touch: the end month partitions a dossier's current facts,
-# so a question about finished or open dossiers skips every month that ended before it; intake
-# and payment questions skip granules by their own time (skip indexes).
+# Which facts rows a question can touch: a finished dossier's current facts lie in the partition
+# of the month of its last dated step (end, receipt, first payment, digitisation; open ones in
+# OPEN_MONTH), so a question about dossiers finished, received or paid since some instant, or
+# open at it, skips every month before it.
 
 
 def _month(instant: datetime) -> int:
@@ -163,9 +164,12 @@ def prune_clause(
     if kind == "finished_or_open":
         return f"part_month >= {_month(min(start, t_min)):d}"
     if kind == "received":
-        return f"part_month >= 0 AND received_at >= {since} AND received_at < {{period_end:{_DT}}}"
+        return (
+            f"part_month >= {_month(start):d} AND received_at >= {since} "
+            f"AND received_at < {{period_end:{_DT}}}"
+        )
     if kind == "paid":
-        return f"part_month >= 0 AND paid_at >= {since}"
+        return f"part_month >= {_month(start):d} AND paid_at >= {since}"
     return (
         f"part_month >= {_month(start):d} AND part_month <= {_month(end):d} "
         f"AND filed_at >= {since} AND filed_at < {{period_end:{_DT}}}"
