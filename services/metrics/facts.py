@@ -310,6 +310,11 @@ GROUP BY agency_code, {shape.key}
     return _facts_select(shape, folded)
 
 
+def counts_dirty_sql(entity: Entity) -> str:
+    """Scalar subquery: 1 when the entity's day counts may disagree with its facts."""
+    return f"(SELECT ifNull(argMax(dirty, seq), 0) FROM counts_guard WHERE entity = '{entity}')"
+
+
 def watermark_sql(entity: Entity) -> str:
     """Scalar subquery: every part folded at or before this instant is in the facts."""
     return (
@@ -454,13 +459,59 @@ class Refolder:
                 out.append([*row, 1])
                 added += 1
         if out:
+            # the facts and their day counts (a view) are two writes: dirty until both are done
+            self._mark(shape, dirty=True)
             self._client.insert(
                 shape.facts,
                 out,
                 column_names=[*columns, "sign"],
                 settings={**_FACTS_INSERT, "insert_deduplication_token": _token(out)},
             )
+            self._mark(shape, dirty=False)
         return added, cancelled
+
+    def _mark(self, shape: Shape, *, dirty: bool) -> None:
+        if shape.counts:
+            self._client.insert(
+                "counts_guard",
+                [[shape.entity, int(dirty), time.time_ns()]],
+                column_names=["entity", "dirty", "seq"],
+                settings={"async_insert": 0},
+            )
+
+    def counts_dirty(self, entity: Entity) -> bool:
+        rows = self._client.query(f"SELECT {counts_dirty_sql(entity)}").result_rows
+        return bool(rows[0][0])
+
+    def reconcile_counts(self, entity: Entity) -> list[int]:
+        """Make the day counts equal to what the facts imply, year by year, where they differ
+        (after a process was killed between a facts write and its view's); returns the years
+        rewritten. Reads every current fact once: run at start, and only when marked dirty."""
+        with _WRITING:
+            shape = SHAPES[entity]
+            rewritten: list[int] = []
+            for table in shape.counts:
+                view = self._client.query(
+                    "SELECT as_select FROM system.tables WHERE database = currentDatabase() "
+                    "AND name = {v:String}",
+                    parameters={"v": f"{table}_mv"},
+                ).result_rows[0][0]
+                compare = (
+                    "SELECT toYear(day) AS y, toString(anchor) AS a, sum(n) AS n, sum(events) AS e "
+                    "FROM {source} GROUP BY y, a"
+                )
+                stored = self._client.query(compare.format(source=table)).result_rows
+                wanted = self._client.query(compare.format(source=f"({view})")).result_rows
+                differ = {r[0] for r in set(stored) ^ set(wanted)}
+                for year in sorted(differ):
+                    self._client.command(f"ALTER TABLE {table} DROP PARTITION {year:d}")
+                    self._client.command(
+                        f"INSERT INTO {table} SELECT * FROM ({view}) WHERE toYear(day) = {year:d}",
+                        settings=_FACTS_INSERT,
+                    )
+                    rewritten.append(year)
+            self._mark(shape, dirty=False)
+            return rewritten
 
     def rebuild(self, entity: Entity, chunk_parts: int = 500_000) -> int:
         """Refold every item from scratch (`motcua replay`): truncate, then one insert per hash
@@ -474,6 +525,7 @@ class Refolder:
         client = self._client
         # Chunks of about chunk_parts parts each: memory stays flat as the history grows.
         chunks = max(1, -(-self._backlog(shape) // chunk_parts))
+        self._mark(shape, dirty=True)
         client.command(f"TRUNCATE TABLE {shape.facts}")
         for table in shape.counts:
             client.command(f"TRUNCATE TABLE {table}")
@@ -492,6 +544,7 @@ class Refolder:
             column_names=["entity", "watermark"],
             settings={"async_insert": 0},
         )
+        self._mark(shape, dirty=False)
         return int(client.query(f"SELECT count() FROM {shape.facts}").result_rows[0][0])
 
     def _backlog(self, shape: Shape) -> int:

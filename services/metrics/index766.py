@@ -288,7 +288,7 @@ def leaf_counts(
     read = Read.of(client, as_of)
     t = params["judged_at"]
     out: dict[str, tuple[Counts, Counts]] = {}
-    if as_of is None and day_split("finished", period, now, params) is not None:
+    if read.counts and as_of is None and day_split("finished", period, now, params) is not None:
         dossier_sql = _by_day(where, params, read, period, now)
     else:
         dossier_sql = _by_item(where, read, period, t)

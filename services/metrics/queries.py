@@ -195,6 +195,9 @@ class Read:
 
     as_of: bool = False
     behind: frozenset[Entity] = frozenset({"dossier", "feedback"})
+    # Whether the day counts agree with the facts (not while a refolder write was cut short and
+    # not yet reconciled: facts.counts_dirty_sql); if not, figures read the facts alone.
+    counts: bool = True
 
     @classmethod
     def of(cls, client: Client, as_of: datetime | None) -> Read:
@@ -206,9 +209,10 @@ class Read:
             f"> {facts.watermark_sql(e)}"
             for e in facts.ENTITIES
         )
-        pending = client.query(f"SELECT {checks}").result_rows[0]
+        row = client.query(f"SELECT {checks}, {facts.counts_dirty_sql('dossier')}").result_rows[0]
+        pending, dirty = row[:-1], row[-1]
         behind = frozenset(e for e, n in zip(facts.ENTITIES, pending, strict=True) if n)
-        return cls(as_of is not None, behind)
+        return cls(as_of is not None, behind, counts=not dirty)
 
 
 def item_rows(
@@ -523,7 +527,7 @@ class MetricQuery:
     def _split(self, params: dict[str, Any], read: Read) -> Split | None:
         """Where a live flow figure stops reading the day counts (day_split). None: the facts
         alone (as of an instant, or a figure the counts do not answer)."""
-        if read.as_of or self.metric.id not in days.DAY_METRICS:
+        if read.as_of or not read.counts or self.metric.id not in days.DAY_METRICS:
             return None
         return day_split(self.metric.reads, self.period, self.now, params)
 

@@ -114,6 +114,7 @@ class MetricsService:
         self._plans_interval = plans_interval
         self._plan_source = plan_source
         self._last_plans = -float("inf")
+        self._reconciled = False
         self._trigger = asyncio.Event()
         self._stopping = False
         self.status = MetricsStatus()
@@ -147,6 +148,13 @@ class MetricsService:
         assert self._refolder is not None
         started = time.perf_counter()
         items = 0
+        if not self._reconciled:
+            # a previous process may have been killed between a facts write and its day counts'
+            for entity in ENTITIES:
+                if self._refolder.counts_dirty(entity):
+                    years = self._refolder.reconcile_counts(entity)
+                    log.info("day counts of %s reconciled with the facts: %s", entity, years)
+            self._reconciled = True
         for entity in ENTITIES:
             for _ in range(20):  # a backlog is taken over several cycles, not all at once
                 step = self._refolder.step(entity)
