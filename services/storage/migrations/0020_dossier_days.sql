@@ -84,13 +84,13 @@ SELECT
        0) AS digitized_lag,
     if(a.1 IN ('online_procedure', 'paid_online_procedure'), assumeNotNull(f.procedure_code), '')
         AS procedure_code,
-    toInt64(f.sign) AS n,
-    toInt64(f.sign) * toInt64(f.event_count) AS events,
-    if(a.1 = 'finished',
-       toInt64(f.sign)
-           * ifNull(greatest(0, dateDiff('minute', f.received_at, f.end_effective_at)), 0),
-       0) AS minutes,
-    f.valid_from AS watermark
+    sum(toInt64(f.sign)) AS n,
+    sum(toInt64(f.sign) * toInt64(f.event_count)) AS events,
+    sum(if(a.1 = 'finished',
+           toInt64(f.sign)
+               * ifNull(greatest(0, dateDiff('minute', f.received_at, f.end_effective_at)), 0),
+           0)) AS minutes,
+    max(f.valid_from) AS watermark
 FROM dossier_facts AS f
 ARRAY JOIN [
     ('finished', f.end_at),
@@ -102,7 +102,11 @@ ARRAY JOIN [
     ('paid_online_procedure',
      if(f.paid_online = 1 AND f.procedure_code IS NOT NULL, f.paid_at, NULL))
 ] AS a
-WHERE f.valid_to = toDateTime64('2299-12-31 00:00:00', 3, 'UTC') AND a.2 IS NOT NULL;
+WHERE f.valid_to = toDateTime64('2299-12-31 00:00:00', 3, 'UTC') AND a.2 IS NOT NULL
+-- summed within each write: a refolder step's cancelled and added versions of a dossier mostly
+-- cancel out here instead of being written and merged away
+GROUP BY ALL
+HAVING n != 0 OR events != 0 OR minutes != 0;
 
 -- What the day counts know of a digitisation is its day: the 766 index reads a live figure's
 -- dossiers digitised on its day from the facts, found by this index.
