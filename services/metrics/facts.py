@@ -38,7 +38,7 @@ from typing import Any, Literal
 from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import TZ
-from services.storage.replay import Progress, replay
+from services.storage.replay import Progress, replay, view_select
 
 log = logging.getLogger(__name__)
 
@@ -491,11 +491,7 @@ class Refolder:
             shape = SHAPES[entity]
             rewritten: list[int] = []
             for table in shape.counts:
-                view = self._client.query(
-                    "SELECT as_select FROM system.tables WHERE database = currentDatabase() "
-                    "AND name = {v:String}",
-                    parameters={"v": f"{table}_mv"},
-                ).result_rows[0][0]
+                view = view_select(self._client, f"{table}_mv")
                 compare = (
                     "SELECT toYear(day) AS y, toString(anchor) AS a, sum(n) AS n, sum(events) AS e "
                     "FROM {source} GROUP BY y, a"

@@ -8,7 +8,7 @@ missing, never as zero, and the total says how many points could not be assessed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
@@ -30,6 +30,7 @@ from services.metrics.queries import (
     day_split,
     feedback_rows,
     judged_dossiers,
+    part_month_of,
     plain_dossiers,
     prune_clause,
     scope_params,
@@ -426,7 +427,7 @@ def _by_day(
         )
     if params["cut"] < t:
         today = (
-            f"part_month >= {_month(params['cut']):d} "
+            f"part_month >= {part_month_of(params['cut']):d} "
             "AND received_at >= {period_start:DateTime64(3, 'UTC')} "
             "AND received_at < {cut:DateTime64(3, 'UTC')} "
             "AND digitized_at >= {cut:DateTime64(3, 'UTC')}"
@@ -459,7 +460,7 @@ def _by_day(
     queries.append(_OPEN_SQL.replace("{source}", _DOSSIER_ROW.replace("{rows}", open_rows)))
     # received or paid in the period but neither finished in it nor open at its end: ended
     # before it, or with no receipt by the judging instant (partitions from the period's start)
-    first, last = _month(period.start), _month(t)
+    first, last = part_month_of(period.start), part_month_of(t)
     extra_rows = plain_dossiers(
         where,
         SINGLE_T,
@@ -501,11 +502,6 @@ SELECT agency_code,
 FROM (SELECT agency_code, sumMap(o) AS online, sumMap(p) AS paid FROM ({union})
       GROUP BY agency_code)
 """
-
-
-def _month(instant: datetime) -> int:
-    utc_instant = instant.astimezone(UTC)
-    return utc_instant.year * 100 + utc_instant.month
 
 
 def _add(target: Counts, source: Counts) -> None:

@@ -144,7 +144,8 @@ FROM ({{rows}})
 # open at it, skips every month before it.
 
 
-def _month(instant: datetime) -> int:
+def part_month_of(instant: datetime) -> int:
+    """The facts partition (part_month) of the UTC month holding `instant`."""
     utc = instant.astimezone(UTC)
     return utc.year * 100 + utc.month
 
@@ -158,20 +159,20 @@ def prune_clause(
     holds `start`."""
     since = f"{{{start_param}:{_DT}}}"
     if kind == "finished":
-        return f"part_month >= {_month(start):d} AND end_at >= {since}"
+        return f"part_month >= {part_month_of(start):d} AND end_at >= {since}"
     if kind == "open":
-        return f"part_month >= {_month(min(t_min, end)):d}"
+        return f"part_month >= {part_month_of(min(t_min, end)):d}"
     if kind == "finished_or_open":
-        return f"part_month >= {_month(min(start, t_min)):d}"
+        return f"part_month >= {part_month_of(min(start, t_min)):d}"
     if kind == "received":
         return (
-            f"part_month >= {_month(start):d} AND received_at >= {since} "
+            f"part_month >= {part_month_of(start):d} AND received_at >= {since} "
             f"AND received_at < {{period_end:{_DT}}}"
         )
     if kind == "paid":
-        return f"part_month >= {_month(start):d} AND paid_at >= {since}"
+        return f"part_month >= {part_month_of(start):d} AND paid_at >= {since}"
     return (
-        f"part_month >= {_month(start):d} AND part_month <= {_month(end):d} "
+        f"part_month >= {part_month_of(start):d} AND part_month <= {part_month_of(end):d} "
         f"AND filed_at >= {since} AND filed_at < {{period_end:{_DT}}}"
     )
 

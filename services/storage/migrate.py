@@ -9,7 +9,7 @@ from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 
-from services.storage.replay import fill_new_views
+from services.storage.replay import fill_new_views, view_select
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,6 @@ def migrate(client: Client) -> list[int]:
                 log.info("filled %s from the stored events: %d rows", table, rows)
         for view, target in FILLS.get(migration.version, {}).items():
             # Migrations run before any writer starts, so nothing reaches the target twice.
-            select = client.query(
-                "SELECT as_select FROM system.tables "
-                "WHERE database = currentDatabase() AND name = {view:String}",
-                parameters={"view": view},
-            ).result_rows[0][0]
-            client.command(f"INSERT INTO {target} {select}")
+            client.command(f"INSERT INTO {target} {view_select(client, view)}")
             log.info("filled %s through %s", target, view)
     return applied

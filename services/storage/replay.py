@@ -99,3 +99,15 @@ def text_progress(done: int, total: int, label: str) -> None:
     bar = "█" * filled + "·" * (width - filled)
     end = "\n" if done == total else ""
     print(f"\r[{bar}] {done}/{total} {label:<40}", end=end, flush=True)
+
+
+def view_select(client: Client, view: str) -> str:
+    """The SELECT a materialized view runs on each insert, to fill its target from what its
+    source already holds (migrations, reconciliations)."""
+    return str(
+        client.query(
+            "SELECT as_select FROM system.tables "
+            "WHERE database = currentDatabase() AND name = {view:String}",
+            parameters={"view": view},
+        ).result_rows[0][0]
+    )
