@@ -159,8 +159,13 @@ def jetstream_publisher(nc: NatsClient) -> Publish:
 def start_metrics(
     client: Client, settings: MetricsSettings, plans: PlanSource, publish: Publish | None
 ) -> MetricsService:
+    # beside the refolder below: targets are evaluated on what it has folded
     monitor = PlanMonitor(
-        client, plans, publish=publish, full_every=settings.metrics_full_snapshot_every
+        client,
+        plans,
+        publish=publish,
+        full_every=settings.metrics_full_snapshot_every,
+        folded_only=True,
     )
     # The refolder gets a client of its own: it runs beside the figure computations, in
     # another thread, and a client is not for two threads at once.
@@ -169,7 +174,9 @@ def start_metrics(
         client,
         refolder=refolder,
         refold_interval=settings.metrics_refold_interval,
+        refold_max_busy_share=settings.metrics_refold_max_busy_share,
         interval=settings.metrics_interval,
+        max_busy_share=settings.metrics_max_busy_share,
         full_snapshot_every=settings.metrics_full_snapshot_every,
         monitor=monitor,
         plans_interval=settings.metrics_plans_interval,

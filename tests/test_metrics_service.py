@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from services.metrics.definitions import METRICS
+from services.metrics.facts import watermark_sql
 from services.metrics.service import MetricsService
 from tests.helpers import VN, eventually, publish, received
 from tests.test_pipeline import stored
@@ -120,3 +121,46 @@ def _parts(clickhouse: Client, agency: str) -> int:
             parameters={"a": agency},
         ).result_rows[0][0]
     )
+
+
+async def test_the_running_service_snapshots_what_its_refolder_folded(
+    system: Any, nc: NatsClient, clickhouse: Client, agency: str
+) -> None:
+    # Catches: the running service's cycle (which reads the facts alone, beside its refolder)
+    # failing or never snapshotting a new agency (its errors are only logged), and a snapshot
+    # whose data watermark is older than the event it counts.
+    at = datetime.now(VN) - timedelta(seconds=1)  # this month's snapshot counts it
+    await publish(nc, received(agency, "S1", at, due=at + timedelta(days=5), channel="online"))
+    await eventually(lambda: stored(clickhouse, agency) == 1)
+
+    def snapshot() -> tuple[int, int, datetime] | None:
+        rows = clickhouse.query(
+            "SELECT numerator, denominator, data_watermark FROM metric_snapshots "
+            "WHERE metric = 'online_share' AND period = 'month' AND agency_code = {a:String} "
+            "ORDER BY computed_at DESC LIMIT 1",
+            parameters={"a": agency},
+        ).result_rows
+        return (int(rows[0][0]), int(rows[0][1]), rows[0][2]) if rows else None
+
+    # a cycle snapshots what the refolder has folded: once its watermark passes the dossier's
+    # parts, ask now
+    await eventually(
+        lambda: (
+            clickhouse.query(
+                f"SELECT {watermark_sql('dossier')} >= max(folded_at) FROM dossier_parts "
+                "WHERE agency_code = {a:String}",
+                parameters={"a": agency},
+            ).result_rows[0][0]
+            == 1
+        )
+    )
+    system.metrics.trigger()
+    await eventually(lambda: snapshot() is not None)
+    taken = snapshot()
+    assert taken is not None and taken[:2] == (1, 1)
+    ingested = clickhouse.query(
+        "SELECT max(ingested_at) FROM events WHERE agency_code = {a:String}",
+        parameters={"a": agency},
+    ).result_rows[0][0]
+    assert taken[2].replace(tzinfo=UTC) >= ingested.replace(tzinfo=UTC)
+    assert system.metrics.status.last_error is None

@@ -282,11 +282,13 @@ def leaf_counts(
     *,
     as_of: datetime | None = None,
     rule_set: RuleSet | None = None,
+    read: Read | None = None,
 ) -> dict[str, tuple[Counts, Counts]]:
     """Per agency code: (dossier counts, feedback counts). Counts add up across agencies
-    (numbers sum, procedure sets unite), so any node of the org tree is a sum of leaves."""
+    (numbers sum, procedure sets unite), so any node of the org tree is a sum of leaves.
+    `read`: as MetricQuery.run()."""
     where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
-    read = Read.of(client, as_of)
+    read = read or Read.of(client, as_of)
     t = params["judged_at"]
     out: dict[str, tuple[Counts, Counts]] = {}
     if read.counts and as_of is None and day_split("finished", period, now, params) is not None:

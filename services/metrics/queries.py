@@ -557,13 +557,14 @@ class MetricQuery:
             {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in page
         ]
 
-    def daily_by_agency(self, client: Client) -> list[DailyRow]:
+    def daily_by_agency(self, client: Client, read: Read | None = None) -> list[DailyRow]:
         """Per agency and local day of the metric's anchor: numerator, population and undecided
-        items, judged now (plan forecasts, services/plans/status.py). Flow figures only."""
+        items, judged now (plan forecasts, services/plans/status.py). Flow figures only.
+        `read`: as run()."""
         if self.metric.anchor is None:
             raise MetricQueryError(f"{self.metric.id} is a stock figure: it has no daily series")
         params: dict[str, Any] = {}
-        read = Read.of(client, self.as_of)
+        read = read or Read.of(client, self.as_of)
         split = self._split(params, read)
         source = self._source(params, read, bucketed=False, split=split)
         num = self.metric.numerator
@@ -646,8 +647,12 @@ class MetricQuery:
             where, t_source, read=read, prune=prune, agencies=agencies, split=split
         )
 
-    def run(self, client: Client) -> list[MetricRow]:
-        sql, params = self.sql(Read.of(client, self.as_of))
+    def run(self, client: Client, read: Read | None = None) -> list[MetricRow]:
+        """`read`: how the store stands (Read.of), when the caller asks many questions in a row
+        (the metrics service's cycle): asked once, not once per question. It stays right while
+        the refolder moves on: a question folds from the parts whatever is past the watermark
+        it reads itself."""
+        sql, params = self.sql(read or Read.of(client, self.as_of))
         result = client.query(sql, parameters=params)
         return [
             MetricRow(None if g is None else str(g), int(n), int(d), int(ev), utc(wm))

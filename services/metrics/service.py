@@ -23,10 +23,13 @@ from services.metrics.facts import (
     ENTITIES,
     EPOCH,
     OPEN_MONTH,
+    SHAPES,
+    Entity,
     Refolder,
     as_utc,
+    watermark_sql,
 )
-from services.metrics.queries import VN, Filters, Period, metric_query
+from services.metrics.queries import VN, Filters, Period, Read, metric_query
 from services.plans.monitor import PlanMonitor
 from services.plans.source import PlanSource
 from services.reference.catalog import Catalog
@@ -91,7 +94,9 @@ class MetricsService:
         *,
         refolder: Refolder | None = None,
         refold_interval: float = 1.0,
+        refold_max_busy_share: float = 1.0,
         interval: float = 5.0,
+        max_busy_share: float = 1.0,
         full_snapshot_every: float = 3600.0,
         monitor: PlanMonitor | None = None,
         plans_interval: float = 60.0,
@@ -101,13 +106,15 @@ class MetricsService:
         self._client = client
         self._refolder = refolder
         self._refold_interval = refold_interval
+        self._refold_max_busy_share = refold_max_busy_share
         self._interval = interval
+        self._max_busy_share = max_busy_share
         self._full_every = full_snapshot_every
         self._clock = clock
         self._last: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._last_full = 0.0
         # What the last cycle saw: the newest part's write time (store clock) and its own now.
-        self._last_folded = EPOCH
+        self._last_folded: dict[Entity, datetime] = dict.fromkeys(ENTITIES, EPOCH)
         self._last_now: datetime | None = None
         self._data_watermark = EPOCH
         self._monitor = monitor
@@ -141,7 +148,12 @@ class MetricsService:
             except Exception as exc:  # the store may be down: report, keep the loop alive
                 self.status.refold_last_error = str(exc)
                 log.warning("refolding failed: %s", exc)
-            await asyncio.sleep(self._refold_interval)
+            # Behind after a burst is harmless (questions fold the rest from the parts); taking
+            # the CPU the ingest needs during one is not.
+            busy = self.status.refold_last_seconds
+            await asyncio.sleep(
+                max(self._refold_interval, busy * (1 / self._refold_max_busy_share - 1))
+            )
 
     def refold_once(self) -> int:
         """Bring the facts up to the parts (a few bounded steps); returns items refolded."""
@@ -182,8 +194,13 @@ class MetricsService:
             ):
                 await self._evaluate_plans()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._trigger.wait(), self._interval)
+                await asyncio.wait_for(self._trigger.wait(), self._pause())
             self._trigger.clear()
+
+    def _pause(self) -> float:
+        """Until the next cycle: the interval, or longer after a slow cycle (the busy share)."""
+        busy = self.status.last_run_seconds
+        return max(self._interval, busy * (1 / self._max_busy_share - 1))
 
     async def _evaluate_plans(self) -> None:
         # Targets are evaluated less often than figures: a status moves over days, and a step
@@ -239,7 +256,8 @@ class MetricsService:
             agencies = tuple(sorted(changed))
         rows: list[list[Any]] = []
         if full or agencies:
-            watermark = self._watermark(folded)
+            watermark = self._data_watermark
+            read = self._read()
             for period_name, (period_start, period) in current_periods(now).items():
                 catalog = Catalog.load(self._client, period.last_day)
                 eligible = tuple(p.code for p in catalog if p.full_online_eligible)
@@ -252,7 +270,7 @@ class MetricsService:
                         group_by="agency",
                         full_online_eligible=eligible,
                     )
-                    for r in query.run(self._client):
+                    for r in query.run(self._client, read):
                         key = (period_name, metric_id, r.group or "")
                         value = (r.numerator, r.denominator)
                         if full or self._last.get(key) != value:
@@ -274,7 +292,7 @@ class MetricsService:
         if full:
             self._last_full = time.monotonic()
         self._last_now = now
-        self._last_folded = max(self._last_folded, folded)
+        self._last_folded = folded
         s = self.status
         s.runs += 1
         s.last_run_at = now
@@ -286,36 +304,49 @@ class MetricsService:
         s.last_error = None
         return len(rows)
 
-    def _changes(self, now: datetime) -> tuple[set[str], datetime]:
+    def _changes(self, now: datetime) -> tuple[set[str], dict[Entity, datetime]]:
         """Agencies with parts written since the last cycle or an open dossier that fell due
-        since then, and the newest part's write time (skip indexes: a few granules, not the
-        history)."""
-        since = self._last_folded
+        since then, and per entity the newest such part's write time (skip indexes: a few
+        granules, not the history). With a refolder, only parts already in the facts (what the
+        cycle reads); the rest are seen by a later cycle."""
         due_from = self._last_now or now
-        rows = self._client.query(
-            "SELECT agency_code, max(folded_at) FROM ("
-            "SELECT agency_code, folded_at FROM dossier_parts WHERE folded_at > {since:DT} "
-            "UNION ALL SELECT agency_code, folded_at FROM feedback_parts "
-            "WHERE folded_at > {since:DT} "
-            "UNION ALL SELECT agency_code, {since:DT} FROM dossier_facts "
-            f"WHERE part_month = {OPEN_MONTH:d} AND valid_to = {CURRENT_SQL} "
+        params: dict[str, Any] = {"due_from": due_from, "now": now}
+        selects = []
+        for entity in ENTITIES:
+            shape = SHAPES[entity]
+            params[f"since_{entity}"] = self._last_folded[entity]
+            bound = f"folded_at > {{since_{entity}:DT}}"
+            if self._refolder is not None:
+                bound += f" AND folded_at <= {watermark_sql(entity)}"
+            selects.append(
+                f"SELECT agency_code, '{entity}' AS entity, folded_at, ingested_at "
+                f"FROM {shape.parts} WHERE {bound}"
+            )
+        sql = (
+            "SELECT agency_code, entity, max(folded_at), max(ingested_at) FROM ("
+            + " UNION ALL ".join(selects)
+            + " UNION ALL SELECT agency_code, '', {now:DT}, toDateTime64(0, 3, 'UTC') "
+            f"FROM dossier_facts WHERE part_month = {OPEN_MONTH:d} AND valid_to = {CURRENT_SQL} "
             "AND due_at > {due_from:DT} AND due_at <= {now:DT}"
-            ") GROUP BY agency_code".replace("DT}", "DateTime64(3, 'UTC')}"),
-            parameters={"since": since, "due_from": due_from, "now": now},
+            ") GROUP BY agency_code, entity"
+        )
+        rows = self._client.query(
+            sql.replace(":DT}", ":DateTime64(3, 'UTC')}"), parameters=params
         ).result_rows
-        folded = max((as_utc(r[1]) for r in rows), default=since)
+        folded = dict(self._last_folded)
+        for _, entity, folded_at, ingested_at in rows:
+            if entity in folded:
+                folded[entity] = max(folded[entity], as_utc(folded_at))
+                # a snapshot's data watermark: the newest ingest time it has read
+                self._data_watermark = max(self._data_watermark, as_utc(ingested_at))
         return {str(r[0]) for r in rows}, folded
 
-    def _watermark(self, folded: datetime) -> datetime:
-        """The newest ingest time stored (a snapshot's data watermark), from the parts written
-        since the last cycle: not a scan of the events log."""
-        result = self._client.query(
-            "SELECT max(ingested_at) FROM (SELECT ingested_at FROM dossier_parts "
-            "WHERE folded_at > {since:DateTime64(3, 'UTC')} UNION ALL SELECT ingested_at "
-            "FROM feedback_parts WHERE folded_at > {since:DateTime64(3, 'UTC')})",
-            parameters={"since": self._last_folded},
-        )
-        value = result.result_rows[0][0]
-        if isinstance(value, datetime) and as_utc(value) > EPOCH:
-            self._data_watermark = max(self._data_watermark, as_utc(value))
-        return self._data_watermark
+    def _read(self) -> Read:
+        """With a refolder, the facts alone: a cycle snapshots what the refolder has folded
+        (its data watermark says how far that reaches), without folding the parts it has not
+        taken yet once per figure (at thousands of events a second that fold was most of the
+        cycle's work, taken from the ingest). Without one (tests), the live read."""
+        live = Read.of(self._client, None)
+        if self._refolder is None:
+            return live
+        return Read(behind=frozenset(), counts=live.counts)

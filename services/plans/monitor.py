@@ -46,9 +46,12 @@ class PlanMonitor:
         publish: Publish | None = None,
         policy: Policy | None = None,
         full_every: float = 3600.0,
+        folded_only: bool = False,
     ) -> None:
         self._client = client
-        self._evaluator = Evaluator(client, plans, policy=policy or Policy())
+        self._evaluator = Evaluator(
+            client, plans, policy=policy or Policy(), folded_only=folded_only
+        )
         self._publish = publish
         self._full_every = full_every
         self._last_full = -float("inf")

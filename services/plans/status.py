@@ -19,7 +19,15 @@ from clickhouse_connect.driver.client import Client
 
 from services.metrics import index766, rules
 from services.metrics.definitions import METRICS
-from services.metrics.queries import VN, DailyRow, Filters, Period, calendar, metric_query
+from services.metrics.queries import (
+    VN,
+    DailyRow,
+    Filters,
+    Period,
+    Read,
+    calendar,
+    metric_query,
+)
 from services.plans import forecast
 from services.plans.model import DateRange, Plan, Target
 from services.reference.catalog import Catalog
@@ -136,17 +144,30 @@ class Evaluator:
         plans: Mapping[str, Plan],
         *,
         policy: forecast.Policy = forecast.DEFAULT_POLICY,
+        folded_only: bool = False,
     ) -> None:
         self._client = client
+        # Read the facts alone (the metrics service, beside a refolder: see MetricsService._read)
+        self._folded_only = folded_only
         self._plans = plans
         self._policy = policy
         self._seasonal: dict[tuple[str, str, int, frozenset[str]], dict[int, float] | None] = {}
+        # How the store stands, asked once per evaluate() instead of once per question.
+        self._read: Read | None = None
 
     @property
     def plans(self) -> Mapping[str, Plan]:
         return self._plans
 
     def evaluate(self, now: datetime) -> list[TargetStatus]:
+        read = Read.of(self._client, None)
+        self._read = Read(counts=read.counts, behind=frozenset()) if self._folded_only else read
+        try:
+            return self._evaluate(now)
+        finally:
+            self._read = None
+
+    def _evaluate(self, now: datetime) -> list[TargetStatus]:
         today = now.astimezone(VN).date()
         out: list[TargetStatus] = []
         for plan in self._plans.values():
@@ -178,13 +199,13 @@ class Evaluator:
         )
         today = now.astimezone(VN).date()
         if metric.anchor is not None:
-            rows = query.daily_by_agency(self._client)
+            rows = query.daily_by_agency(self._client, self._read)
         else:  # a stock figure: judged at `now` only, no daily series to forecast from
             rows = [
                 DailyRow(
                     r.group or "", min(today, span.end), r.numerator, r.denominator, 0, r.watermark
                 )
-                for r in _by_agency(query, self._client)
+                for r in _by_agency(query, self._client, self._read)
             ]
         if units is None:  # every agency with figures, and every unit above one
             units = _with_ancestors(tree, {r.agency for r in rows})
@@ -231,7 +252,7 @@ class Evaluator:
     ) -> list[TargetStatus]:
         chosen = rules.get()
         leaves = index766.leaf_counts(
-            self._client, period, now, tuple(sorted(codes)), rule_set=chosen
+            self._client, period, now, tuple(sorted(codes)), rule_set=chosen, read=self._read
         )
         catalog = Catalog.load(self._client, span.end)
         if units is None:
@@ -296,7 +317,7 @@ class Evaluator:
             rule_set=rules.get(),
         )
         per_month: dict[int, int] = defaultdict(int)
-        for r in query.daily_by_agency(self._client):
+        for r in query.daily_by_agency(self._client, self._read):
             per_month[r.day.month] += r.total
         factors: dict[int, float] | None = None
         wc = calendar()
@@ -316,9 +337,9 @@ def burn_windows(plan: Plan) -> list[int]:
     return sorted({w for b in plan.burn_alerts for w in b.windows})
 
 
-def _by_agency(query: Any, client: Client) -> list[Any]:
+def _by_agency(query: Any, client: Client, read: Read | None) -> list[Any]:
     query.group_by = "agency"
-    return list(query.run(client))
+    return list(query.run(client, read))
 
 
 def _eligible(client: Client, at: date, metric: str) -> tuple[str, ...]:
