@@ -25,6 +25,7 @@ from services.runtime import (
     start_metrics,
 )
 from services.storage.clickhouse import connect
+from services.storage.pool import pooled
 
 log = logging.getLogger("motcua")
 
@@ -71,8 +72,9 @@ async def run_metrics(settings: Settings) -> None:
 
 async def run_api(settings: Settings) -> None:
     nc = await connect_nats(_nats_url(settings))
-    client = await asyncio.to_thread(
-        lambda: connect(settings.resolved_clickhouse_url(), limits=settings.api_limits())
+    client = pooled(
+        lambda: connect(settings.resolved_clickhouse_url(), limits=settings.api_limits()),
+        settings.api_query_concurrency,
     )
     # The API reads ClickHouse as a read-only user (compose: api_ro), so it checks keys but never
     # writes them: `motcua migrate` adds the bootstrap key, `motcua keys` manages the rest.

@@ -48,6 +48,7 @@ from services.reference.calendar_store import sync_calendar
 from services.reference.seed import seed_if_empty
 from services.storage.clickhouse import QueryLimits, connect
 from services.storage.migrate import migrate
+from services.storage.pool import pooled
 
 log = logging.getLogger("motcua")
 
@@ -71,6 +72,13 @@ class Settings(IngestSettings, MetricsSettings):
         default=512,
         gt=0,
         description="A query of the API or the public pages is stopped past this much memory",
+    )
+    api_query_concurrency: int = Field(
+        default=3,
+        ge=1,
+        le=32,
+        description="Queries the API and the public pages run at once (clients in its pool); "
+        "more wait for a free one",
     )
     nats_port: int = 4222
     # An admin API key to make sure of at start (hashed, like every key): operators' first login
@@ -260,10 +268,11 @@ async def embedded(
         api_nc = await client(urls.api)
         # The API reads through a client the engine keeps read-only; only the key store, which
         # `POST /v1/keys` and the first start write to, has a writing client.
-        api_client = await asyncio.to_thread(
+        api_client = pooled(
             lambda: connect(
                 settings.resolved_clickhouse_url(), read_only=True, limits=settings.api_limits()
-            )
+            ),
+            settings.api_query_concurrency,
         )
         writer = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
         keys = KeyStore(writer)

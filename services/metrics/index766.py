@@ -7,6 +7,7 @@ missing, never as zero, and the total says how many points could not be assessed
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -39,6 +40,7 @@ from services.metrics.queries import (
 from services.metrics.rules import RuleSet
 from services.reference.catalog import Catalog, ProcedureInfo
 from services.reference.org_tree import OrgTree
+from services.storage.pool import run_all
 
 
 class WorkingDays(Protocol):
@@ -295,22 +297,31 @@ def leaf_counts(
         dossier_sql = _by_day(where, params, read, period, now)
     else:
         dossier_sql = _by_item(where, read, period, t)
-    for query in dossier_sql:
-        for row in client.query(query, parameters=params).named_results():
+    f_prune = prune_clause("filed", period.start, period.end, t)
+    f_sql = _FEEDBACK_SQL.replace(
+        "{rows}", feedback_rows(where, read=read, prune=f_prune, agencies=where)
+    )
+    # independent reads: side by side when the client is a pool (services/storage/pool.py)
+    *dossier_rows, feedback = run_all(
+        client,
+        [functools.partial(_rows, client, query, params) for query in [*dossier_sql, f_sql]],
+    )
+    for rows in dossier_rows:
+        for row in rows:
             row.pop("procs", None)
             code = row.pop("agency_code")
             if not any(v for k, v in row.items() if k != "watermark"):
                 continue  # nothing of this agency in this read
             dossiers, _ = out.setdefault(code, ({}, {}))
             _add(dossiers, row)
-    f_prune = prune_clause("filed", period.start, period.end, t)
-    f_sql = _FEEDBACK_SQL.replace(
-        "{rows}", feedback_rows(where, read=read, prune=f_prune, agencies=where)
-    )
-    for row in client.query(f_sql, parameters=params).named_results():
+    for row in feedback:
         code = row.pop("agency_code")
         out[code] = (out.get(code, ({}, {}))[0], row)
     return out
+
+
+def _rows(client: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(client.query(sql, parameters=params).named_results())
 
 
 def _by_item(where: str, read: Read, period: Period, t: datetime) -> list[str]:

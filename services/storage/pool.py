@@ -1,0 +1,92 @@
+"""Several clients behind one, so that reads run side by side.
+
+A clickhouse-connect client runs one call at a time: the chDB backend holds a lock per client,
+so with a single client every API request waited for the one before it, and a slow one (an
+`as_of` year, an export) held up every page and figure behind it. The engine itself runs calls
+from different clients at once. `ClientPool` hands each call a free client (creating up to
+`size`), and `run_all` sends a request's independent queries to it together: the page's figures
+and the 766 index's reads no longer queue behind each other.
+
+Only what the readers use is offered (query, command, insert); each call is self-contained (its
+settings and parameters travel with it), so which client runs it does not matter.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, cast
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.query import QueryResult
+
+T = TypeVar("T")
+_THREADS = "clickhouse-pool"
+
+
+class ClientPool:
+    def __init__(self, factory: Callable[[], Client], size: int) -> None:
+        if size < 1:
+            raise ValueError("a pool needs at least one client")
+        self.size = size
+        self._factory = factory
+        self._free: queue.LifoQueue[Client] = queue.LifoQueue()
+        self._made: list[Client] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(size, thread_name_prefix=_THREADS)
+
+    def _borrow(self) -> Client:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self._made) < self.size:
+                client = self._factory()
+                self._made.append(client)
+                return client
+        return self._free.get()  # every client busy: wait for one
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        client = self._borrow()
+        try:
+            return getattr(client, name)(*args, **kwargs)
+        finally:
+            self._free.put(client)
+
+    def query(self, *args: Any, **kwargs: Any) -> QueryResult:
+        return cast(QueryResult, self._call("query", *args, **kwargs))
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("command", *args, **kwargs)
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("insert", *args, **kwargs)
+
+    def map(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run the calls side by side (each borrows its own client); results in order."""
+        return list(self._executor.map(lambda call: call(), calls))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+        with self._lock:
+            for client in self._made:
+                client.close()
+            self._made.clear()
+
+
+def pooled(factory: Callable[[], Client], size: int) -> Client:
+    """A pool typed as the client its users take (they call query, command and insert only)."""
+    return cast(Client, ClientPool(factory, size))
+
+
+def run_all(client: Client, calls: Sequence[Callable[[], T]]) -> list[T]:
+    """The calls' results, in order: side by side on a pool, one after another on a client
+    (or inside a call the pool already runs: waiting there for the pool's own threads could
+    wait for ever)."""
+    nested = threading.current_thread().name.startswith(_THREADS)
+    if isinstance(client, ClientPool) and client.size > 1 and len(calls) > 1 and not nested:
+        return client.map(calls)
+    return [call() for call in calls]
