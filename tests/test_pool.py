@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from services.storage.pool import ClientPool, pooled, run_all
 
 
 def test_a_pool_answers_in_order_never_opens_more_than_its_size_and_does_not_deadlock_nested(
-    tmp_path: Path,
+    clickhouse_url: str,
 ) -> None:
     # Catches: results handed back out of order (the page would show one figure under
     # another's label), a pool that opens a client per call, a nested run_all (the index
@@ -20,7 +19,7 @@ def test_a_pool_answers_in_order_never_opens_more_than_its_size_and_does_not_dea
     opened = []
 
     def factory():  # type: ignore[no-untyped-def]
-        client = connect(f"chdb://{tmp_path}")
+        client = connect(clickhouse_url)  # one engine per process: the session's store
         opened.append(client)
         return client
 
@@ -43,4 +42,3 @@ def test_a_pool_answers_in_order_never_opens_more_than_its_size_and_does_not_dea
     assert len(opened) <= 2
     with pytest.raises(Exception, match="UNKNOWN_TABLE|Unknown table"):
         run_all(client, [lambda: client.query("SELECT * FROM no_such_table")] * 2)
-    pool.close()
