@@ -58,11 +58,12 @@ async def connect(url: str, user: str | None = None, password: str | None = None
 
 
 async def connect_when_allowed(url: str, user: str, password: str, **kw: Any) -> Any:
-    """A user added to a running server: its SIGHUP reload takes a moment."""
+    """A user added to a running server: its SIGHUP reload takes a moment. Until then the server
+    refuses it, with -ERR or, when it closes first, a reset connection (seen once in the suite)."""
     for _ in range(100):
         try:
             return await connect(url, user, password, **kw)
-        except nats.errors.Error:
+        except (nats.errors.Error, ConnectionResetError):
             await asyncio.sleep(0.05)
     raise AssertionError(f"{user} was never allowed in")
 
