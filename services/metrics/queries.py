@@ -215,6 +215,13 @@ class Read:
         behind = frozenset(e for e, n in zip(facts.ENTITIES, pending, strict=True) if n)
         return cls(as_of is not None, behind, counts=not dirty)
 
+    @classmethod
+    def folded(cls, client: Client) -> Read:
+        """The live facts alone, as far as the refolder has folded them: no delta (the metrics
+        service's snapshots and plan evaluations, which run beside the refolder)."""
+        dirty = client.query(f"SELECT {facts.counts_dirty_sql('dossier')}").result_rows[0][0]
+        return cls(behind=frozenset(), counts=not dirty)
+
 
 def item_rows(
     entity: Entity,

@@ -346,7 +346,6 @@ class MetricsService:
         (its data watermark says how far that reaches), without folding the parts it has not
         taken yet once per figure (at thousands of events a second that fold was most of the
         cycle's work, taken from the ingest). Without one (tests), the live read."""
-        live = Read.of(self._client, None)
         if self._refolder is None:
-            return live
-        return Read(behind=frozenset(), counts=live.counts)
+            return Read.of(self._client, None)
+        return Read.folded(self._client)

@@ -160,8 +160,8 @@ class Evaluator:
         return self._plans
 
     def evaluate(self, now: datetime) -> list[TargetStatus]:
-        read = Read.of(self._client, None)
-        self._read = Read(counts=read.counts, behind=frozenset()) if self._folded_only else read
+        client = self._client
+        self._read = Read.folded(client) if self._folded_only else Read.of(client, None)
         try:
             return self._evaluate(now)
         finally:
