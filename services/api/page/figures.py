@@ -18,7 +18,7 @@ from services.api.deps import ApiContext
 from services.api.routes.index766 import Index766Evaluation, evaluate_index766
 from services.api.routes.metrics import metric_result
 from services.api.schemas import MetricResult
-from services.metrics.queries import VN
+from services.metrics.queries import VN, GroupBy
 from services.reference.org_tree import OrgTree
 from services.storage.pool import run_all
 
@@ -116,22 +116,30 @@ class ProvinceFigures:
         return Count.total(self.own[metric].values())
 
 
+def _read_all(
+    ctx: ApiContext, year: Year, group_by: GroupBy | None, agency: list[str] | None = None
+) -> tuple[list[tuple[MetricResult, MetricResult]], Index766Evaluation]:
+    """Per page metric (GET /v1/metrics/{metric}, grouped by `group_by` and by month) and the
+    index (GET /v1/index766), side by side on the API's client pool, not one after another."""
+    calls: list[Callable[[], Any]] = [
+        functools.partial(
+            metric_result, ctx, metric, year.first, year.last, agency=agency, group_by=group
+        )
+        for metric in PAGE_METRICS
+        for group in (group_by, "month")
+    ]
+    calls.append(functools.partial(evaluate_index766, ctx, year.first, year.last, agency=agency))
+    done: list[Any] = run_all(ctx.clickhouse, calls)
+    figures: list[MetricResult] = done[:-1]
+    return list(zip(figures[::2], figures[1::2], strict=True)), done[-1]
+
+
 def province_figures(ctx: ApiContext, year: Year) -> ProvinceFigures:
     own: dict[str, dict[str, Count]] = {}
     monthly: dict[str, dict[str, Count]] = {}
     results: list[MetricResult] = []
-    # every figure and the index side by side (the API's client pool), not one after another
-    calls: list[Callable[[], Any]] = [
-        functools.partial(metric_result, ctx, metric, year.first, year.last, group_by=group)
-        for metric in PAGE_METRICS
-        for group in ("agency", "month")
-    ]
-    calls.append(functools.partial(evaluate_index766, ctx, year.first, year.last))
-    done: list[Any] = run_all(ctx.clickhouse, calls)
-    figures: list[MetricResult] = done[:-1]
-    index: Index766Evaluation = done[-1]
-    for i, metric in enumerate(PAGE_METRICS):
-        by_agency, by_month = figures[2 * i], figures[2 * i + 1]
+    pairs, index = _read_all(ctx, year, "agency")
+    for metric, (by_agency, by_month) in zip(PAGE_METRICS, pairs, strict=True):
         own[metric], monthly[metric] = _by_group(by_agency), _by_group(by_month)
         results += [by_agency, by_month]
     return ProvinceFigures(
@@ -164,19 +172,8 @@ def agency_figures(ctx: ApiContext, year: Year, code: str) -> AgencyFigures:
     totals: dict[str, Count] = {}
     monthly: dict[str, dict[str, Count]] = {}
     results: list[MetricResult] = []
-    calls: list[Callable[[], Any]] = [
-        functools.partial(
-            metric_result, ctx, metric, year.first, year.last, agency=[code], group_by=group
-        )
-        for metric in PAGE_METRICS
-        for group in (None, "month")
-    ]
-    calls.append(functools.partial(evaluate_index766, ctx, year.first, year.last, agency=[code]))
-    done: list[Any] = run_all(ctx.clickhouse, calls)
-    figures: list[MetricResult] = done[:-1]
-    index: Index766Evaluation = done[-1]
-    for i, metric in enumerate(PAGE_METRICS):
-        whole, by_month = figures[2 * i], figures[2 * i + 1]
+    pairs, index = _read_all(ctx, year, None, agency=[code])
+    for metric, (whole, by_month) in zip(PAGE_METRICS, pairs, strict=True):
         group = whole.groups[0] if whole.groups else None
         totals[metric] = Count(group.numerator, group.denominator) if group else Count()
         monthly[metric] = _by_group(by_month)
