@@ -42,6 +42,9 @@ class Metric:
     final: bool = True
     # Which facts rows the population can lie in; set from the population below.
     reads: Reads = "finished"
+    # Whether every item of the population finished before `t` (FINISHED, maybe narrowed by
+    # more AND-ed conditions): such a figure is judged from the facts' end columns alone.
+    finished_only: bool = False
 
     def numerator_sql(self) -> str:
         if self.summed is None:
@@ -294,7 +297,8 @@ def _reads(metric: Metric) -> Metric:
         reads: Reads = "finished_or_open"
     else:
         reads = next(r for anchor, r in _READS.items() if anchor in population)
-    return replace(metric, reads=reads)
+    narrowed = population.startswith(f"{FINISHED} AND ") and " OR " not in population.upper()
+    return replace(metric, reads=reads, finished_only=population == FINISHED or narrowed)
 
 
 METRICS: dict[str, Metric] = {m.id: m for m in map(_reads, (*DOSSIER_METRICS, *FEEDBACK_METRICS))}

@@ -401,8 +401,15 @@ def _by_day(
 
     def items(kind: Reads, judged: bool = False) -> str:
         prune = prune_clause(kind, period.start, period.end, t)
-        pick = judged_dossiers if judged else plain_dossiers
-        rows = pick(where, SINGLE_T, read=read, prune=prune, agencies=where, split=splits[kind])
+        split = splits[kind]
+        if judged:  # the finished part: it counts the rows finished before t alone
+            rows = judged_dossiers(
+                where, SINGLE_T, read=read, prune=prune, agencies=where, split=split, finished=True
+            )
+        else:
+            rows = plain_dossiers(
+                where, SINGLE_T, read=read, prune=prune, agencies=where, split=split
+            )
         return _DOSSIER_ROW.replace("{rows}", rows) if rows else ""
 
     def counted(kind: Reads, anchor_row: str = "") -> str:
