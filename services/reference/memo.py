@@ -10,9 +10,11 @@ The built objects are immutable, so requests share them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import date
 from typing import Any, TypeVar
 
@@ -27,9 +29,33 @@ _lock = threading.Lock()
 _memo: weakref.WeakKeyDictionary[Client, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
+# Inside one_view(): the stamps read so far, per client and table.
+_view: ContextVar[dict[tuple[int, str], tuple[Any, ...]] | None] = ContextVar(
+    "reference_view", default=None
+)
+
+
+@contextlib.contextmanager
+def one_view() -> Iterator[None]:
+    """Within, each table's stamp is read once: a request that asks many questions (a page's
+    figures and its index) sees one state of the reference data, and asks for it once, not
+    once per question. Threads the pool runs the questions on inherit it (pool.run_all)."""
+    token = _view.set({})
+    try:
+        yield
+    finally:
+        _view.reset(token)
+
+
 def stamp(client: Client, table: str) -> tuple[Any, ...]:
     """What changes whenever the table's content may have: its rows and newest ingest time."""
-    return tuple(client.query(f"SELECT count(), max(ingested_at) FROM {table}").result_rows[0])
+    view, key = _view.get(), (id(client), table)
+    if view is not None and key in view:
+        return view[key]
+    found = tuple(client.query(f"SELECT count(), max(ingested_at) FROM {table}").result_rows[0])
+    if view is not None:
+        view[key] = found
+    return found
 
 
 def load(client: Client, table: str, at: date, build: Callable[[], T]) -> T:

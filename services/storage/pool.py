@@ -13,6 +13,7 @@ settings and parameters travel with it), so which client runs it does not matter
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -66,8 +67,10 @@ class ClientPool:
         return self._call("insert", *args, **kwargs)
 
     def map(self, calls: Sequence[Callable[[], T]]) -> list[T]:
-        """Run the calls side by side (each borrows its own client); results in order."""
-        return list(self._executor.map(lambda call: call(), calls))
+        """Run the calls side by side (each borrows its own client); results in order. Each
+        runs in a copy of the caller's context, as if the caller ran it (memo.one_view)."""
+        contexts = [contextvars.copy_context() for _ in calls]
+        return list(self._executor.map(contextvars.Context.run, contexts, calls))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)

@@ -18,7 +18,8 @@ from services.api.deps import ApiContext
 from services.api.routes.index766 import Index766Evaluation, evaluate_index766
 from services.api.routes.metrics import metric_result
 from services.api.schemas import MetricResult
-from services.metrics.queries import VN, GroupBy
+from services.metrics.queries import VN, GroupBy, Read
+from services.reference import memo
 from services.reference.org_tree import OrgTree
 from services.storage.pool import run_all
 
@@ -120,16 +121,30 @@ def _read_all(
     ctx: ApiContext, year: Year, group_by: GroupBy | None, agency: list[str] | None = None
 ) -> tuple[list[tuple[MetricResult, MetricResult]], Index766Evaluation]:
     """Per page metric (GET /v1/metrics/{metric}, grouped by `group_by` and by month) and the
-    index (GET /v1/index766), side by side on the API's client pool, not one after another."""
-    calls: list[Callable[[], Any]] = [
-        functools.partial(
-            metric_result, ctx, metric, year.first, year.last, agency=agency, group_by=group
+    index (GET /v1/index766), side by side on the API's client pool, not one after another.
+    All of them read one state of the store: how far it is folded, and the reference data."""
+    with memo.one_view():
+        read = Read.of(ctx.clickhouse, None)
+        calls: list[Callable[[], Any]] = [
+            functools.partial(
+                metric_result,
+                ctx,
+                metric,
+                year.first,
+                year.last,
+                agency=agency,
+                group_by=group,
+                read=read,
+            )
+            for metric in PAGE_METRICS
+            for group in (group_by, "month")
+        ]
+        calls.append(
+            functools.partial(
+                evaluate_index766, ctx, year.first, year.last, agency=agency, read=read
+            )
         )
-        for metric in PAGE_METRICS
-        for group in (group_by, "month")
-    ]
-    calls.append(functools.partial(evaluate_index766, ctx, year.first, year.last, agency=agency))
-    done: list[Any] = run_all(ctx.clickhouse, calls)
+        done: list[Any] = run_all(ctx.clickhouse, calls)
     figures: list[MetricResult] = done[:-1]
     return list(zip(figures[::2], figures[1::2], strict=True)), done[-1]
 

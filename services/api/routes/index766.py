@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from services.api.deps import ApiContext, Context
 from services.api.routes.metrics import ListParam, RuleSetParam, settled_as_of, split_list
 from services.metrics import index766, rules
-from services.metrics.queries import VN, MetricQueryError, Period, calendar
+from services.metrics.queries import VN, MetricQueryError, Period, Read, calendar
 from services.metrics.rules import RuleSet
 from services.metrics.scope import Scope, resolve
 from services.reference.calendar import CalendarRangeError
@@ -94,7 +94,9 @@ def evaluate_index766(
     agency: list[str] | None = None,
     as_of: datetime | None = None,
     rule_set: str | None = None,
+    read: Read | None = None,
 ) -> Index766Evaluation:
+    """`read`: as metric_result."""
     now = settled_as_of(ctx, as_of)
     last = last or now.astimezone(VN).date()
     first = first or last.replace(month=1, day=1)
@@ -106,7 +108,7 @@ def evaluate_index766(
     scope = resolve(ctx.clickhouse, split_list(agency), period.last_day)
     catalog = Catalog.load(ctx.clickhouse, period.last_day)
     leaves = index766.leaf_counts(
-        ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen
+        ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen, read=read
     )
     return Index766Evaluation(first, last, period, chosen, scope, catalog, leaves)
 

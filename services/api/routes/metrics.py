@@ -21,6 +21,7 @@ from services.metrics.queries import (
     MetricQuery,
     MetricQueryError,
     Period,
+    Read,
     calendar,
     metric_query,
 )
@@ -145,14 +146,16 @@ def metric_result(
     as_of: datetime | None = None,
     rule_set: str | None = None,
     rollup: bool = True,
+    read: Read | None = None,
 ) -> MetricResult:
     """The answer of GET /v1/metrics/{metric}; the public page calls it too, so the page and the
-    API can never show different numbers for the same question."""
+    API can never show different numbers for the same question. `read`: how the store stands,
+    when the caller asks several questions at once (the page: MetricQuery.run)."""
     query = build_query(
         ctx, metric, first, last, agency, domain, level, group_by, as_of, rule_set, rollup
     )
     try:
-        rows = query.run(ctx.clickhouse)
+        rows = query.run(ctx.clickhouse, read)
     except MetricQueryError as exc:
         raise HTTPException(422, str(exc)) from exc
     period, now, filters = query.period, query.now, query.filters
