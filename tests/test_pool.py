@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from services.storage.clickhouse import connect
 from services.storage.pool import ClientPool, pooled, run_all
@@ -42,3 +44,28 @@ def test_a_pool_answers_in_order_never_opens_more_than_its_size_and_does_not_dea
     assert len(opened) <= 2
     with pytest.raises(Exception, match="UNKNOWN_TABLE|Unknown table"):
         run_all(client, [lambda: client.query("SELECT * FROM no_such_table")] * 2)
+
+
+def test_one_view_reads_each_reference_stamp_once_also_on_the_pools_threads(
+    clickhouse: Client, clickhouse_url: str
+) -> None:
+    # Catches: a page asking the store for the org tree's stamp once per figure (nine times),
+    # and the pool's threads not seeing the page's view (each would read its own stamp, and
+    # two figures of one page could see two states of the reference data).
+    from services.reference import memo
+
+    stamps: list[str] = []
+
+    class Counting(ClientPool):
+        def query(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if "FROM agencies" in str(args[0]):
+                stamps.append(str(args[0]))
+            return super().query(*args, **kwargs)
+
+    client = cast(Client, Counting(lambda: connect(clickhouse_url), 2))
+    read = [functools.partial(memo.stamp, client, "agencies") for _ in range(6)]
+    with memo.one_view():
+        inside = run_all(client, read)
+    assert len(stamps) == 1 and len(set(inside)) == 1
+    outside = run_all(client, read)
+    assert len(stamps) == 7 and outside == inside

@@ -29,10 +29,16 @@ _lock = threading.Lock()
 _memo: weakref.WeakKeyDictionary[Client, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
-# Inside one_view(): the stamps read so far, per client and table.
-_view: ContextVar[dict[tuple[int, str], tuple[Any, ...]] | None] = ContextVar(
-    "reference_view", default=None
-)
+class _View:
+    """The stamps read so far inside one one_view(), per client and table."""
+
+    def __init__(self) -> None:
+        self.stamps: dict[tuple[int, str], tuple[Any, ...]] = {}
+        # held while a stamp is read: the page's threads ask at once, and one asks the store
+        self.lock = threading.Lock()
+
+
+_view: ContextVar[_View | None] = ContextVar("reference_view", default=None)
 
 
 @contextlib.contextmanager
@@ -40,22 +46,27 @@ def one_view() -> Iterator[None]:
     """Within, each table's stamp is read once: a request that asks many questions (a page's
     figures and its index) sees one state of the reference data, and asks for it once, not
     once per question. Threads the pool runs the questions on inherit it (pool.run_all)."""
-    token = _view.set({})
+    token = _view.set(_View())
     try:
         yield
     finally:
         _view.reset(token)
 
 
+def _read_stamp(client: Client, table: str) -> tuple[Any, ...]:
+    return tuple(client.query(f"SELECT count(), max(ingested_at) FROM {table}").result_rows[0])
+
+
 def stamp(client: Client, table: str) -> tuple[Any, ...]:
     """What changes whenever the table's content may have: its rows and newest ingest time."""
-    view, key = _view.get(), (id(client), table)
-    if view is not None and key in view:
-        return view[key]
-    found = tuple(client.query(f"SELECT count(), max(ingested_at) FROM {table}").result_rows[0])
-    if view is not None:
-        view[key] = found
-    return found
+    view = _view.get()
+    if view is None:
+        return _read_stamp(client, table)
+    key = (id(client), table)
+    with view.lock:
+        if key not in view.stamps:
+            view.stamps[key] = _read_stamp(client, table)
+        return view.stamps[key]
 
 
 def load(client: Client, table: str, at: date, build: Callable[[], T]) -> T:
