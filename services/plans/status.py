@@ -152,6 +152,7 @@ class Evaluator:
         self._plans = plans
         self._policy = policy
         self._seasonal: dict[tuple[str, str, int, frozenset[str]], dict[int, float] | None] = {}
+        self._last_years: dict[tuple[str, str, int], list[DailyRow]] = {}
         # How the store stands, asked once per evaluate() instead of once per question.
         self._read: Read | None = None
 
@@ -237,6 +238,7 @@ class Evaluator:
                 default=None,
             )
             out.append(TargetStatus(plan, target, unit, span, threshold, evaluation, watermark))
+        self._last_years.clear()  # a year of daily rows: kept only while its units are judged
         return out
 
     def _indicator(
@@ -305,20 +307,16 @@ class Evaluator:
         key = (target.metric, repr(target.scope.key()), year, frozenset(members or ()))
         if key in self._seasonal:
             return self._seasonal[key]
-        requested = set(target.scope.agencies)
-        tree = OrgTree.load(self._client, date(year, 12, 31))
-        codes = set(members) if members is not None else _subtrees(tree, requested)
-        last_year = Period.from_dates(date(year, 1, 1), date(year, 12, 31))
-        query = metric_query(
-            target.metric,
-            period=last_year,
-            now=last_year.end,
-            filters=Filters(tuple(sorted(codes)), target.scope.domains, target.scope.levels),
-            rule_set=rules.get(),
-        )
+        if members is not None:
+            codes = set(members)
+        else:
+            codes = _subtrees(
+                OrgTree.load(self._client, date(year, 12, 31)), set(target.scope.agencies)
+            )
         per_month: dict[int, int] = defaultdict(int)
-        for r in query.daily_by_agency(self._client, self._read):
-            per_month[r.day.month] += r.total
+        for r in self._last_year(target, year):
+            if not codes or r.agency in codes:
+                per_month[r.day.month] += r.total
         factors: dict[int, float] | None = None
         wc = calendar()
         if sum(1 for v in per_month.values() if v > 0) >= 10 and year in wc.years:
@@ -331,6 +329,22 @@ class Evaluator:
             factors = {m: v / mean for m, v in per_wd.items()} if mean > 0 else None
         self._seasonal[key] = factors
         return factors
+
+    def _last_year(self, target: Target, year: int) -> list[DailyRow]:
+        """The target's daily series in `year`, for every agency: read once per target and year,
+        then summed per unit (a read per unit made a cold evaluation ~300 reads of a year)."""
+        key = (target.metric, repr(target.scope.key()), year)
+        if key not in self._last_years:
+            whole = Period.from_dates(date(year, 1, 1), date(year, 12, 31))
+            query = metric_query(
+                target.metric,
+                period=whole,
+                now=whole.end,
+                filters=Filters((), target.scope.domains, target.scope.levels),
+                rule_set=rules.get(),
+            )
+            self._last_years[key] = query.daily_by_agency(self._client, self._read)
+        return self._last_years[key]
 
 
 def burn_windows(plan: Plan) -> list[int]:
