@@ -153,6 +153,12 @@ class Evaluator:
         self._policy = policy
         self._seasonal: dict[tuple[str, str, int, frozenset[str]], dict[int, float] | None] = {}
         self._last_years: dict[tuple[str, str, int], list[DailyRow]] = {}
+        # The 766 index's leaf counts per (period, agencies, judging instant), within one
+        # evaluate() only.
+        self._leaves: dict[
+            tuple[Period, tuple[str, ...], datetime],
+            dict[str, tuple[index766.Counts, index766.Counts]],
+        ] = {}
         # How the store stands, asked once per evaluate() instead of once per question.
         self._read: Read | None = None
 
@@ -167,6 +173,8 @@ class Evaluator:
             return self._evaluate(now)
         finally:
             self._read = None
+            self._leaves.clear()
+            self._last_years.clear()
 
     def _evaluate(self, now: datetime) -> list[TargetStatus]:
         today = now.astimezone(VN).date()
@@ -253,9 +261,14 @@ class Evaluator:
         units: set[str] | None,
     ) -> list[TargetStatus]:
         chosen = rules.get()
-        leaves = index766.leaf_counts(
-            self._client, period, now, tuple(sorted(codes)), rule_set=chosen, read=self._read
-        )
+        # Several targets score indicators of one index over the same period and scope: counted
+        # once per evaluation (each count is a year or more of dossiers).
+        key = (period, tuple(sorted(codes)), now)
+        if key not in self._leaves:
+            self._leaves[key] = index766.leaf_counts(
+                self._client, period, now, key[1], rule_set=chosen, read=self._read
+            )
+        leaves = self._leaves[key]
         catalog = Catalog.load(self._client, span.end)
         if units is None:
             units = _with_ancestors(tree, set(leaves))

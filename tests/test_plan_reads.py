@@ -1,5 +1,6 @@
-"""The plan evaluator's seasonal factors (services/plans/status.py): each unit's come from its own
-agencies' previous year, and that year is read once per target, not once per unit."""
+"""What the plan evaluator reads (services/plans/status.py): each unit's seasonal factors come from
+its own agencies' previous year, read once per target, not once per unit; targets scoring one
+766 index over the same scope and period share one count of it."""
 
 from __future__ import annotations
 
@@ -122,3 +123,74 @@ def test_each_units_seasonal_factors_come_from_its_own_previous_year_read_once(
     assert (
         got_a is not None and got_b is not None and got_a[12] > 4 > got_b[12]
     )  # December is A's season, not B's
+
+
+INDEX_PLAN = """\
+id: index-{run}
+version: 1
+title: Kế hoạch thử chỉ số 766
+document: Thử nghiệm
+issued_by: Bộ kiểm thử
+valid: {{from: 2025-01-01, to: 2025-12-31}}
+targets:
+  - id: on-time
+    text: Chỉ tiêu 766 về giải quyết đúng hạn
+    clause: X.1
+    metric: index766:{first}
+    scope:
+      agencies: [{a}]
+    comparator: ">="
+    threshold: 0.5
+    in_charge: Bộ kiểm thử
+    applies_to: scope
+  - id: digitised
+    text: Chỉ tiêu 766 về số hóa
+    clause: X.2
+    metric: index766:{second}
+    scope:
+      agencies: [{a}]
+    comparator: ">="
+    threshold: 0.5
+    in_charge: Bộ kiểm thử
+    applies_to: scope
+"""
+
+
+def test_targets_on_one_index_scope_and_period_share_one_count_of_it(
+    clickhouse: Client, tmp_path: Path
+) -> None:
+    # Catches: the index's counts (a year or more of dossiers each) read once per target that
+    # scores one of its indicators (three shipped targets: ~2 s of a cold evaluation at 10M),
+    # and a shared count that changes any status.
+    from services.metrics.index766 import INDICATORS
+
+    run = uuid.uuid4().hex[:6].upper()
+    a = f"SI{run}"
+    _store(clickhouse, {a: dict.fromkeys(range(1, 13), 2)})
+    first, second = "2.1", "3.3"  # on time, online: both from the dossiers
+    assert {first, second} <= {i.id for i in INDICATORS}
+    spans = {a: (AgencySpan(None, "province", date(2000, 1, 1), None),)}
+    reference = Reference(spans, frozenset({"dat_dai"}))
+    (tmp_path / "plan.yaml").write_text(
+        INDEX_PLAN.format(run=run.lower(), a=a, first=first, second=second)
+    )
+    plan = load_plans(tmp_path, reference=reference, packaged=False)[f"index-{run.lower()}@1"]
+    now = datetime(2026, 2, 1, tzinfo=VN)
+
+    reads: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(clickhouse, name)
+
+        def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+            if "n_open_end" in sql:  # the index's read of the dossiers open at its instant
+                reads.append(sql)
+            return clickhouse.query(sql, *args, **kwargs)
+
+    together = Evaluator(cast(Client, Counting()), {plan.key: plan}).evaluate(now)
+    assert len(reads) == 1 and len(together) == 2
+    for status in together:  # each as if evaluated alone
+        alone = plan.model_copy(update={"targets": (status.target,)})
+        (expected,) = Evaluator(clickhouse, {alone.key: alone}).evaluate(now)
+        assert status.evaluation == expected.evaluation and status.evaluation.denominator > 0
