@@ -290,6 +290,76 @@ def phase_inspect(args: argparse.Namespace) -> None:
     client.close()
 
 
+# --- the metrics service's full evaluation -----------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """What the metrics service does when it starts on a store: every figure of every agency for
+    the month and the year (a full cycle), then every target of the shipped plans; cold (a new
+    process) and again warm, in one child process so its peak RSS is its own."""
+    store = Path(args.store).resolve()
+    env = child_env()
+    print(f"code under test: {code_location(env)}", file=sys.stderr, flush=True)
+    child = [
+        sys.executable, "-m", "bench.query_bench", "_evaluate", "--store", str(store),
+        "--rounds", str(args.rounds),
+    ]  # fmt: skip
+    done = run_measured(child, env, echo=sys.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"the evaluation failed ({done.returncode})")
+    report = _last_json_line(done.output)
+    report.update(
+        store=str(store),
+        code=code_location(env),
+        when=datetime.now(UTC).isoformat(timespec="seconds"),
+        peak_rss_mb=done.peak_rss_mb,
+        cpu_seconds=done.cpu_seconds,
+        other_load_cpu_seconds=done.other_cpu_seconds,
+    )
+    print(json.dumps(report, indent=2))
+    if args.out:
+        _out_path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def phase_evaluate(args: argparse.Namespace) -> None:
+    from services.metrics.facts import Refolder
+    from services.metrics.service import MetricsService
+    from services.plans import load_plans
+    from services.plans.status import Evaluator
+    from services.storage.clickhouse import connect
+
+    client = connect(f"chdb://{Path(args.store).resolve()}")
+    # as in the runtime: with a refolder, figures and plans read the facts it folded
+    service = MetricsService(client, refolder=Refolder(client))
+    evaluator = Evaluator(client, load_plans(), folded_only=True)
+    rounds = []
+    for _ in range(args.rounds):
+        began = time.perf_counter()
+        rows = service.compute_once()
+        figures = time.perf_counter() - began
+        began = time.perf_counter()
+        statuses = evaluator.evaluate(datetime.now(UTC))
+        plans = time.perf_counter() - began
+        print(
+            f"  figures {figures:.1f} s ({rows} snapshot rows, full={service.status.last_full}), "
+            f"plans {plans:.1f} s ({len(statuses)} statuses)",
+            file=sys.stderr,
+            flush=True,
+        )
+        rounds.append(
+            {
+                "figures_seconds": figures,
+                "snapshot_rows": rows,
+                "full": service.status.last_full,
+                "plans_seconds": plans,
+                "statuses": len(statuses),
+            }
+        )
+        service._last_full = 0.0  # the next round is a full cycle again, now warm
+    print(json.dumps({"rounds": rounds}), flush=True)
+    client.close()
+
+
 # --- run ---------------------------------------------------------------------------------------
 
 
@@ -799,6 +869,14 @@ def main() -> None:
     )
     r.set_defaults(func=cmd_run)
 
+    e = sub.add_parser(
+        "evaluate", help="time the metrics service's full evaluation (figures, plans) on a store"
+    )
+    e.add_argument("--store", required=True)
+    e.add_argument("--rounds", type=int, default=2, help="the first is cold, the rest warm")
+    e.add_argument("--out", help="also write the report here")
+    e.set_defaults(func=cmd_evaluate)
+
     internal = sub.add_parser("_build-store", help=argparse.SUPPRESS)
     internal.add_argument("--store", required=True)
     internal.add_argument("--dossiers", type=int, required=True)
@@ -811,6 +889,10 @@ def main() -> None:
     inspect = sub.add_parser("_inspect", help=argparse.SUPPRESS)
     inspect.add_argument("--store", required=True)
     inspect.set_defaults(func=phase_inspect)
+    evaluate = sub.add_parser("_evaluate", help=argparse.SUPPRESS)
+    evaluate.add_argument("--store", required=True)
+    evaluate.add_argument("--rounds", type=int, required=True)
+    evaluate.set_defaults(func=phase_evaluate)
 
     args = p.parse_args()
     args.func(args)
