@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -521,31 +522,37 @@ class MetricQuery:
     # Catalogue facts the SQL needs as sets of procedure codes (valid at the period end).
     full_online_eligible: tuple[str, ...] = ()
 
-    def sql(self, read: Read | None = None) -> tuple[str, dict[str, Any]]:
+    def sql(self, read: Read | None = None, months: bool = False) -> tuple[str, dict[str, Any]]:
+        """`months`: rows per group and month of the anchor, zero denominators kept (the cells
+        run_with_months adds up)."""
         read = read or Read(self.as_of is not None)
         params: dict[str, Any] = {}
         split = self._split(params, read)
         source = self._source(params, read, bucketed=True, split=split)
+        keys = "grp, month" if months else "grp"
+        having = "" if months else "HAVING denominator != 0 "
         if split is None:
-            sql = f"{self._partial(source)} HAVING denominator != 0 ORDER BY grp"
-            return sql, params
+            return f"{self._partial(source, months=months)} {having}ORDER BY {keys}", params
         # whole days from the day counts, the rest from the facts (services/metrics/days.py)
-        bucket = self.group_by if self.group_by in ("day", "month") else None
-        counted = days.day_rows(self.metric.reads, self._filters(params), bucket)
-        partials = [self._partial(_rows_with_t(counted, SINGLE_T), counts=True)]
+        bucket = "month" if months else self.group_by
+        counted = days.day_rows(
+            self.metric.reads, self._filters(params), bucket if bucket in ("day", "month") else None
+        )
+        partials = [self._partial(_rows_with_t(counted, SINGLE_T), counts=True, months=months)]
         if source:
-            partials.append(self._partial(source))
+            partials.append(self._partial(source, months=months))
         union = "\nUNION ALL\n".join(partials)
         sql = (
-            "SELECT grp, sum(numerator) AS numerator, sum(denominator) AS denominator, "
+            f"SELECT {keys}, sum(numerator) AS numerator, sum(denominator) AS denominator, "
             "sum(events) AS events, max(watermark) AS watermark "
-            f"FROM ({union}) GROUP BY grp HAVING denominator != 0 ORDER BY grp"
+            f"FROM ({union}) GROUP BY {keys} {having}ORDER BY {keys}"
         )
         return sql, params
 
-    def _partial(self, source: str, counts: bool = False) -> str:
-        """The figure's sums per group over `source`: facts rows (a row per item version), or
-        day counts (a row per day and kind of dossier, `sign` holding how many)."""
+    def _partial(self, source: str, counts: bool = False, months: bool = False) -> str:
+        """The figure's sums per group (and month of the anchor) over `source`: facts rows (a
+        row per item version), or day counts (a row per day and kind of dossier, `sign`
+        holding how many)."""
         numerator = self.metric.weighted_numerator_sql()
         events = "sum(sign * event_count)"
         if counts:
@@ -553,11 +560,13 @@ class MetricQuery:
             if summed is not None:
                 numerator = f"toInt64(sumIf({summed}, {self.metric.numerator}))"
             events = "sum(events)"
+        month = f", toString(toStartOfMonth({self.metric.anchor}, '{TZ}')) AS month"
         return (
-            f"SELECT {self._group_expr()} AS grp, {numerator} AS numerator, "
-            f"sum(sign) AS denominator, {events} AS events, "
+            f"SELECT {self._group_expr()} AS grp{month if months else ''}, "
+            f"{numerator} AS numerator, sum(sign) AS denominator, {events} AS events, "
             f"maxIf(last_ingested_at, sign > 0) AS watermark "
-            f"FROM ({source}) WHERE {self.metric.population} GROUP BY grp"
+            f"FROM ({source}) WHERE {self.metric.population} "
+            f"GROUP BY grp{', month' if months else ''}"
         )
 
     def _split(self, params: dict[str, Any], read: Read) -> Split | None:
@@ -695,6 +704,24 @@ class MetricQuery:
             for g, n, d, ev, wm in result.result_rows
         ]
 
+    def run_with_months(
+        self, client: Client, read: Read | None = None
+    ) -> tuple[list[MetricRow], list[MetricRow]]:
+        """run() and the same figure grouped by month, from one read: a flow figure counts each
+        item once, in the month of its anchor, judged at one instant either way, so both are
+        sums of the same (group, month) cells (a page shows both side by side)."""
+        if self.metric.anchor is None or self.group_by not in (None, "agency"):
+            raise MetricQueryError("by month beside: a flow figure, by agency or not grouped")
+        sql, params = self.sql(read or Read.of(client, self.as_of), months=True)
+        by_group: dict[str | None, list[MetricRow]] = defaultdict(list)
+        by_month: dict[str | None, list[MetricRow]] = defaultdict(list)
+        for g, month, n, d, ev, wm in client.query(sql, parameters=params).result_rows:
+            group = None if g is None else str(g)
+            cell = MetricRow(group, int(n), int(d), int(ev), utc(wm))
+            by_group[group].append(cell)
+            by_month[str(month)].append(cell)
+        return _summed(by_group), _summed(by_month)
+
     def _filters(self, params: dict[str, Any]) -> str:
         clauses = ["1"]
         if self.filters.agencies:
@@ -736,6 +763,25 @@ class MetricQuery:
             if ends[-1] >= self.now:
                 break
         return ends
+
+
+def _summed(cells: dict[str | None, list[MetricRow]]) -> list[MetricRow]:
+    """Per group, its cells added up, as the figure's own GROUP BY would: groups in order, those
+    with no items (a zero denominator) left out."""
+    out = []
+    for group in sorted(cells, key=lambda g: "" if g is None else g):
+        parts = cells[group]
+        marks = [c.watermark for c in parts if c.watermark is not None]
+        row = MetricRow(
+            group,
+            sum(c.numerator for c in parts),
+            sum(c.denominator for c in parts),
+            sum(c.events for c in parts),
+            max(marks, default=None),
+        )
+        if row.denominator != 0:
+            out.append(row)
+    return out
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -1,7 +1,8 @@
 """The page's figures, read through the very functions the JSON routes answer with.
 
-`metric_result` is GET /v1/metrics/{metric} and `evaluate_index766` is GET /v1/index766: the page
-adds no SQL of its own for figures. A unit with children is shown with its whole subtree, as
+`metric_result_with_months` is GET /v1/metrics/{metric} with and without `group_by=month` (the
+same SQL, grouped once by both), and `evaluate_index766` is GET /v1/index766: the page adds no
+SQL of its own for figures. A unit with children is shown with its whole subtree, as
 `?agency=X` answers by default; that is the sum of its subtree's `group_by=agency` rows, because
 every figure is a numerator and a denominator that reconcile across groups (README).
 """
@@ -12,13 +13,13 @@ import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from services.api.deps import ApiContext
 from services.api.routes.index766 import Index766Evaluation, evaluate_index766
-from services.api.routes.metrics import metric_result
+from services.api.routes.metrics import metric_result_with_months
 from services.api.schemas import MetricResult
-from services.metrics.queries import VN, GroupBy, Read
+from services.metrics.queries import VN, Read
 from services.reference import memo
 from services.reference.org_tree import OrgTree
 from services.storage.pool import run_all
@@ -118,26 +119,29 @@ class ProvinceFigures:
 
 
 def _read_all(
-    ctx: ApiContext, year: Year, group_by: GroupBy | None, agency: list[str] | None = None
+    ctx: ApiContext,
+    year: Year,
+    group_by: Literal["agency"] | None,
+    agency: list[str] | None = None,
 ) -> tuple[list[tuple[MetricResult, MetricResult]], Index766Evaluation]:
-    """Per page metric (GET /v1/metrics/{metric}, grouped by `group_by` and by month) and the
-    index (GET /v1/index766), side by side on the API's client pool, not one after another.
-    All of them read one state of the store: how far it is folded, and the reference data."""
+    """Per page metric, GET /v1/metrics/{metric} grouped by `group_by` and by month (both from
+    one read: metric_result_with_months), and the index (GET /v1/index766), side by side on the
+    API's client pool, not one after another. All of them read one state of the store: how far
+    it is folded, and the reference data."""
     with memo.one_view():
         read = Read.of(ctx.clickhouse, None)
         calls: list[Callable[[], Any]] = [
             functools.partial(
-                metric_result,
+                metric_result_with_months,
                 ctx,
                 metric,
                 year.first,
                 year.last,
                 agency=agency,
-                group_by=group,
+                group_by=group_by,
                 read=read,
             )
             for metric in PAGE_METRICS
-            for group in (group_by, "month")
         ]
         calls.append(
             functools.partial(
@@ -145,8 +149,7 @@ def _read_all(
             )
         )
         done: list[Any] = run_all(ctx.clickhouse, calls)
-    figures: list[MetricResult] = done[:-1]
-    return list(zip(figures[::2], figures[1::2], strict=True)), done[-1]
+    return done[:-1], done[-1]
 
 
 def province_figures(ctx: ApiContext, year: Year) -> ProvinceFigures:

@@ -20,6 +20,7 @@ from services.metrics.queries import (
     GroupBy,
     MetricQuery,
     MetricQueryError,
+    MetricRow,
     Period,
     Read,
     calendar,
@@ -158,10 +159,35 @@ def metric_result(
         rows = query.run(ctx.clickhouse, read)
     except MetricQueryError as exc:
         raise HTTPException(422, str(exc)) from exc
+    return _result(query, rows, group_by, as_of)
+
+
+def metric_result_with_months(
+    ctx: ApiContext,
+    metric: str,
+    first: date,
+    last: date,
+    agency: list[str] | None = None,
+    group_by: Literal["agency"] | None = None,
+    read: Read | None = None,
+) -> tuple[MetricResult, MetricResult]:
+    """metric_result(group_by) and metric_result(group_by="month") of a flow figure, from one
+    read of the store (MetricQuery.run_with_months): the page shows both for each figure."""
+    query = build_query(ctx, metric, first, last, agency, None, None, group_by, None)
+    try:
+        grouped, monthly = query.run_with_months(ctx.clickhouse, read)
+    except MetricQueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return _result(query, grouped, group_by, None), _result(query, monthly, "month", None)
+
+
+def _result(
+    query: MetricQuery, rows: list[MetricRow], group_by: GroupBy | None, as_of: datetime | None
+) -> MetricResult:
     period, now, filters = query.period, query.now, query.filters
     return MetricResult(
-        metric=metric,
-        label=METRICS[metric].label,
+        metric=query.metric.id,
+        label=query.metric.label,
         period_from=period.first_day,
         period_to=period.last_day,
         judged_at=min(period.end, now),
