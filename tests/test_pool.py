@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from typing import cast
 
 import pytest
@@ -32,8 +33,14 @@ def test_a_pool_answers_in_order_never_opens_more_than_its_size_and_does_not_dea
     def number(i: int) -> int:
         return int(client.query(f"SELECT {i:d} + sleepEachRow(0.01)").result_rows[0][0])
 
+    threads: set[str] = set()
+
+    def named(i: int) -> int:
+        threads.add(threading.current_thread().name)
+        return number(i)
+
     def inner(base: int) -> list[int]:
-        return run_all(client, [functools.partial(number, base + i) for i in range(3)])
+        return run_all(client, [functools.partial(named, base + i) for i in range(3)])
 
     assert run_all(client, [functools.partial(number, i) for i in range(10)]) == list(range(10))
     assert run_all(client, [functools.partial(inner, b) for b in (0, 10, 20)]) == [
@@ -42,6 +49,8 @@ def test_a_pool_answers_in_order_never_opens_more_than_its_size_and_does_not_dea
         [20, 21, 22],
     ]
     assert len(opened) <= 2
+    # the nested calls ran side by side on threads of their own, not inline in their callers
+    assert threads and all(name.startswith("clickhouse-pool-nested") for name in threads)
     with pytest.raises(Exception, match="UNKNOWN_TABLE|Unknown table"):
         run_all(client, [lambda: client.query("SELECT * FROM no_such_table")] * 2)
 

@@ -25,6 +25,7 @@ from clickhouse_connect.driver.query import QueryResult
 
 T = TypeVar("T")
 _THREADS = "clickhouse-pool"
+_NESTED = "clickhouse-pool-nested"
 
 
 class ClientPool:
@@ -37,6 +38,11 @@ class ClientPool:
         self._made: list[Client] = []
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(size, thread_name_prefix=_THREADS)
+        # Calls made from inside a call the pool runs (the index's reads inside a page) go to
+        # threads of their own: queued behind their callers on the same threads, they could
+        # wait for ever once every thread is a caller waiting. They never wait on each other,
+        # only for a free client, which a query holds while it runs and never while waiting.
+        self._nested = ThreadPoolExecutor(size, thread_name_prefix=_NESTED)
 
     def _borrow(self) -> Client:
         try:
@@ -66,14 +72,17 @@ class ClientPool:
     def insert(self, *args: Any, **kwargs: Any) -> Any:
         return self._call("insert", *args, **kwargs)
 
-    def map(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+    def map(self, calls: Sequence[Callable[[], T]], nested: bool = False) -> list[T]:
         """Run the calls side by side (each borrows its own client); results in order. Each
-        runs in a copy of the caller's context, as if the caller ran it (memo.one_view)."""
+        runs in a copy of the caller's context, as if the caller ran it (memo.one_view).
+        `nested`: the caller is itself a call the pool runs."""
         contexts = [contextvars.copy_context() for _ in calls]
-        return list(self._executor.map(contextvars.Context.run, contexts, calls))
+        executor = self._nested if nested else self._executor
+        return list(executor.map(contextvars.Context.run, contexts, calls))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
+        self._nested.shutdown(wait=False)
         with self._lock:
             for client in self._made:
                 client.close()
@@ -86,10 +95,13 @@ def pooled(factory: Callable[[], Client], size: int) -> Client:
 
 
 def run_all(client: Client, calls: Sequence[Callable[[], T]]) -> list[T]:
-    """The calls' results, in order: side by side on a pool, one after another on a client
-    (or inside a call the pool already runs: waiting there for the pool's own threads could
-    wait for ever)."""
-    nested = threading.current_thread().name.startswith(_THREADS)
-    if isinstance(client, ClientPool) and client.size > 1 and len(calls) > 1 and not nested:
-        return client.map(calls)
+    """The calls' results, in order: side by side on a pool, one after another on a client.
+    Inside a call the pool already runs, on the pool's second set of threads; inside one of
+    those, one after another (two levels are all the readers use)."""
+    here = threading.current_thread().name
+    if isinstance(client, ClientPool) and client.size > 1 and len(calls) > 1:
+        if not here.startswith(_THREADS):
+            return client.map(calls)
+        if not here.startswith(_NESTED):
+            return client.map(calls, nested=True)
     return [call() for call in calls]
