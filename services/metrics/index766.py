@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import days, rules
+from services.metrics import rules
 from services.metrics.definitions import (
     ANSWERED_IN_TIME,
     ANSWERED_LATE,
@@ -346,22 +346,6 @@ def _by_item(where: str, read: Read, period: Period, t: datetime) -> list[str]:
 # the events of dossiers paid or received in the period but neither finished in it nor open at
 # its end (ended before it: partitions before the period's first month).
 
-_FINISHED_COUNTS = """
-    sum(sign) AS n_finished,
-    sumIf(sign, timeliness != 'late') AS n_finished_ok,
-    sumIf(sign, paper_result_required = 1) AS n_paper,
-    sumIf(sign, paper_result_required = 1 AND e_result = 1) AS n_paper_e,
-    sumIf(sign, last_rating.2 = 'unsatisfied') AS n_unsatisfied,
-    {events} AS events,
-    maxIf(last_ingested_at, sign > 0) AS watermark"""
-_RECEIVED_COUNTS = """
-    sum(sign) AS n_received,
-    sumIf(sign, channel = 'online' AND (paper_result_required = 0 OR e_result = 1))
-        AS n_received_online_e"""
-_PAID_COUNTS = """
-    sumIf(sign, paid_amount > 0) AS n_paid,
-    sumIf(sign, paid_online = 1) AS n_paid_online"""
-_DIGITIZED_COUNTS = "sum(sign) AS n_digitized"
 _OPEN_SQL = """
 SELECT agency_code,
     sumIf(sign, open_end) AS n_open_end,
@@ -383,12 +367,78 @@ GROUP BY agency_code
 _EMPTY_MAP = "(CAST([] AS Array(String)), CAST([] AS Array(Int64)))"
 
 
-def _summed(parts: list[str], columns: str) -> str:
-    """Per agency, the sums of `columns` (names) over the parts' rows."""
-    names = [c.strip() for c in columns.split(",")]
-    sums = ", ".join(f"max({c}) AS {c}" if c == "watermark" else f"sum({c}) AS {c}" for c in names)
-    union = "\nUNION ALL\n".join(parts)
-    return f"SELECT agency_code, {sums} FROM ({union}) GROUP BY agency_code"
+# What the index takes from the day counts and from the facts since the cut, every column in
+# each branch of one query (services/metrics/days.py): one scan of the day counts for all six
+# anchors and one read per kind of facts, instead of a query (and a plan) per count.
+_COUNT_COLUMNS = (
+    "n_finished", "n_finished_ok", "n_paper", "n_paper_e", "n_unsatisfied", "events",
+    "n_received", "n_received_online_e", "n_paid", "n_paid_online", "n_digitized",
+)  # fmt: skip
+_NO_WATERMARK = "toDateTime64(0, 3, 'UTC')"
+
+
+def _branch(source: str, columns: dict[str, str], where: str = "1", grouped: bool = False) -> str:
+    """One branch of the index's day-count query: `columns` (name -> SQL over `source`'s rows,
+    aggregates per agency when `grouped`), every other count 0, no procedure."""
+    sums = ", ".join(f"toInt64({columns.get(c, '0')}) AS {c}" for c in _COUNT_COLUMNS)
+    rest = ", ".join(
+        f"{columns.get(c, default)} AS {c}"
+        for c, default in (("watermark", _NO_WATERMARK), ("o", _EMPTY_MAP), ("p", _EMPTY_MAP))
+    )
+    group = " GROUP BY agency_code" if grouped else ""
+    return f"SELECT agency_code, {sums}, {rest} FROM ({source}) WHERE {where}{group}"
+
+
+def _online(condition: str, count: str) -> str:
+    """A procedure's (code, count) pair where `condition` holds, else none."""
+    return f"if({condition}, ([toString(procedure_code)], [toInt64({count})]), {_EMPTY_MAP})"
+
+
+# The day counts of every anchor the index reads: the same rows and rules as days.day_rows (a
+# dossier with a due date, the withdrawn rule; the finished judgment made from the stored
+# flags), summed per agency, anchor and procedure first, so the procedure maps below are built
+# from a few thousand rows, not one per day count.
+_DAYS_SOURCE = """
+SELECT agency_code, anchor, procedure_code,
+    sum(n) AS cnt,
+    sumIf(n, NOT (multi_supplement = 1 AND {multi_supplement_late:UInt8} = 1
+                  OR if({lenient_boundary:UInt8} = 1, late_day, late) = 1)) AS ok,
+    sumIf(n, paper_result_required = 1) AS paper,
+    sumIf(n, paper_result_required = 1 AND e_result = 1) AS paper_e,
+    sumIf(n, unsatisfied = 1) AS unsatisfied_n,
+    sum(events) AS events_n,
+    maxIf(watermark, n > 0) AS watermark_n,
+    sumIf(n, channel = 'online' AND (paper_result_required = 0 OR e_result = 1)) AS online_e,
+    sumIf(n, paid_amount_positive > 0) AS paid_positive,
+    sumIf(n, paid_online = 1) AS paid_online_n,
+    -- digitised by the judging instant: a day count knows the day only, so a dossier
+    -- digitised on the cut day or later is taken from the facts
+    sumIf(n, addDays(day, digitized_lag) < {cut_day:Date}) AS digitized_n
+FROM dossier_days
+WHERE anchor IN ('finished', 'received', 'paid', 'digitized', 'online_procedure',
+                 'paid_online_procedure')
+    AND day >= {first_day:Date} AND day < {cut_day:Date} AND due = 1
+    AND {where}
+    AND NOT ({withdrawn_finishes:UInt8} = 0 AND withdrawn_only = 1)
+GROUP BY agency_code, anchor, procedure_code
+"""
+
+_DAY_COLUMNS = {
+    "n_finished": "sumIf(cnt, anchor = 'finished')",
+    "n_finished_ok": "sumIf(ok, anchor = 'finished')",
+    "n_paper": "sumIf(paper, anchor = 'finished')",
+    "n_paper_e": "sumIf(paper_e, anchor = 'finished')",
+    "n_unsatisfied": "sumIf(unsatisfied_n, anchor = 'finished')",
+    "events": "sumIf(events_n, anchor = 'finished')",
+    "watermark": "maxIf(watermark_n, anchor = 'finished')",
+    "n_received": "sumIf(cnt, anchor = 'received')",
+    "n_received_online_e": "sumIf(online_e, anchor = 'received')",
+    "n_paid": "sumIf(paid_positive, anchor = 'paid')",
+    "n_paid_online": "sumIf(paid_online_n, anchor = 'paid')",
+    "n_digitized": "sumIf(digitized_n, anchor = 'digitized')",
+    "o": "sumMapIf(([toString(procedure_code)], [toInt64(cnt)]), anchor = 'online_procedure')",
+    "p": "sumMapIf(([toString(procedure_code)], [toInt64(cnt)]), anchor = 'paid_online_procedure')",
+}
 
 
 def _by_day(
@@ -412,39 +462,40 @@ def _by_day(
             )
         return _DOSSIER_ROW.replace("{rows}", rows) if rows else ""
 
-    def counted(kind: Reads, anchor_row: str = "") -> str:
-        rows = days.day_rows(kind, where, None, anchor_row)
-        return f"SELECT * FROM ({rows}) WHERE due_at IS NOT NULL"
-
-    def part(kind: Reads, counts: str, condition: str, judged: bool = False) -> list[str]:
-        out = [
-            f"SELECT agency_code, {counts.format(events='sum(events)')} "
-            f"FROM ({counted(kind)}) GROUP BY agency_code"
-        ]
-        source = items(kind, judged)
-        if source:
-            out.append(
-                f"SELECT agency_code, {counts.format(events='sum(sign * event_count)')} "
-                f"FROM ({source}) WHERE {condition} GROUP BY agency_code"
-            )
-        return out
-
-    finished = part("finished", _FINISHED_COUNTS, "finished", judged=True)
-    received = part("received", _RECEIVED_COUNTS, "received_in")
-    paid = part("paid", _PAID_COUNTS, "paid_in")
-    # digitised by the judging instant: a day count knows the day only, so a dossier digitised
-    # on the cut day or later is taken from the facts (on the day of a live figure, before now)
-    digitized = [
-        f"SELECT agency_code, {_DIGITIZED_COUNTS} FROM ({counted('received', 'digitized')}) "
-        "WHERE addDays(anchor_day, digitized_lag) < {cut_day:Date} GROUP BY agency_code"
-    ]
-    source = items("received")
+    days_source = _DAYS_SOURCE.replace("{where}", where)
+    branches = [_branch(days_source, _DAY_COLUMNS, grouped=True)]
+    # the facts from the cut on, and the delta's correction: a row per dossier version
     digitized_at_t = "digitized_at IS NOT NULL AND digitized_at < t"
-    if source:
-        digitized.append(
-            f"SELECT agency_code, {_DIGITIZED_COUNTS} FROM ({source}) "
-            f"WHERE received_in AND {digitized_at_t} GROUP BY agency_code"
-        )
+    finished = items("finished", judged=True)
+    if finished:
+        columns = {
+            "n_finished": "sign",
+            "n_finished_ok": "if(timeliness != 'late', sign, 0)",
+            "n_paper": "if(paper_result_required = 1, sign, 0)",
+            "n_paper_e": "if(paper_result_required = 1 AND e_result = 1, sign, 0)",
+            "n_unsatisfied": "if(last_rating.2 = 'unsatisfied', sign, 0)",
+            "events": "sign * event_count",
+            "watermark": f"if(sign > 0, last_ingested_at, {_NO_WATERMARK})",
+        }
+        branches.append(_branch(finished, columns, "finished"))
+    received = items("received")
+    if received:
+        columns = {
+            "n_received": "sign",
+            "n_received_online_e": "if(channel = 'online' "
+            "AND (paper_result_required = 0 OR e_result = 1), sign, 0)",
+            "n_digitized": f"if({digitized_at_t}, sign, 0)",
+            "o": _online("channel = 'online' AND procedure_code IS NOT NULL", "sign"),
+        }
+        branches.append(_branch(received, columns, "received_in"))
+    paid = items("paid")
+    if paid:
+        columns = {
+            "n_paid": "if(paid_amount > 0, sign, 0)",
+            "n_paid_online": "if(paid_online = 1, sign, 0)",
+            "p": _online("paid_online = 1 AND procedure_code IS NOT NULL", "sign"),
+        }
+        branches.append(_branch(paid, columns, "paid_in"))
     if params["cut"] < t:
         today = (
             f"part_month >= {part_month_of(params['cut']):d} "
@@ -456,20 +507,18 @@ def _by_day(
         # the cut, and the day counts left it out
         rows = plain_dossiers(where, SINGLE_T, read=Read(behind=frozenset()), prune=today)
         late = _DOSSIER_ROW.replace("{rows}", rows)
-        digitized.append(
-            f"SELECT agency_code, {_DIGITIZED_COUNTS} FROM ({late}) "
-            f"WHERE {digitized_at_t} GROUP BY agency_code"
-        )
-    queries = [
-        _summed(
-            finished,
-            "n_finished, n_finished_ok, n_paper, n_paper_e, n_unsatisfied, events, watermark",
-        ),
-        _summed(received, "n_received, n_received_online_e"),
-        _summed(paid, "n_paid, n_paid_online"),
-        _summed(digitized, "n_digitized"),
-        _procedures(counted, items),
-    ]
+        branches.append(_branch(late, {"n_digitized": "sign"}, digitized_at_t))
+    union = "\nUNION ALL\n".join(branches)
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _COUNT_COLUMNS)
+    counted = f"""
+SELECT agency_code, {", ".join(_COUNT_COLUMNS)}, watermark,
+    arrayFilter((c, n) -> n > 0, online.1, online.2) AS n_procs_online,
+    arrayFilter((c, n) -> n > 0, paid.1, paid.2) AS n_procs_paid_online
+FROM (SELECT agency_code, {sums}, max(watermark) AS watermark, sumMap(o) AS online,
+             sumMap(p) AS paid
+      FROM ({union}) GROUP BY agency_code)
+"""
+    queries = [counted]
     open_rows = judged_dossiers(
         where,
         SINGLE_T,
@@ -491,37 +540,6 @@ def _by_day(
     )
     queries.append(_EXTRA_EVENTS.replace("{source}", _DOSSIER_ROW.replace("{rows}", extra_rows)))
     return queries
-
-
-def _procedures(counted: Any, items: Any) -> str:
-    """The procedures with an online receipt and with an online payment in the period, per
-    agency: sums per procedure over day counts and facts, kept where positive."""
-    online = "([toString(procedure_code)], [toInt64(sign)])"
-    parts = [
-        f"SELECT agency_code, {online} AS o, {_EMPTY_MAP} AS p "
-        f"FROM ({counted('received', 'online_procedure')})",
-        f"SELECT agency_code, {_EMPTY_MAP} AS o, {online} AS p "
-        f"FROM ({counted('paid', 'paid_online_procedure')})",
-    ]
-    for kind, condition in (
-        ("received", "received_in AND channel = 'online'"),
-        ("paid", "paid_in AND paid_online = 1"),
-    ):
-        source = items(kind)
-        if source:
-            mine, other = (online, _EMPTY_MAP) if kind == "received" else (_EMPTY_MAP, online)
-            parts.append(
-                f"SELECT agency_code, {mine} AS o, {other} AS p FROM ({source}) "
-                f"WHERE {condition} AND procedure_code IS NOT NULL"
-            )
-    union = "\nUNION ALL\n".join(parts)
-    return f"""
-SELECT agency_code,
-    arrayFilter((c, n) -> n > 0, online.1, online.2) AS n_procs_online,
-    arrayFilter((c, n) -> n > 0, paid.1, paid.2) AS n_procs_paid_online
-FROM (SELECT agency_code, sumMap(o) AS online, sumMap(p) AS paid FROM ({union})
-      GROUP BY agency_code)
-"""
 
 
 def _add(target: Counts, source: Counts) -> None:
