@@ -46,6 +46,12 @@ class Metric:
     # more AND-ed conditions): such a figure is judged from the facts' end columns alone.
     finished_only: bool = False
 
+    @property
+    def reads_catalogue(self) -> bool:
+        """Whether the figure asks the procedure catalogue (which procedures are eligible for
+        full online service): only then does a request load it."""
+        return "{full_online_eligible:" in f"{self.population} {self.numerator}"
+
     def numerator_sql(self) -> str:
         if self.summed is None:
             return f"countIf({self.numerator})"

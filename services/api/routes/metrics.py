@@ -129,7 +129,11 @@ def build_query(
             as_of=as_of,
             rule_set=rules.get(rule_set),
             org_tree=scope.tree_version,
-            full_online_eligible=full_online_codes(ctx.clickhouse, period.last_day),
+            full_online_eligible=(
+                full_online_codes(ctx.clickhouse, period.last_day)
+                if METRICS[metric].reads_catalogue
+                else ()
+            ),
         )
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
