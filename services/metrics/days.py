@@ -42,6 +42,23 @@ DAY_METRICS: dict[str, str | None] = {
 
 _DT = "DateTime64(3, 'UTC')"
 
+# A finished dossier's lateness from its stored flags under the rule parameters, as the facts'
+# judgment decides it (queries._DOSSIER_JUDGED): a second supplement request, or late by the
+# exact instant or by the day.
+LATE = (
+    "(multi_supplement = 1 AND {multi_supplement_late:UInt8} = 1 "
+    "OR if({lenient_boundary:UInt8} = 1, late_day, late) = 1)"
+)
+
+
+def window(where: str) -> str:
+    """The day counts a question reads: the period's days before `cut_day`, narrowed by
+    `where`, less what the rule set leaves out (withdrawn-only dossiers)."""
+    return (
+        f"day >= {{first_day:Date}} AND day < {{cut_day:Date}} AND {where} "
+        "AND NOT ({withdrawn_finishes:UInt8} = 0 AND withdrawn_only = 1)"
+    )
+
 
 def day_rows(kind: Reads, where: str, bucket: str | None, anchor_row: str = "") -> str:
     """The day counts of the period's days before `cut`, shaped like the facts rows a figure
@@ -70,13 +87,8 @@ SELECT agency_code, domain_code, level, channel, {instant} AS {anchor},
     if(due = 1, {anchor}, NULL) AS due_at, paper_result_required, e_result, paid_online,
     toUInt64(paid_amount_positive) AS paid_amount, procedure_code, day AS anchor_day, digitized_lag,
     (toDateTime64(0, 3, 'UTC'), if(unsatisfied = 1, 'unsatisfied', '')) AS last_rating,
-    multiIf(due = 0, NULL,
-            multi_supplement = 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
-            if({{lenient_boundary:UInt8}} = 1, late_day, late) = 1, 'late',
-            early_day = 1, 'early', 'on_time') AS timeliness,
+    multiIf(due = 0, NULL, {LATE}, 'late', early_day = 1, 'early', 'on_time') AS timeliness,
     n AS sign, events, minutes, watermark AS last_ingested_at
 FROM dossier_days
-WHERE anchor = '{anchor_row or kind}' AND day >= {{first_day:Date}} AND day < {{cut_day:Date}}
-    AND {where}
-    AND NOT ({{withdrawn_finishes:UInt8}} = 0 AND withdrawn_only = 1)
+WHERE anchor = '{anchor_row or kind}' AND {window(where)}
 """

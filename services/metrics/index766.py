@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import rules
+from services.metrics import days, rules
 from services.metrics.definitions import (
     ANSWERED_IN_TIME,
     ANSWERED_LATE,
@@ -398,11 +398,10 @@ def _online(condition: str, count: str) -> str:
 # dossier with a due date, the withdrawn rule; the finished judgment made from the stored
 # flags), summed per agency, anchor and procedure first, so the procedure maps below are built
 # from a few thousand rows, not one per day count.
-_DAYS_SOURCE = """
+_DAYS_SOURCE = f"""
 SELECT agency_code, anchor, procedure_code,
     sum(n) AS cnt,
-    sumIf(n, NOT (multi_supplement = 1 AND {multi_supplement_late:UInt8} = 1
-                  OR if({lenient_boundary:UInt8} = 1, late_day, late) = 1)) AS ok,
+    sumIf(n, NOT {days.LATE}) AS ok,
     sumIf(n, paper_result_required = 1) AS paper,
     sumIf(n, paper_result_required = 1 AND e_result = 1) AS paper_e,
     sumIf(n, unsatisfied = 1) AS unsatisfied_n,
@@ -413,13 +412,11 @@ SELECT agency_code, anchor, procedure_code,
     sumIf(n, paid_online = 1) AS paid_online_n,
     -- digitised by the judging instant: a day count knows the day only, so a dossier
     -- digitised on the cut day or later is taken from the facts
-    sumIf(n, addDays(day, digitized_lag) < {cut_day:Date}) AS digitized_n
+    sumIf(n, addDays(day, digitized_lag) < {{cut_day:Date}}) AS digitized_n
 FROM dossier_days
 WHERE anchor IN ('finished', 'received', 'paid', 'digitized', 'online_procedure',
                  'paid_online_procedure')
-    AND day >= {first_day:Date} AND day < {cut_day:Date} AND due = 1
-    AND {where}
-    AND NOT ({withdrawn_finishes:UInt8} = 0 AND withdrawn_only = 1)
+    AND due = 1 AND {days.window("{where}")}
 GROUP BY agency_code, anchor, procedure_code
 """
 
