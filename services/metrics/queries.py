@@ -560,9 +560,9 @@ class MetricQuery:
             if summed is not None:
                 numerator = f"toInt64(sumIf({summed}, {self.metric.numerator}))"
             events = "sum(events)"
-        month = f", toString(toStartOfMonth({self.metric.anchor}, '{TZ}')) AS month"
+        month = f", {self._group_expr('month')} AS month" if months else ""
         return (
-            f"SELECT {self._group_expr()} AS grp{month if months else ''}, "
+            f"SELECT {self._group_expr()} AS grp{month}, "
             f"{numerator} AS numerator, sum(sign) AS denominator, {events} AS events, "
             f"maxIf(last_ingested_at, sign > 0) AS watermark "
             f"FROM ({source}) WHERE {self.metric.population} "
@@ -736,15 +736,17 @@ class MetricQuery:
             params[f"{name}s"] = list(values)
         return " AND ".join(clauses)
 
-    def _group_expr(self) -> str:
-        if self.group_by is None:
+    def _group_expr(self, group_by: GroupBy | None = None) -> str:
+        """The SQL of a group: the query's own, or `group_by` (the month beside it)."""
+        group_by = group_by or self.group_by
+        if group_by is None:
             return "NULL"
-        if self.group_by in _GROUP_COLUMNS:
-            if self.metric.entity != "dossier" and self.group_by != "agency":
-                raise MetricQueryError(f"feedback cannot be grouped by {self.group_by}")
-            return f"toString({_GROUP_COLUMNS[self.group_by]})"
+        if group_by in _GROUP_COLUMNS:
+            if self.metric.entity != "dossier" and group_by != "agency":
+                raise MetricQueryError(f"feedback cannot be grouped by {group_by}")
+            return f"toString({_GROUP_COLUMNS[group_by]})"
         anchor = self.metric.anchor or "subtractMilliseconds(t, 1)"
-        bucket = "toDate" if self.group_by == "day" else "toStartOfMonth"
+        bucket = "toDate" if group_by == "day" else "toStartOfMonth"
         return f"toString({bucket}({anchor}, '{TZ}'))"
 
     def _bucket_ends(self) -> list[datetime]:
