@@ -99,9 +99,7 @@ def run_all(client: Client, calls: Sequence[Callable[[], T]]) -> list[T]:
     Inside a call the pool already runs, on the pool's second set of threads; inside one of
     those, one after another (two levels are all the readers use)."""
     here = threading.current_thread().name
-    if isinstance(client, ClientPool) and client.size > 1 and len(calls) > 1:
-        if not here.startswith(_THREADS):
-            return client.map(calls)
-        if not here.startswith(_NESTED):
-            return client.map(calls, nested=True)
+    innermost = here.startswith(_NESTED)  # (a _NESTED name starts with _THREADS too)
+    if isinstance(client, ClientPool) and client.size > 1 and len(calls) > 1 and not innermost:
+        return client.map(calls, nested=here.startswith(_THREADS))
     return [call() for call in calls]
