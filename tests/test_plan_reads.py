@@ -68,6 +68,21 @@ def _store(client: Client, volumes: dict[str, dict[int, int]]) -> None:
     catch_up(client)
 
 
+def _counting(clickhouse: Client, reads: list[str], *marks: str) -> Client:
+    """The store's client, noting in `reads` every query whose SQL has one of `marks`."""
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(clickhouse, name)
+
+        def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+            if any(mark in sql for mark in marks):
+                reads.append(sql)
+            return clickhouse.query(sql, *args, **kwargs)
+
+    return cast(Client, Counting())
+
+
 def _expected(per_month: dict[int, int]) -> dict[int, float]:
     """Reference: volume per working day in each month of 2025, over that year's mean."""
     wc = calendar()
@@ -100,17 +115,8 @@ def test_each_units_seasonal_factors_come_from_its_own_previous_year_read_once(
     target = plan.targets[0]
 
     reads: list[str] = []
-
-    class Counting:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(clickhouse, name)
-
-        def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-            if "dossier_days" in sql or "dossier_facts" in sql:
-                reads.append(sql)
-            return clickhouse.query(sql, *args, **kwargs)
-
-    evaluator = Evaluator(cast(Client, Counting()), {plan.key: plan}, folded_only=True)
+    counting = _counting(clickhouse, reads, "dossier_days", "dossier_facts")
+    evaluator = Evaluator(counting, {plan.key: plan}, folded_only=True)
     span = DateRange(start=date(2026, 1, 1), end=date(2026, 12, 31))
     got_a = evaluator._seasonal_factors(target, span, {a})
     got_b = evaluator._seasonal_factors(target, span, {b})
@@ -178,17 +184,8 @@ def test_targets_on_one_index_scope_and_period_share_one_count_of_it(
     now = datetime(2026, 2, 1, tzinfo=VN)
 
     reads: list[str] = []
-
-    class Counting:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(clickhouse, name)
-
-        def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-            if "n_open_end" in sql:  # the index's read of the dossiers open at its instant
-                reads.append(sql)
-            return clickhouse.query(sql, *args, **kwargs)
-
-    together = Evaluator(cast(Client, Counting()), {plan.key: plan}).evaluate(now)
+    # n_open_end: the index's read of the dossiers open at its instant
+    together = Evaluator(_counting(clickhouse, reads, "n_open_end"), {plan.key: plan}).evaluate(now)
     assert len(reads) == 1 and len(together) == 2
     for status in together:  # each as if evaluated alone
         alone = plan.model_copy(update={"targets": (status.target,)})
