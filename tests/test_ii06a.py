@@ -258,3 +258,67 @@ async def test_parents_equal_children_plus_own_in_the_tree_of_the_period(
     # the district's 2024 figure includes its communes: 3 received, 2 online (D, C1)
     assert (dist_2024["groups"][0]["numerator"], dist_2024["groups"][0]["denominator"]) == (2, 3)
     assert y2024["provenance"]["org_tree"] and y2024["provenance"]["calendar"]
+
+
+def test_ends_before_receipts_across_the_period_and_the_judging_instant(
+    clickhouse: Client,
+) -> None:
+    # Catches: the flows read from the day counts counting a dossier the report leaves out, one
+    # whose end an integrator dated before its receipt: received in the period but finished
+    # before it, or finished in the period but received after the judging instant.
+    from services.metrics import facts, rules
+    from tests import reference_fold
+
+    run = uuid.uuid4().hex[:8].upper()
+    a = f"E{run}"
+
+    def at(month: int, day: int, hour: int) -> datetime:
+        return datetime(2026, month, day, hour, tzinfo=VN)
+
+    def dossier(did: str, got: datetime, end: datetime | None) -> list[dict[str, Any]]:
+        evs = [received(a, did, got, due=got + timedelta(days=5))]
+        return evs + ([resolved(a, did, end)] if end else [])
+
+    events = [
+        *dossier("N1", at(3, 1, 10), at(2, 28, 20)),  # received in March, finished before it
+        *dossier("N2", at(4, 1, 5), at(3, 31, 22)),  # finished in March, received after it
+        *dossier("N3", at(3, 5, 9), at(3, 9, 9)),  # received 4, resolved 8
+        *dossier("N4", at(2, 20, 9), None),  # carried 6, open 13
+        *dossier("N5", at(3, 20, 10), at(3, 20, 8)),  # both in March: received 4, resolved 8
+        *dossier("N6", at(3, 15, 18), at(3, 10, 9)),  # received after the instant judged below
+    ]
+    rows = []
+    for n, e in enumerate(events):
+        meta = MessageMeta(f"motcua.events.{a}.{e['type']}", n + 1, datetime.now(UTC))
+        row = process(json.dumps(e).encode(), meta)
+        assert isinstance(row, EventRow)
+        rows.append(row)
+    EventWriter(clickhouse).write(rows, [])
+    facts.catch_up(clickhouse)  # folded: the flows come from the day counts
+    march = Period.from_dates(date(2026, 3, 1), date(2026, 3, 31))
+    after = report_ii06a.compute(clickhouse, march, at(5, 1, 0), (a,))
+    # col4 = 3 (N3, N5, N6), col6 = 1 (N4); col8 = 3 (N3, N5, N6); col13 = 1 (N4)
+    assert [r.as_dict() for r in after.rows] == [
+        {
+            "agency_code": a,
+            "received_total": 4,
+            "received_online": 3,
+            "received_direct_postal": 0,
+            "carried_over": 1,
+            "resolved_total": 3,
+            "resolved_early": 3,
+            "resolved_on_time": 0,
+            "resolved_late": 0,
+            "pending_total": 1,
+            "pending_within": 0,
+            "pending_overdue": 1,
+        }
+    ]
+    rule_set = rules.get()
+    for now in (at(5, 1, 0), at(3, 15, 12), at(3, 1, 15)):
+        report = report_ii06a.compute(clickhouse, march, now, (a,))
+        want = reference_fold.ii06a(clickhouse, march, now, (a,), None, rule_set)
+        assert report.events == sum(r.pop("events") for r in want)
+        assert [r.as_dict() for r in report.rows] == want, now
+        for r in report.rows:
+            check_identities(r)

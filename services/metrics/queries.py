@@ -426,6 +426,12 @@ def day_split(kind: Reads, period: Period, now: datetime, params: dict[str, Any]
     return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}")
 
 
+def day_count_rows(kind: Reads, where: str) -> str:
+    """The day counts of `kind` for the days day_split chose, as rows with the period's bounds
+    and the judging instant (judged_at), shaped like judged facts rows (days.day_rows)."""
+    return _rows_with_t(days.day_rows(kind, where, None), SINGLE_T)
+
+
 # One judging instant, the judged_at parameter: a constant column (an ARRAY JOIN of one element
 # would copy every row and its arrays).
 SINGLE_T = ""

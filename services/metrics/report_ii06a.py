@@ -15,11 +15,15 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.metrics import rules
+from services.metrics.definitions import Reads
 from services.metrics.queries import (
     SINGLE_T,
     Period,
     Read,
+    day_count_rows,
+    day_split,
     judged_dossiers,
+    plain_dossiers,
     prune_clause,
     scope_params,
     utc,
@@ -42,30 +46,93 @@ COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("pending_overdue", 13, "Quá hạn"),
 )
 
-_SQL = """
+# The report's population: every dossier with a due date received by the judging instant `t` and
+# not finished before the period; at `t` each is finished in the period or still open.
+_IN_REPORT = "due_at IS NOT NULL AND received_at < t AND (end_at IS NULL OR end_at >= period_start)"
+
+# Columns 4-5 and 8-10 are flows: dossiers received, and dossiers finished, on the period's days.
+# The day counts answer them (services/metrics/days.py) like any flow figure, with the facts for
+# today's days and for what the refolder has not caught up with. `events` and `population` are
+# summed on the received side only, so that with column 6 they cover the report's dossiers once.
+_RECEIVED = """
 SELECT agency_code,
-    sumIf(sign, received_at >= period_start AND received_at < period_end
-                AND channel = 'online') AS received_online,
-    sumIf(sign, received_at >= period_start AND received_at < period_end
-                AND channel != 'online') AS received_direct_postal,
-    sumIf(sign, received_at < period_start
-                AND (end_at IS NULL OR end_at >= period_start)) AS carried_over,
-    sumIf(sign, finished AND timeliness = 'early') AS resolved_early,
-    sumIf(sign, finished AND timeliness = 'on_time') AS resolved_on_time,
-    sumIf(sign, finished AND timeliness = 'late') AS resolved_late,
-    sumIf(sign, NOT finished AND timeliness != 'late') AS pending_within,
-    sumIf(sign, NOT finished AND timeliness = 'late') AS pending_overdue,
-    sum(sign * event_count) AS events,
-    maxIf(last_ingested_at, sign > 0) AS watermark
+    sumIf(sign, channel = 'online') AS received_online,
+    sumIf(sign, channel != 'online') AS received_direct_postal,
+    0 AS carried_over, 0 AS resolved_early, 0 AS resolved_on_time, 0 AS resolved_late,
+    0 AS pending_within, 0 AS pending_overdue,
+    sum(sign) AS population, {events} AS events, maxIf(last_ingested_at, sign > 0) AS watermark
+FROM ({rows})
+WHERE due_at IS NOT NULL AND received_at >= period_start AND received_at < t
+GROUP BY agency_code
+"""
+
+_FINISHED = """
+SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS carried_over,
+    sumIf(sign, timeliness = 'early') AS resolved_early,
+    sumIf(sign, timeliness = 'on_time') AS resolved_on_time,
+    sumIf(sign, timeliness = 'late') AS resolved_late,
+    0 AS pending_within, 0 AS pending_overdue,
+    0 AS population, 0 AS events, maxIf(last_ingested_at, sign > 0) AS watermark
+FROM ({rows})
+WHERE due_at IS NOT NULL AND end_at >= period_start AND end_at < t
+GROUP BY agency_code
+"""
+
+# What the flows cannot say, from the facts of the few dossiers it concerns: those carried into
+# the period (column 6) and those open at `t` (11-13), both open at an instant; and the dossiers
+# whose end comes before their receipt (integrator data; the event contract does not forbid it),
+# which a flow counts but the report leaves out: received in the period but finished before it
+# (x_received), or finished in it but received after `t` (x_finished).
+_BOUNDARY_ROWS = (
+    "due_at IS NOT NULL AND ("
+    # carried over
+    "received_at < {period_start:DT} AND received_at < {judged_at:DT} "
+    "AND (end_at IS NULL OR end_at >= {period_start:DT}) "
+    # open at t
+    "OR received_at < {judged_at:DT} AND (end_at IS NULL OR end_at >= {judged_at:DT}) "
+    "AND (end_at IS NULL OR end_at >= {period_start:DT}) "
+    # x_received, x_finished
+    "OR received_at >= {period_start:DT} AND received_at < {judged_at:DT} "
+    "AND end_at < {period_start:DT} "
+    "OR end_at >= {period_start:DT} AND end_at < {judged_at:DT} "
+    "AND (received_at IS NULL OR received_at >= {judged_at:DT}))"
+).replace("DT", "DateTime64(3, 'UTC')")
+
+_BOUNDARY = f"""
+SELECT agency_code,
+    -sumIf(sign, x_received AND channel = 'online') AS received_online,
+    -sumIf(sign, x_received AND channel != 'online') AS received_direct_postal,
+    sumIf(sign, carried) AS carried_over,
+    -sumIf(sign, x_finished AND timeliness = 'early') AS resolved_early,
+    -sumIf(sign, x_finished AND timeliness = 'on_time') AS resolved_on_time,
+    -sumIf(sign, x_finished AND timeliness = 'late') AS resolved_late,
+    sumIf(sign, open_at_t AND timeliness != 'late') AS pending_within,
+    sumIf(sign, open_at_t AND timeliness = 'late') AS pending_overdue,
+    sumIf(sign, carried) - sumIf(sign, x_received) AS population,
+    sumIf(sign * event_count, carried) - sumIf(sign * event_count, x_received) AS events,
+    maxIf(last_ingested_at, sign > 0 AND (carried OR open_at_t)) AS watermark
 FROM (
-    SELECT *, end_at IS NOT NULL AND end_at < t AS finished
-    FROM ({judged})
-    -- in the report: received by the judging instant and not finished before the period
-    WHERE due_at IS NOT NULL AND received_at < t
-      AND (end_at IS NULL OR end_at >= period_start)
+    SELECT *,
+        {_IN_REPORT} AND received_at < period_start AS carried,
+        {_IN_REPORT} AND NOT finished_by_t AS open_at_t,
+        due_at IS NOT NULL AND received_at >= period_start AND received_at < t
+            AND end_at < period_start AS x_received,
+        due_at IS NOT NULL AND end_at >= period_start AND end_at < t
+            AND NOT ifNull(received_at < t, 0) AS x_finished
+    FROM ({{rows}})
 )
 GROUP BY agency_code
-HAVING sum(sign) != 0
+"""
+
+_SQL = """
+SELECT agency_code, sum(received_online) AS received_online,
+    sum(received_direct_postal) AS received_direct_postal, sum(carried_over) AS carried_over,
+    sum(resolved_early) AS resolved_early, sum(resolved_on_time) AS resolved_on_time,
+    sum(resolved_late) AS resolved_late, sum(pending_within) AS pending_within,
+    sum(pending_overdue) AS pending_overdue, sum(events) AS events, max(watermark) AS watermark
+FROM ({parts})
+GROUP BY agency_code
+HAVING sum(population) != 0
 ORDER BY agency_code
 """
 
@@ -121,11 +188,17 @@ def compute(
     rule_set: RuleSet | None = None,
 ) -> II06aReport:
     where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
-    # every row is finished in the period or open at its end
-    prune = prune_clause("finished_or_open", period.start, period.end, params["judged_at"])
     read = Read.of(client, as_of)
-    judged = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
-    sql = _SQL.replace("{judged}", judged)
+    t = params["judged_at"]
+    parts = [
+        *_flow("received", _RECEIVED, period, now, where, params, read),
+        *_flow("finished", _FINISHED, period, now, where, params, read),
+    ]
+    prune = f"{prune_clause('finished_or_open', period.start, period.end, t)} AND {_BOUNDARY_ROWS}"
+    boundary = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
+    if boundary:
+        parts.append(_BOUNDARY.replace("{rows}", boundary))
+    sql = _SQL.replace("{parts}", "\nUNION ALL\n".join(parts))
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
     for r in result.named_results():
@@ -135,6 +208,39 @@ def compute(
         code = str(r.pop("agency_code"))
         rows.append(II06aRow(code, **{k: int(v) for k, v in r.items()}))
     return II06aReport(rows=rows, events=events, watermark=watermark)
+
+
+def _flow(
+    kind: Reads,
+    template: str,
+    period: Period,
+    now: datetime,
+    where: str,
+    params: dict[str, Any],
+    read: Read,
+) -> list[str]:
+    """The report's sums over the dossiers received (or finished) in the period: whole past days
+    from the day counts, the rest from the facts, as a flow figure reads them (MetricQuery.sql);
+    the facts alone as of an instant or while the counts are being reconciled."""
+    split = None if read.as_of or not read.counts else day_split(kind, period, now, params)
+    parts = []
+    if split is not None:
+        parts.append(
+            template.replace("{events}", "sum(events)").replace(
+                "{rows}", day_count_rows(kind, where)
+            )
+        )
+    prune = prune_clause(kind, period.start, period.end, params["judged_at"])
+    if kind == "finished":  # judged at their end: the template keeps end_at < t only
+        rows = judged_dossiers(
+            where, SINGLE_T, read=read, prune=prune, agencies=where, split=split, finished=True
+        )
+    else:
+        rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where, split=split)
+    if rows:
+        events = "sum(sign * event_count)"
+        parts.append(template.replace("{events}", events).replace("{rows}", rows))
+    return parts
 
 
 @dataclass
