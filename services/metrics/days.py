@@ -88,7 +88,7 @@ SELECT agency_code, domain_code, level, channel, {instant} AS {anchor},
     toUInt64(paid_amount_positive) AS paid_amount, procedure_code, day AS anchor_day, digitized_lag,
     (toDateTime64(0, 3, 'UTC'), if(unsatisfied = 1, 'unsatisfied', '')) AS last_rating,
     multiIf(due = 0, NULL, {LATE}, 'late', early_day = 1, 'early', 'on_time') AS timeliness,
-    n AS sign, events, minutes, watermark AS last_ingested_at
+    end_lead, n AS sign, events, minutes, watermark AS last_ingested_at
 FROM dossier_days
 WHERE anchor = '{anchor_row or kind}' AND {window(where)}
 """

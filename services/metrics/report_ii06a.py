@@ -46,95 +46,97 @@ COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("pending_overdue", 13, "Quá hạn"),
 )
 
-# The report's population: every dossier with a due date received by the judging instant `t` and
-# not finished before the period; at `t` each is finished in the period or still open.
-_IN_REPORT = "due_at IS NOT NULL AND received_at < t AND (end_at IS NULL OR end_at >= period_start)"
-
-# Columns 4-5 and 8-10 are flows: dossiers received, and dossiers finished, on the period's days.
-# The day counts answer them (services/metrics/days.py) like any flow figure, with the facts for
-# today's days and for what the refolder has not caught up with. `events` and `population` are
-# summed on the received side only, so that with column 6 they cover the report's dossiers once.
+# The report counts every dossier with a due date received by the judging instant `t` and not
+# finished before the period. At `t` each is finished in the period (columns 8-10) or still open
+# (12-13), and was received in the period (4-5) or before it (6). The flows (4-5, 8-10) come from
+# the day counts like any flow figure (services/metrics/days.py), with the facts for today's
+# days and what the refolder has not caught up with. The dossiers open at `t` are read from the
+# facts and judged there. Column 6 then follows from 3 = 7 + 11, so the dossiers open at the
+# period's start are never read one by one.
+#
+# An integrator may date a dossier's end before its receipt (the event contract allows it). The
+# report leaves out such a dossier when its receipt is in the period but its end before it, or
+# its end in the period but its receipt after `t`; a flow would count both. The first kind is
+# told apart in the day counts (`end_lead`), the second read with the open dossiers.
 _RECEIVED = """
 SELECT agency_code,
     sumIf(sign, channel = 'online') AS received_online,
     sumIf(sign, channel != 'online') AS received_direct_postal,
-    0 AS carried_over, 0 AS resolved_early, 0 AS resolved_on_time, 0 AS resolved_late,
-    0 AS pending_within, 0 AS pending_overdue,
-    sum(sign) AS population, {events} AS events, maxIf(last_ingested_at, sign > 0) AS watermark
+    sum(sign) AS received_n,
+    0 AS resolved_early, 0 AS resolved_on_time, 0 AS resolved_late,
+    0 AS pending_within, 0 AS pending_overdue, 0 AS settled, 0 AS events,
+    {no_watermark} AS watermark
 FROM ({rows})
 WHERE due_at IS NOT NULL AND received_at >= period_start AND received_at < t
+    AND NOT ({ended_before})
 GROUP BY agency_code
 """
 
 _FINISHED = """
-SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS carried_over,
+SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS received_n,
     sumIf(sign, timeliness = 'early') AS resolved_early,
     sumIf(sign, timeliness = 'on_time') AS resolved_on_time,
     sumIf(sign, timeliness = 'late') AS resolved_late,
     0 AS pending_within, 0 AS pending_overdue,
-    0 AS population, 0 AS events, maxIf(last_ingested_at, sign > 0) AS watermark
+    sum(sign) AS settled, {events} AS events, maxIf(last_ingested_at, sign > 0) AS watermark
 FROM ({rows})
 WHERE due_at IS NOT NULL AND end_at >= period_start AND end_at < t
 GROUP BY agency_code
 """
 
-# What the flows cannot say, from the facts of the few dossiers it concerns: those carried into
-# the period (column 6) and those open at `t` (11-13), both open at an instant; and the dossiers
-# whose end comes before their receipt (integrator data; the event contract does not forbid it),
-# which a flow counts but the report leaves out: received in the period but finished before it
-# (x_received), or finished in it but received after `t` (x_finished).
-_BOUNDARY_ROWS = (
-    "due_at IS NOT NULL AND ("
-    # carried over
-    "received_at < {period_start:DT} AND received_at < {judged_at:DT} "
-    "AND (end_at IS NULL OR end_at >= {period_start:DT}) "
-    # open at t
-    "OR received_at < {judged_at:DT} AND (end_at IS NULL OR end_at >= {judged_at:DT}) "
-    "AND (end_at IS NULL OR end_at >= {period_start:DT}) "
-    # x_received, x_finished
-    "OR received_at >= {period_start:DT} AND received_at < {judged_at:DT} "
-    "AND end_at < {period_start:DT} "
-    "OR end_at >= {period_start:DT} AND end_at < {judged_at:DT} "
-    "AND (received_at IS NULL OR received_at >= {judged_at:DT}))"
-).replace("DT", "DateTime64(3, 'UTC')")
+# Whether a received row's dossier ended before the period: from the day counts' end_lead
+# (local days from its end to its receipt; the period starts at a local midnight), or from the
+# facts' end.
+_ENDED_BEFORE = {
+    "counts": "end_lead > 0 AND subtractDays(anchor_day, end_lead) < {first_day:Date}",
+    "facts": "ifNull(end_at < period_start, 0)",
+}
 
-_BOUNDARY = f"""
-SELECT agency_code,
-    -sumIf(sign, x_received AND channel = 'online') AS received_online,
-    -sumIf(sign, x_received AND channel != 'online') AS received_direct_postal,
-    sumIf(sign, carried) AS carried_over,
-    -sumIf(sign, x_finished AND timeliness = 'early') AS resolved_early,
-    -sumIf(sign, x_finished AND timeliness = 'on_time') AS resolved_on_time,
-    -sumIf(sign, x_finished AND timeliness = 'late') AS resolved_late,
-    sumIf(sign, open_at_t AND timeliness != 'late') AS pending_within,
-    sumIf(sign, open_at_t AND timeliness = 'late') AS pending_overdue,
-    sumIf(sign, carried) - sumIf(sign, x_received) AS population,
-    sumIf(sign * event_count, carried) - sumIf(sign * event_count, x_received) AS events,
-    maxIf(last_ingested_at, sign > 0 AND (carried OR open_at_t)) AS watermark
+# The facts rows of the dossiers open at `t`, and of those finished in the period but received
+# after `t`: every one of them has a step at or after `t`, so only the partitions from `t` on.
+_AT_T = (
+    "due_at IS NOT NULL AND ("
+    "received_at < {t} AND (end_at IS NULL OR end_at >= {t} AND end_at >= {start}) "
+    "OR end_at >= {start} AND end_at < {t} AND received_at >= {t})"
+).format(t="{judged_at:DateTime64(3, 'UTC')}", start="{period_start:DateTime64(3, 'UTC')}")
+
+_OPEN = """
+SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS received_n,
+    -sumIf(sign, received_late AND timeliness = 'early') AS resolved_early,
+    -sumIf(sign, received_late AND timeliness = 'on_time') AS resolved_on_time,
+    -sumIf(sign, received_late AND timeliness = 'late') AS resolved_late,
+    sumIf(sign, NOT received_late AND timeliness != 'late') AS pending_within,
+    sumIf(sign, NOT received_late AND timeliness = 'late') AS pending_overdue,
+    sumIf(sign, NOT received_late) - sumIf(sign, received_late) AS settled,
+    sumIf(sign * event_count, NOT received_late) - sumIf(sign * event_count, received_late)
+        AS events,
+    maxIf(last_ingested_at, sign > 0 AND NOT received_late) AS watermark
 FROM (
     SELECT *,
-        {_IN_REPORT} AND received_at < period_start AS carried,
-        {_IN_REPORT} AND NOT finished_by_t AS open_at_t,
-        due_at IS NOT NULL AND received_at >= period_start AND received_at < t
-            AND end_at < period_start AS x_received,
-        due_at IS NOT NULL AND end_at >= period_start AND end_at < t
-            AND NOT ifNull(received_at < t, 0) AS x_finished
-    FROM ({{rows}})
+        due_at IS NOT NULL AND end_at >= period_start AND end_at < t AND received_at >= t
+            AS received_late
+    FROM ({rows})
 )
+WHERE received_late
+    OR due_at IS NOT NULL AND received_at < t AND NOT finished_by_t
+        AND (end_at IS NULL OR end_at >= period_start)
 GROUP BY agency_code
 """
 
 _SQL = """
 SELECT agency_code, sum(received_online) AS received_online,
-    sum(received_direct_postal) AS received_direct_postal, sum(carried_over) AS carried_over,
+    sum(received_direct_postal) AS received_direct_postal,
+    sum(settled) - sum(received_n) AS carried_over,
     sum(resolved_early) AS resolved_early, sum(resolved_on_time) AS resolved_on_time,
     sum(resolved_late) AS resolved_late, sum(pending_within) AS pending_within,
     sum(pending_overdue) AS pending_overdue, sum(events) AS events, max(watermark) AS watermark
 FROM ({parts})
 GROUP BY agency_code
-HAVING sum(population) != 0
+HAVING sum(settled) != 0
 ORDER BY agency_code
 """
+
+_NO_WATERMARK = "toDateTime64(0, 3, 'UTC')"
 
 
 @dataclass
@@ -194,10 +196,10 @@ def compute(
         *_flow("received", _RECEIVED, period, now, where, params, read),
         *_flow("finished", _FINISHED, period, now, where, params, read),
     ]
-    prune = f"{prune_clause('finished_or_open', period.start, period.end, t)} AND {_BOUNDARY_ROWS}"
-    boundary = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
-    if boundary:
-        parts.append(_BOUNDARY.replace("{rows}", boundary))
+    prune = f"{prune_clause('open', period.start, period.end, t)} AND {_AT_T}"
+    at_t = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
+    if at_t:
+        parts.append(_OPEN.replace("{rows}", at_t))
     sql = _SQL.replace("{parts}", "\nUNION ALL\n".join(parts))
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
@@ -225,11 +227,7 @@ def _flow(
     split = None if read.as_of or not read.counts else day_split(kind, period, now, params)
     parts = []
     if split is not None:
-        parts.append(
-            template.replace("{events}", "sum(events)").replace(
-                "{rows}", day_count_rows(kind, where)
-            )
-        )
+        parts.append(_fill(template, day_count_rows(kind, where), counts=True))
     prune = prune_clause(kind, period.start, period.end, params["judged_at"])
     if kind == "finished":  # judged at their end: the template keeps end_at < t only
         rows = judged_dossiers(
@@ -238,9 +236,18 @@ def _flow(
     else:
         rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where, split=split)
     if rows:
-        events = "sum(sign * event_count)"
-        parts.append(template.replace("{events}", events).replace("{rows}", rows))
+        parts.append(_fill(template, rows, counts=False))
     return parts
+
+
+def _fill(template: str, rows: str, counts: bool) -> str:
+    """`template` over day-count rows (a row per day and kind of dossier) or facts rows."""
+    return (
+        template.replace("{events}", "sum(events)" if counts else "sum(sign * event_count)")
+        .replace("{ended_before}", _ENDED_BEFORE["counts" if counts else "facts"])
+        .replace("{no_watermark}", _NO_WATERMARK)
+        .replace("{rows}", rows)
+    )
 
 
 @dataclass

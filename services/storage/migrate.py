@@ -20,6 +20,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {18: ("dossier_parts_mv", "feedback_part
 # the target is filled from what that table already holds, by the view's own query.
 FILLS: dict[int, dict[str, str]] = {
     20: {"dossier_days_mv": "dossier_days"},
+    25: {"dossier_days_mv": "dossier_days"},
     21: {
         "dossier_parts_progress_mv": "parts_progress",
         "feedback_parts_progress_mv": "parts_progress",
