@@ -81,7 +81,12 @@ def _replay(args: argparse.Namespace) -> None:
             f"{ref.duplicates} already stored, {ref.dead_lettered} dead-lettered"
         )
     started = time.perf_counter()
-    counts = replay_all(client, progress=text_progress)
+    counts = replay_all(
+        client,
+        progress=text_progress,
+        chunk_events=settings.replay_chunk_events,
+        chunk_parts=settings.replay_chunk_parts,
+    )
     for table, rows in counts.items():
         print(f"{table}: {rows} rows")
     print(f"rebuilt in {time.perf_counter() - started:.1f} s")

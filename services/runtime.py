@@ -81,6 +81,17 @@ class Settings(IngestSettings, MetricsSettings):
         "more wait for a free one",
     )
     nats_port: int = 4222
+    replay_chunk_events: int = Field(
+        default=2_000_000,
+        ge=10_000,
+        description="`motcua replay` refills each derived table about this many events at a "
+        "time: its peak memory follows this, not the history (a smaller machine sets less)",
+    )
+    replay_chunk_parts: int = Field(
+        default=500_000,
+        ge=10_000,
+        description="`motcua replay` refolds the facts about this many stored parts at a time",
+    )
     # An admin API key to make sure of at start (hashed, like every key): operators' first login
     # and tests. `motcua up` with no key at all generates one instead and prints it once.
     bootstrap_admin_key: SecretStr | None = None

@@ -578,13 +578,19 @@ class Refolder:
         return as_utc(top[0]) if top[1] else None
 
 
-def replay_all(client: Client, progress: Progress | None = None) -> dict[str, int]:
+def replay_all(
+    client: Client,
+    progress: Progress | None = None,
+    chunk_events: int = 2_000_000,
+    chunk_parts: int = 500_000,
+) -> dict[str, int]:
     """`motcua replay`: every table the views feed rebuilt from the events log, then the facts
-    refolded from the rebuilt parts. Returns rows per table."""
-    counts = replay(client, progress=progress)
+    refolded from the rebuilt parts, in steps of about `chunk_events` events and `chunk_parts`
+    parts (what bounds its memory). Returns rows per table."""
+    counts = replay(client, progress=progress, chunk_events=chunk_events)
     refolder = Refolder(client)
     for entity in ENTITIES:
-        counts[SHAPES[entity].facts] = refolder.rebuild(entity)
+        counts[SHAPES[entity].facts] = refolder.rebuild(entity, chunk_parts)
     return counts
 
 
