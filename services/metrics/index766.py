@@ -30,6 +30,8 @@ from services.metrics.queries import (
     Split,
     day_split,
     feedback_rows,
+    flow_facts,
+    flow_side,
     judged_dossiers,
     part_month_of,
     plain_dossiers,
@@ -446,53 +448,45 @@ def _by_day(
         k: day_split(k, period, now, params) for k in ("finished", "received", "paid")
     }
 
-    def items(kind: Reads, judged: bool = False) -> str:
-        prune = prune_clause(kind, period.start, period.end, t)
-        split = splits[kind]
-        if judged:  # the finished part: it counts the rows finished before t alone
-            rows = judged_dossiers(
-                where, SINGLE_T, read=read, prune=prune, agencies=where, split=split, finished=True
-            )
-        else:
-            rows = plain_dossiers(
-                where, SINGLE_T, read=read, prune=prune, agencies=where, split=split
-            )
-        return _DOSSIER_ROW.replace("{rows}", rows) if rows else ""
-
     days_source = _DAYS_SOURCE.replace("{where}", where)
     branches = [_branch(days_source, _DAY_COLUMNS, grouped=True)]
-    # the facts from the cut on, and the delta's correction: a row per dossier version
     digitized_at_t = "digitized_at IS NOT NULL AND digitized_at < t"
-    finished = items("finished", judged=True)
-    if finished:
+    # the facts from the cut on, and the delta's correction: one read for the three flows, each
+    # keeping the rows of its own (queries.flow_facts)
+    rows = flow_facts(
+        {k: s for k, s in splits.items() if s is not None},
+        where,
+        read=read,
+        prunes={k: prune_clause(k, period.start, period.end, t) for k in splits},
+    )
+    if rows:
+        fin = f"finished AND {flow_side('finished')}"
+        rec = f"received_in AND {flow_side('received')}"
+        paid = f"paid_in AND {flow_side('paid')}"
+
+        def kept(condition: str, value: str = "sign") -> str:
+            return f"if({condition}, {value}, 0)"
+
         columns = {
-            "n_finished": "sign",
-            "n_finished_ok": "if(timeliness != 'late', sign, 0)",
-            "n_paper": "if(paper_result_required = 1, sign, 0)",
-            "n_paper_e": "if(paper_result_required = 1 AND e_result = 1, sign, 0)",
-            "n_unsatisfied": "if(last_rating.2 = 'unsatisfied', sign, 0)",
-            "events": "sign * event_count",
-            "watermark": f"if(sign > 0, last_ingested_at, {_NO_WATERMARK})",
+            "n_finished": kept(fin),
+            "n_finished_ok": kept(f"{fin} AND timeliness != 'late'"),
+            "n_paper": kept(f"{fin} AND paper_result_required = 1"),
+            "n_paper_e": kept(f"{fin} AND paper_result_required = 1 AND e_result = 1"),
+            "n_unsatisfied": kept(f"{fin} AND last_rating.2 = 'unsatisfied'"),
+            "events": kept(fin, "sign * event_count"),
+            "watermark": f"if({fin} AND sign > 0, last_ingested_at, {_NO_WATERMARK})",
+            "n_received": kept(rec),
+            "n_received_online_e": kept(
+                f"{rec} AND channel = 'online' AND (paper_result_required = 0 OR e_result = 1)"
+            ),
+            "n_digitized": kept(f"{rec} AND {digitized_at_t}"),
+            "o": _online(f"{rec} AND channel = 'online' AND procedure_code IS NOT NULL", "sign"),
+            "n_paid": kept(f"{paid} AND paid_amount > 0"),
+            "n_paid_online": kept(f"{paid} AND paid_online = 1"),
+            "p": _online(f"{paid} AND paid_online = 1 AND procedure_code IS NOT NULL", "sign"),
         }
-        branches.append(_branch(finished, columns, "finished"))
-    received = items("received")
-    if received:
-        columns = {
-            "n_received": "sign",
-            "n_received_online_e": "if(channel = 'online' "
-            "AND (paper_result_required = 0 OR e_result = 1), sign, 0)",
-            "n_digitized": f"if({digitized_at_t}, sign, 0)",
-            "o": _online("channel = 'online' AND procedure_code IS NOT NULL", "sign"),
-        }
-        branches.append(_branch(received, columns, "received_in"))
-    paid = items("paid")
-    if paid:
-        columns = {
-            "n_paid": "if(paid_amount > 0, sign, 0)",
-            "n_paid_online": "if(paid_online = 1, sign, 0)",
-            "p": _online("paid_online = 1 AND procedure_code IS NOT NULL", "sign"),
-        }
-        branches.append(_branch(paid, columns, "paid_in"))
+        source = _DOSSIER_ROW.replace("{rows}", rows)
+        branches.append(_branch(source, columns, f"({fin}) OR ({rec}) OR ({paid})"))
     if params["cut"] < t:
         today = (
             f"part_month >= {part_month_of(params['cut']):d} "

@@ -392,12 +392,65 @@ def plain_dossiers(
     rows = item_rows("dossier", where, prune, read, agencies, split)
     if not rows:
         return ""
-    # a rule set may leave withdrawn dossiers out of every dossier figure instead
-    rows = (
+    return _rows_with_t(_counted(rows), t_source)
+
+
+def _counted(rows: str) -> str:
+    """Dossier rows less those the rule set leaves out: a rule set may leave withdrawn
+    dossiers out of every dossier figure."""
+    return (
         f"SELECT * FROM ({rows}) WHERE NOT ({{withdrawn_finishes:UInt8}} = 0 "
         "AND withdrawn_at IS NOT NULL AND resolved_at IS NULL AND returned_at IS NULL)"
     )
-    return _rows_with_t(rows, t_source)
+
+
+def flow_facts(
+    splits: dict[Reads, Split], where: str, *, read: Read, prunes: dict[Reads, str]
+) -> str:
+    """What several flows read of the facts beside their day counts, in one scan instead of
+    one per flow (item_rows with a split, for each): the rows from the cut on, and for the
+    delta's items their stored rows taken away again and their fold added. The rows are judged
+    at their end (a flow keeps its finished ones only) and say by `side` which of the three they
+    are, so that a flow keeps (flow_side) a row from the cut on only if its own anchor is from
+    the cut on, and a taken-away row only if the day counts held it (its anchor before the cut).
+
+    Live figures only (the day counts are never read as of an instant); `prunes`: each flow's
+    prune_clause over the period."""
+    shape = facts.SHAPES["dossier"]
+    stored = (
+        f"SELECT {_DOSSIER_COLUMNS}, {{sign}} AS sign, toInt8({{side}}) AS side "
+        f"FROM {shape.facts} WHERE valid_to = {facts.CURRENT_SQL} AND "
+    )
+    fresh = " OR ".join(f"({s.fresh})" for s in splits.values() if s.fresh is not None)
+    branches = []
+    behind = "dossier" in read.behind
+    delta = facts.delta_keys_sql("dossier", facts.CURRENT_SQL, where) if behind else ""
+    key = f"(agency_code, {shape.key})"
+    if fresh:
+        mine = f" AND {key} NOT IN ({delta})" if behind else ""
+        current = stored.format(sign="sign", side=0)
+        branches.append(f"{current}({fresh}) AND {where}{mine}")
+    if behind:
+        held = " OR ".join(f"({prunes[k]}) AND {s.stale}" for k, s in splits.items())
+        taken = stored.format(sign="-sign", side=-1)
+        branches.append(f"{taken}({held}) AND {where} AND {key} IN ({delta})")
+        fold = facts.at_instant_sql(shape, f"{key} IN ({delta})", facts.CURRENT_SQL)
+        any_prune = " OR ".join(f"({prunes[k]})" for k in splits)
+        branches.append(
+            f"SELECT {_DOSSIER_COLUMNS}, toInt8(1) AS sign, toInt8(1) AS side FROM ({fold}) "
+            f"WHERE ({any_prune}) AND {where}"
+        )
+    if not branches:
+        return ""
+    rows = _rows_with_t(_counted("\nUNION ALL\n".join(branches)), SINGLE_T)
+    return _FINISHED_JUDGED.replace("{rows}", rows)
+
+
+def flow_side(kind: Reads) -> str:
+    """Whether a flow_facts row counts for the flow `kind` (see there)."""
+    anchor = days.DAY_ANCHORS[kind]
+    cut = f"{{cut:{_DT}}}"
+    return f"multiIf(side = 1, 1, side = 0, {anchor} >= {cut}, {anchor} < {cut})"
 
 
 def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") -> str:
