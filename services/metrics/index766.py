@@ -460,9 +460,9 @@ def _by_day(
         prunes={k: prune_clause(k, period.start, period.end, t) for k in splits},
     )
     if rows:
-        fin = f"finished AND {flow_side('finished')}"
-        rec = f"received_in AND {flow_side('received')}"
-        paid = f"paid_in AND {flow_side('paid')}"
+        # each flow's rows, decided once per row in a layer of their own: written into every
+        # column below instead, the engine would analyse each condition a dozen times over
+        fin, rec, paid = "fin", "rec", "paid"
 
         def kept(condition: str, value: str = "sign") -> str:
             return f"if({condition}, {value}, 0)"
@@ -485,8 +485,13 @@ def _by_day(
             "n_paid_online": kept(f"{paid} AND paid_online = 1"),
             "p": _online(f"{paid} AND paid_online = 1 AND procedure_code IS NOT NULL", "sign"),
         }
-        source = _DOSSIER_ROW.replace("{rows}", rows)
-        branches.append(_branch(source, columns, f"({fin}) OR ({rec}) OR ({paid})"))
+        source = (
+            f"SELECT *, finished AND {flow_side('finished')} AS fin, "
+            f"received_in AND {flow_side('received')} AS rec, "
+            f"paid_in AND {flow_side('paid')} AS paid "
+            f"FROM ({_DOSSIER_ROW.replace('{rows}', rows)})"
+        )
+        branches.append(_branch(source, columns, "fin OR rec OR paid"))
     if params["cut"] < t:
         today = (
             f"part_month >= {part_month_of(params['cut']):d} "
