@@ -286,6 +286,7 @@ def test_ends_before_receipts_across_the_period_and_the_judging_instant(
         *dossier("N4", at(2, 20, 9), None),  # carried 6, open 13
         *dossier("N5", at(3, 20, 10), at(3, 20, 8)),  # both in March: received 4, resolved 8
         *dossier("N6", at(3, 15, 18), at(3, 10, 9)),  # received after the instant judged below
+        *dossier("N7", at(3, 15, 8), at(2, 27, 9)),  # as N1, received on the day judged below
     ]
     rows = []
     for n, e in enumerate(events):

@@ -405,7 +405,12 @@ def _counted(rows: str) -> str:
 
 
 def flow_facts(
-    splits: dict[Reads, Split], where: str, *, read: Read, prunes: dict[Reads, str]
+    splits: dict[Reads, Split],
+    where: str,
+    *,
+    read: Read,
+    prunes: dict[Reads, str],
+    also: str = "",
 ) -> str:
     """What several flows read of the facts beside their day counts, in one scan instead of
     one per flow (item_rows with a split, for each): the rows from the cut on, and for the
@@ -415,7 +420,9 @@ def flow_facts(
     the cut on, and a taken-away row only if the day counts held it (its anchor before the cut).
 
     Live figures only (the day counts are never read as of an instant); `prunes`: each flow's
-    prune_clause over the period."""
+    prune_clause over the period. `also`: a condition (a prune) for more rows of the same read,
+    judged at `t` with the open-dossier clock (dossiers open at `t`): the current and folded
+    rows (`side` 0 and 1) meeting it, which their reader picks by their own columns."""
     shape = facts.SHAPES["dossier"]
     stored = (
         f"SELECT {_DOSSIER_COLUMNS}, {{sign}} AS sign, toInt8({{side}}) AS side "
@@ -426,16 +433,17 @@ def flow_facts(
     behind = "dossier" in read.behind
     delta = facts.delta_keys_sql("dossier", facts.CURRENT_SQL, where) if behind else ""
     key = f"(agency_code, {shape.key})"
-    if fresh:
+    current_rows = " OR ".join(f"({c})" for c in (fresh, also) if c)
+    if current_rows:
         mine = f" AND {key} NOT IN ({delta})" if behind else ""
         current = stored.format(sign="sign", side=0)
-        branches.append(f"{current}({fresh}) AND {where}{mine}")
+        branches.append(f"{current}({current_rows}) AND {where}{mine}")
     if behind:
         held = " OR ".join(f"({prunes[k]}) AND {s.stale}" for k, s in splits.items())
         taken = stored.format(sign="-sign", side=-1)
         branches.append(f"{taken}({held}) AND {where} AND {key} IN ({delta})")
         fold = facts.at_instant_sql(shape, f"{key} IN ({delta})", facts.CURRENT_SQL)
-        any_prune = " OR ".join(f"({prunes[k]})" for k in splits)
+        any_prune = " OR ".join(f"({c})" for c in [*(prunes[k] for k in splits), also] if c)
         branches.append(
             f"SELECT {_DOSSIER_COLUMNS}, toInt8(1) AS sign, toInt8(1) AS side FROM ({fold}) "
             f"WHERE ({any_prune}) AND {where}"
@@ -443,7 +451,7 @@ def flow_facts(
     if not branches:
         return ""
     rows = _rows_with_t(_counted("\nUNION ALL\n".join(branches)), SINGLE_T)
-    return _FINISHED_JUDGED.replace("{rows}", rows)
+    return (_DOSSIER_JUDGED if also else _FINISHED_JUDGED).replace("{rows}", rows)
 
 
 def flow_side(kind: Reads) -> str:
@@ -451,6 +459,10 @@ def flow_side(kind: Reads) -> str:
     anchor = days.DAY_ANCHORS[kind]
     cut = f"{{cut:{_DT}}}"
     return f"multiIf(side = 1, 1, side = 0, {anchor} >= {cut}, {anchor} < {cut})"
+
+
+# Whether a flow_facts row is one of the current or folded rows its `also` condition reads.
+ALSO_SIDE = "side >= 0"
 
 
 def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") -> str:

@@ -17,11 +17,14 @@ from clickhouse_connect.driver.client import Client
 from services.metrics import rules
 from services.metrics.definitions import Reads
 from services.metrics.queries import (
+    ALSO_SIDE,
     SINGLE_T,
     Period,
     Read,
     day_count_rows,
     day_split,
+    flow_facts,
+    flow_side,
     judged_dossiers,
     plain_dossiers,
     prune_clause,
@@ -123,6 +126,41 @@ WHERE received_late
 GROUP BY agency_code
 """
 
+# Everything the report reads of the facts beside the day counts, from one read
+# (queries.flow_facts): each flow's rows since the cut and the delta's corrections, and the
+# rows open at `t` or received after it, each told by its own conditions.
+_FACTS = f"""
+SELECT agency_code,
+    sumIf(sign, rec AND channel = 'online') AS received_online,
+    sumIf(sign, rec AND channel != 'online') AS received_direct_postal,
+    sumIf(sign, rec) AS received_n,
+    sumIf(sign, fin AND timeliness = 'early') - sumIf(sign, late AND timeliness = 'early')
+        AS resolved_early,
+    sumIf(sign, fin AND timeliness = 'on_time') - sumIf(sign, late AND timeliness = 'on_time')
+        AS resolved_on_time,
+    sumIf(sign, fin AND timeliness = 'late') - sumIf(sign, late AND timeliness = 'late')
+        AS resolved_late,
+    sumIf(sign, open AND timeliness != 'late') AS pending_within,
+    sumIf(sign, open AND timeliness = 'late') AS pending_overdue,
+    sumIf(sign, fin OR open) - sumIf(sign, late) AS settled,
+    sumIf(sign * event_count, fin OR open) - sumIf(sign * event_count, late) AS events,
+    maxIf(last_ingested_at, sign > 0 AND (fin OR open)) AS watermark
+FROM (
+    SELECT *,
+        due_at IS NOT NULL AND received_at >= period_start AND received_at < t
+            AND NOT ifNull(end_at < period_start, 0) AND {flow_side("received")} AS rec,
+        due_at IS NOT NULL AND end_at >= period_start AND end_at < t
+            AND {flow_side("finished")} AS fin,
+        {ALSO_SIDE} AND due_at IS NOT NULL AND end_at >= period_start AND end_at < t
+            AND received_at >= t AS late,
+        {ALSO_SIDE} AND due_at IS NOT NULL AND received_at < t AND NOT finished_by_t
+            AND (end_at IS NULL OR end_at >= period_start) AS open
+    FROM ({{rows}})
+)
+WHERE rec OR fin OR late OR open
+GROUP BY agency_code
+"""
+
 _SQL = """
 SELECT agency_code, sum(received_online) AS received_online,
     sum(received_direct_postal) AS received_direct_postal,
@@ -192,14 +230,29 @@ def compute(
     where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
     read = Read.of(client, as_of)
     t = params["judged_at"]
-    parts = [
-        *_flow("received", _RECEIVED, period, now, where, params, read),
-        *_flow("finished", _FINISHED, period, now, where, params, read),
-    ]
-    prune = f"{prune_clause('open', period.start, period.end, t)} AND {_AT_T}"
-    at_t = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
-    if at_t:
-        parts.append(_OPEN.replace("{rows}", at_t))
+    at_t = f"{prune_clause('open', period.start, period.end, t)} AND {_AT_T}"
+    counted = not read.as_of and read.counts
+    kinds: tuple[Reads, ...] = ("received", "finished")
+    splits = {k: day_split(k, period, now, params) for k in kinds}
+    if counted and all(splits.values()):
+        # the day counts' whole past days, and everything else from one read of the facts
+        parts = [
+            _fill(_RECEIVED, day_count_rows("received", where), counts=True),
+            _fill(_FINISHED, day_count_rows("finished", where), counts=True),
+        ]
+        prunes = {k: prune_clause(k, period.start, period.end, t) for k in splits}
+        facts_rows = flow_facts(
+            {k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes, also=at_t
+        )
+        parts.append(_FACTS.replace("{rows}", facts_rows))
+    else:
+        parts = [
+            *_flow("received", _RECEIVED, period, now, where, params, read),
+            *_flow("finished", _FINISHED, period, now, where, params, read),
+        ]
+        open_rows = judged_dossiers(where, SINGLE_T, read=read, prune=at_t, agencies=where)
+        if open_rows:
+            parts.append(_OPEN.replace("{rows}", open_rows))
     sql = _SQL.replace("{parts}", "\nUNION ALL\n".join(parts))
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
