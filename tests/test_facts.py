@@ -144,11 +144,13 @@ def test_every_api_query_is_stopped_past_its_time_and_memory(clickhouse_url: str
 def test_the_api_reads_with_the_configured_limits(system: Any) -> None:
     # Catches: limits that exist as settings but never reach the API's client.
     client = system.api_clickhouse
-    seconds, memory = client.query(
-        "SELECT getSetting('max_execution_time'), getSetting('max_memory_usage')"
+    seconds, memory, short_circuit = client.query(
+        "SELECT getSetting('max_execution_time'), getSetting('max_memory_usage'), "
+        "getSetting('short_circuit_function_evaluation')"
     ).result_rows[0]
     assert float(seconds) == 30.0
     assert int(memory) == 512 * 1024 * 1024
+    assert str(short_circuit) == "disable"  # READER_SETTINGS
 
 
 def test_a_history_of_more_than_a_hundred_months_is_folded_in_one_step(

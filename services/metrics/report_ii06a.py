@@ -157,7 +157,6 @@ FROM (
             AND (end_at IS NULL OR end_at >= period_start) AS open
     FROM ({{rows}})
 )
-WHERE rec OR fin OR late OR open
 GROUP BY agency_code
 """
 

@@ -10,7 +10,8 @@
 # readonly = 1 blocks DDL, DML and SET; max_execution_time stays CHANGEABLE_IN_READONLY because
 # the Grafana plugin's driver sets it on every query (without it: "Cannot modify
 # 'max_execution_time': Setting is locked"), and the API sets both it and max_memory_usage on
-# every query (MOTCUA_API_QUERY_SECONDS, MOTCUA_API_QUERY_MEMORY_MB). MAX bounds what a client may
+# every query (MOTCUA_API_QUERY_SECONDS, MOTCUA_API_QUERY_MEMORY_MB), with short-circuit
+# evaluation off (services/storage/clickhouse.py READER_SETTINGS). MAX bounds what a client may
 # ask for.
 # Re-running (CLICKHOUSE_ALWAYS_RUN_INITDB_SCRIPTS=1) recreates the entities and so rotates the
 # passwords; OR REPLACE drops grants, which is why the GRANTs follow their CREATEs.
@@ -32,7 +33,8 @@
 CREATE SETTINGS PROFILE OR REPLACE motcua_readonly SETTINGS
     readonly = 1,
     max_execution_time = 60 MAX 300 CHANGEABLE_IN_READONLY,
-    max_memory_usage = 1073741824 MAX 4294967296 CHANGEABLE_IN_READONLY;
+    max_memory_usage = 1073741824 MAX 4294967296 CHANGEABLE_IN_READONLY,
+    short_circuit_function_evaluation = 'enable' CHANGEABLE_IN_READONLY;
 
 CREATE ROLE OR REPLACE motcua_reader;
 GRANT SELECT ON \`${db}\`.* TO motcua_reader;
