@@ -26,7 +26,6 @@ from services.metrics.queries import (
     flow_facts,
     flow_side,
     judged_dossiers,
-    plain_dossiers,
     prune_clause,
     scope_params,
     utc,
@@ -68,10 +67,12 @@ SELECT agency_code,
     sum(sign) AS received_n,
     0 AS resolved_early, 0 AS resolved_on_time, 0 AS resolved_late,
     0 AS pending_within, 0 AS pending_overdue, 0 AS settled, 0 AS events,
-    {no_watermark} AS watermark
+    toDateTime64(0, 3, 'UTC') AS watermark
 FROM ({rows})
 WHERE due_at IS NOT NULL AND received_at >= period_start AND received_at < t
-    AND NOT ({ended_before})
+    -- ended before the period: end_lead is the local days from its end to its receipt, and
+    -- the period starts at a local midnight
+    AND NOT (end_lead > 0 AND subtractDays(anchor_day, end_lead) < {first_day:Date})
 GROUP BY agency_code
 """
 
@@ -81,19 +82,11 @@ SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS rece
     sumIf(sign, timeliness = 'on_time') AS resolved_on_time,
     sumIf(sign, timeliness = 'late') AS resolved_late,
     0 AS pending_within, 0 AS pending_overdue,
-    sum(sign) AS settled, {events} AS events, maxIf(last_ingested_at, sign > 0) AS watermark
+    sum(sign) AS settled, sum(events) AS events, maxIf(last_ingested_at, sign > 0) AS watermark
 FROM ({rows})
 WHERE due_at IS NOT NULL AND end_at >= period_start AND end_at < t
 GROUP BY agency_code
 """
-
-# Whether a received row's dossier ended before the period: from the day counts' end_lead
-# (local days from its end to its receipt; the period starts at a local midnight), or from the
-# facts' end.
-_ENDED_BEFORE = {
-    "counts": "end_lead > 0 AND subtractDays(anchor_day, end_lead) < {first_day:Date}",
-    "facts": "ifNull(end_at < period_start, 0)",
-}
 
 # The facts rows of the dossiers open at `t`, and of those finished in the period but received
 # after `t`: every one of them has a step at or after `t`, so only the partitions from `t` on.
@@ -103,33 +96,12 @@ _AT_T = (
     "OR end_at >= {start} AND end_at < {t} AND received_at >= {t})"
 ).format(t="{judged_at:DateTime64(3, 'UTC')}", start="{period_start:DateTime64(3, 'UTC')}")
 
-_OPEN = """
-SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS received_n,
-    -sumIf(sign, received_late AND timeliness = 'early') AS resolved_early,
-    -sumIf(sign, received_late AND timeliness = 'on_time') AS resolved_on_time,
-    -sumIf(sign, received_late AND timeliness = 'late') AS resolved_late,
-    sumIf(sign, NOT received_late AND timeliness != 'late') AS pending_within,
-    sumIf(sign, NOT received_late AND timeliness = 'late') AS pending_overdue,
-    sumIf(sign, NOT received_late) - sumIf(sign, received_late) AS settled,
-    sumIf(sign * event_count, NOT received_late) - sumIf(sign * event_count, received_late)
-        AS events,
-    maxIf(last_ingested_at, sign > 0 AND NOT received_late) AS watermark
-FROM (
-    SELECT *,
-        due_at IS NOT NULL AND end_at >= period_start AND end_at < t AND received_at >= t
-            AS received_late
-    FROM ({rows})
-)
-WHERE received_late
-    OR due_at IS NOT NULL AND received_at < t AND NOT finished_by_t
-        AND (end_at IS NULL OR end_at >= period_start)
-GROUP BY agency_code
-"""
-
-# Everything the report reads of the facts beside the day counts, from one read
-# (queries.flow_facts): each flow's rows since the cut and the delta's corrections, and the
-# rows open at `t` or received after it, each told by its own conditions.
-_FACTS = f"""
+# Everything the report reads of the facts, from one read, each row told by its own conditions.
+# Beside the day counts (queries.flow_facts) that read holds each flow's rows since the cut and
+# the delta's corrections, which the flows pick by their side ({received_side},
+# {finished_side}), and the rows open at `t` or received after it ({also_side}). Without the
+# counts it holds every row of the report's, and every side is 1.
+_FACTS = """
 SELECT agency_code,
     sumIf(sign, rec AND channel = 'online') AS received_online,
     sumIf(sign, rec AND channel != 'online') AS received_direct_postal,
@@ -148,14 +120,14 @@ SELECT agency_code,
 FROM (
     SELECT *,
         due_at IS NOT NULL AND received_at >= period_start AND received_at < t
-            AND NOT ifNull(end_at < period_start, 0) AND {flow_side("received")} AS rec,
+            AND NOT ifNull(end_at < period_start, 0) AND {received_side} AS rec,
         due_at IS NOT NULL AND end_at >= period_start AND end_at < t
-            AND {flow_side("finished")} AS fin,
-        {ALSO_SIDE} AND due_at IS NOT NULL AND end_at >= period_start AND end_at < t
+            AND {finished_side} AS fin,
+        {also_side} AND due_at IS NOT NULL AND end_at >= period_start AND end_at < t
             AND received_at >= t AS late,
-        {ALSO_SIDE} AND due_at IS NOT NULL AND received_at < t AND NOT finished_by_t
+        {also_side} AND due_at IS NOT NULL AND received_at < t AND NOT finished_by_t
             AND (end_at IS NULL OR end_at >= period_start) AS open
-    FROM ({{rows}})
+    FROM ({rows})
 )
 GROUP BY agency_code
 """
@@ -172,8 +144,6 @@ GROUP BY agency_code
 HAVING sum(settled) != 0
 ORDER BY agency_code
 """
-
-_NO_WATERMARK = "toDateTime64(0, 3, 'UTC')"
 
 
 @dataclass
@@ -230,28 +200,29 @@ def compute(
     read = Read.of(client, as_of)
     t = params["judged_at"]
     at_t = f"{prune_clause('open', period.start, period.end, t)} AND {_AT_T}"
-    counted = not read.as_of and read.counts
     kinds: tuple[Reads, ...] = ("received", "finished")
+    prunes = {k: prune_clause(k, period.start, period.end, t) for k in kinds}
+    # day_split depends on the period and `now` alone: both flows have one or neither does
     splits = {k: day_split(k, period, now, params) for k in kinds}
-    if counted and all(splits.values()):
+    if not read.as_of and read.counts and all(splits.values()):
         # the day counts' whole past days, and everything else from one read of the facts
         parts = [
-            _fill(_RECEIVED, day_count_rows("received", where), counts=True),
-            _fill(_FINISHED, day_count_rows("finished", where), counts=True),
+            _RECEIVED.replace("{rows}", day_count_rows("received", where)),
+            _FINISHED.replace("{rows}", day_count_rows("finished", where)),
         ]
-        prunes = {k: prune_clause(k, period.start, period.end, t) for k in splits}
         facts_rows = flow_facts(
             {k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes, also=at_t
         )
-        parts.append(_FACTS.replace("{rows}", facts_rows))
-    else:
-        parts = [
-            *_flow("received", _RECEIVED, period, now, where, params, read),
-            *_flow("finished", _FINISHED, period, now, where, params, read),
-        ]
-        open_rows = judged_dossiers(where, SINGLE_T, read=read, prune=at_t, agencies=where)
-        if open_rows:
-            parts.append(_OPEN.replace("{rows}", open_rows))
+        sides = {k: flow_side(k) for k in kinds} | {"also": ALSO_SIDE}
+    else:  # as of an instant, or the counts being reconciled: every row from the facts
+        every = " OR ".join(f"({c})" for c in (*prunes.values(), at_t))
+        facts_rows = judged_dossiers(where, SINGLE_T, read=read, prune=every, agencies=where)
+        parts, sides = [], {"received": "1", "finished": "1", "also": "1"}
+    if facts_rows:
+        facts_sums = _FACTS
+        for side, condition in sides.items():
+            facts_sums = facts_sums.replace(f"{{{side}_side}}", condition)
+        parts.append(facts_sums.replace("{rows}", facts_rows))
     sql = _SQL.replace("{parts}", "\nUNION ALL\n".join(parts))
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
@@ -262,44 +233,6 @@ def compute(
         code = str(r.pop("agency_code"))
         rows.append(II06aRow(code, **{k: int(v) for k, v in r.items()}))
     return II06aReport(rows=rows, events=events, watermark=watermark)
-
-
-def _flow(
-    kind: Reads,
-    template: str,
-    period: Period,
-    now: datetime,
-    where: str,
-    params: dict[str, Any],
-    read: Read,
-) -> list[str]:
-    """The report's sums over the dossiers received (or finished) in the period: whole past days
-    from the day counts, the rest from the facts, as a flow figure reads them (MetricQuery.sql);
-    the facts alone as of an instant or while the counts are being reconciled."""
-    split = None if read.as_of or not read.counts else day_split(kind, period, now, params)
-    parts = []
-    if split is not None:
-        parts.append(_fill(template, day_count_rows(kind, where), counts=True))
-    prune = prune_clause(kind, period.start, period.end, params["judged_at"])
-    if kind == "finished":  # judged at their end: the template keeps end_at < t only
-        rows = judged_dossiers(
-            where, SINGLE_T, read=read, prune=prune, agencies=where, split=split, finished=True
-        )
-    else:
-        rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where, split=split)
-    if rows:
-        parts.append(_fill(template, rows, counts=False))
-    return parts
-
-
-def _fill(template: str, rows: str, counts: bool) -> str:
-    """`template` over day-count rows (a row per day and kind of dossier) or facts rows."""
-    return (
-        template.replace("{events}", "sum(events)" if counts else "sum(sign * event_count)")
-        .replace("{ended_before}", _ENDED_BEFORE["counts" if counts else "facts"])
-        .replace("{no_watermark}", _NO_WATERMARK)
-        .replace("{rows}", rows)
-    )
 
 
 @dataclass
