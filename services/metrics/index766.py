@@ -28,6 +28,7 @@ from services.metrics.queries import (
     Period,
     Read,
     Split,
+    at_t_dossiers,
     day_split,
     feedback_rows,
     flow_facts,
@@ -350,12 +351,12 @@ def _by_item(where: str, read: Read, period: Period, t: datetime) -> list[str]:
 
 _OPEN_SQL = """
 SELECT agency_code,
-    sumIf(sign, open_end) AS n_open_end,
-    sumIf(sign, open_end AND timeliness != 'late') AS n_open_ok,
-    sumIf(sign, open_end AND last_rating.2 = 'unsatisfied') AS n_unsatisfied,
-    sumIf(sign * event_count, open_end) AS events,
-    maxIf(last_ingested_at, sign > 0 AND open_end) AS watermark
-FROM ({source})
+    sum(sign) AS n_open_end,
+    sumIf(sign, NOT overdue) AS n_open_ok,
+    sumIf(sign, last_rating.2 = 'unsatisfied') AS n_unsatisfied,
+    sum(sign * event_count) AS events,
+    maxIf(last_ingested_at, sign > 0) AS watermark
+FROM ({rows})
 GROUP BY agency_code
 """
 _EXTRA_EVENTS = """
@@ -515,14 +516,10 @@ FROM (SELECT agency_code, {sums}, max(watermark) AS watermark, sumMap(o) AS onli
       FROM ({union}) GROUP BY agency_code)
 """
     queries = [counted]
-    open_rows = judged_dossiers(
-        where,
-        SINGLE_T,
-        read=read,
-        prune=prune_clause("open", period.start, period.end, t),
-        agencies=where,
+    open_rows = at_t_dossiers(
+        where, read=read, prune=prune_clause("open", period.start, period.end, t), agencies=where
     )
-    queries.append(_OPEN_SQL.replace("{source}", _DOSSIER_ROW.replace("{rows}", open_rows)))
+    queries.append(_OPEN_SQL.replace("{rows}", open_rows))
     # received or paid in the period but neither finished in it nor open at its end: ended
     # before it, or with no receipt by the judging instant (partitions from the period's start)
     first, last = part_month_of(period.start), part_month_of(t)

@@ -73,36 +73,51 @@ def _working_day(day: str, first: str, offset: str) -> str:
     )
 
 
-# The §2 judgment at `t`. A dossier finished before `t` is judged at its end, precomputed in its
-# facts; one still open at `t` is judged at `t` from its supplement times. Supplement pauses
-# follow reference §2: the k-th request pairs with the k-th resubmission; a pending request stops
-# the clock.
+# The §2 judgment of a dossier finished before `t`: made from its end, when its facts were
+# folded (the day comparisons included), under the rule parameters.
+END_TIMELINESS = (
+    "multiIf(toUInt64(end_requests) > 1 AND {multi_supplement_late:UInt8} = 1, 'late', "
+    "if({lenient_boundary:UInt8} = 1, end_late_day, end_late), 'late', "
+    "end_early_day, 'early', 'on_time')"
+)
+
+
+def open_clock(t: str) -> str:
+    """SELECT-list items judging a dossier still open at `t` (a column or a parameter) from its
+    supplement times, reference §2: `open_requests` made by `t`, and `open_clock`, the instant its
+    clock shows at `t`. The clock runs to `t`, less the completed pauses (the k-th request pairs
+    with the k-th resubmission), or stops at a pending request."""
+    return f"""length(arrayFilter(x -> x <= {t}, supplement_requests)) AS open_requests,
+    least(open_requests, length(arrayFilter(x -> x <= {t}, supplement_receipts)))
+        AS open_resumed,
+    if(open_requests = 0, {t},
+       subtractMilliseconds(
+           if(open_requests > open_resumed, supplement_requests[open_resumed + 1], {t}),
+           arraySum(arrayMap(i -> greatest(0, dateDiff('millisecond', supplement_requests[i],
+                                                       supplement_receipts[i])),
+                             range(1, open_resumed + 1))))) AS open_clock"""
+
+
+# Whether a dossier open at `t` (the open_clock columns) is overdue there: a second supplement
+# request when the rules make that late, or its clock past the due date (by the day, leniently).
+OPEN_LATE = (
+    "(open_requests > 1 AND {multi_supplement_late:UInt8} = 1 "
+    "OR if({lenient_boundary:UInt8} = 1, "
+    f"toDate(open_clock, '{TZ}') > toDate(due_at, '{TZ}'), open_clock > due_at))"
+)
+
+# The §2 judgment at `t`: a dossier finished before `t` judged at its end, one still open at `t`
+# judged at `t`.
 _DOSSIER_JUDGED = f"""
 SELECT *,
     end_at IS NOT NULL AND end_at < t AS finished_by_t,
     if(finished_by_t, end_at, t) AS judged_at,
-    if(finished_by_t, toUInt64(end_requests),
-       length(arrayFilter(x -> x <= t, supplement_requests))) AS requests,
-    -- open at t: the clock runs to t, less the completed pauses, or stops at a pending request
-    multiIf(finished_by_t, end_effective_at, empty(supplement_requests), t,
-       subtractMilliseconds(
-           if(requests > least(requests, length(arrayFilter(x -> x <= t, supplement_receipts))),
-              supplement_requests[least(requests, length(arrayFilter(x -> x <= t,
-                  supplement_receipts))) + 1],
-              t),
-           arraySum(arrayMap(i -> greatest(0, dateDiff('millisecond', supplement_requests[i],
-                                                       supplement_receipts[i])),
-                             range(1, least(requests, length(arrayFilter(x -> x <= t,
-                                 supplement_receipts))) + 1))))) AS effective_at,
+    {open_clock("t")},
+    if(finished_by_t, toUInt64(end_requests), open_requests) AS requests,
+    if(finished_by_t, end_effective_at, open_clock) AS effective_at,
     multiIf(due_at IS NULL, NULL,
-            requests > 1 AND {{multi_supplement_late:UInt8}} = 1, 'late',
-            -- finished: the day comparisons were made once, when the facts were folded
-            finished_by_t,
-            multiIf(if({{lenient_boundary:UInt8}} = 1, end_late_day, end_late), 'late',
-                    end_early_day, 'early', 'on_time'),
-            if({{lenient_boundary:UInt8}} = 1,
-               toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'),
-               effective_at > due_at), 'late',
+            finished_by_t, {END_TIMELINESS},
+            {OPEN_LATE}, 'late',
             toDate(effective_at, '{TZ}') < toDate(due_at, '{TZ}'), 'early',
             'on_time') AS timeliness
 FROM ({{rows}})
@@ -110,18 +125,14 @@ FROM ({{rows}})
 
 # The same judgment of a population that finished before `t` (Metric.finished_only): the
 # open-dossier clock above is never read there, and planning it was most of such a figure's cost.
-_FINISHED_JUDGED = """
+_FINISHED_JUDGED = f"""
 SELECT *,
     toUInt8(1) AS finished_by_t,
     end_at AS judged_at,
     toUInt64(end_requests) AS requests,
     end_effective_at AS effective_at,
-    multiIf(due_at IS NULL, NULL,
-            requests > 1 AND {multi_supplement_late:UInt8} = 1, 'late',
-            if({lenient_boundary:UInt8} = 1, end_late_day, end_late), 'late',
-            end_early_day, 'early',
-            'on_time') AS timeliness
-FROM ({rows})
+    if(due_at IS NULL, NULL, {END_TIMELINESS}) AS timeliness
+FROM ({{rows}})
 """
 
 # What only the apology figures read: planning these columns is most of a query's fixed cost.
@@ -395,13 +406,48 @@ def plain_dossiers(
     return _rows_with_t(_counted(rows), t_source)
 
 
+# Whether a dossier counts under the rule set: a rule set may leave withdrawn dossiers out of
+# every dossier figure.
+COUNTED = (
+    "NOT ({withdrawn_finishes:UInt8} = 0 "
+    "AND withdrawn_at IS NOT NULL AND resolved_at IS NULL AND returned_at IS NULL)"
+)
+
+
 def _counted(rows: str) -> str:
-    """Dossier rows less those the rule set leaves out: a rule set may leave withdrawn
-    dossiers out of every dossier figure."""
-    return (
-        f"SELECT * FROM ({rows}) WHERE NOT ({{withdrawn_finishes:UInt8}} = 0 "
-        "AND withdrawn_at IS NOT NULL AND resolved_at IS NULL AND returned_at IS NULL)"
-    )
+    """Dossier rows less those the rule set leaves out (COUNTED)."""
+    return f"SELECT * FROM ({rows}) WHERE {COUNTED}"
+
+
+def at_t_dossiers(
+    where: str, *, read: Read, prune: str, agencies: str = "1", received_after: bool = False
+) -> str:
+    """The dossiers (with a due date) open at the judging instant `t` (the judged_at parameter),
+    a row per dossier version, read, filtered and judged in one layer: `overdue` says whether
+    one is late at `t` (§2, as the full judgment above decides it for an open dossier). Sum
+    `sign` instead of counting rows.
+
+    `received_after`: also the dossiers finished in the period but received after `t` (an
+    integrator may date an end before its receipt), with `open` false and `end_timeliness`,
+    their judgment at their end.
+
+    The full judgment is written for any population and any number of instants `t`; planning
+    its layers cost several times reading and judging a province's open dossiers."""
+    rows = item_rows("dossier", where, prune, read, agencies)
+    if not rows:
+        return ""
+    t = f"{{judged_at:{_DT}}}"
+    population = f"received_at < {t} AND (end_at IS NULL OR end_at >= {t})"
+    if received_after:
+        population += (
+            f" OR end_at >= {{period_start:{_DT}}} AND end_at < {t} AND received_at >= {t}"
+        )
+    return f"""
+SELECT *, received_at < {t} AS open, {open_clock(t)},
+    open AND {OPEN_LATE} AS overdue, {END_TIMELINESS} AS end_timeliness
+FROM ({rows})
+WHERE due_at IS NOT NULL AND ({population}) AND {COUNTED}
+"""
 
 
 def flow_facts(
@@ -410,7 +456,6 @@ def flow_facts(
     *,
     read: Read,
     prunes: dict[Reads, str],
-    also: str = "",
 ) -> str:
     """What several flows read of the facts beside their day counts, in one scan instead of
     one per flow (item_rows with a split, for each): the rows from the cut on, and for the
@@ -420,9 +465,7 @@ def flow_facts(
     the cut on, and a taken-away row only if the day counts held it (its anchor before the cut).
 
     Live figures only (the day counts are never read as of an instant); `prunes`: each flow's
-    prune_clause over the period. `also`: a condition (a prune) for more rows of the same read,
-    judged at `t` with the open-dossier clock (dossiers open at `t`): the current and folded
-    rows (`side` 0 and 1) meeting it, which their reader picks by their own columns."""
+    prune_clause over the period."""
     shape = facts.SHAPES["dossier"]
     stored = (
         f"SELECT {_DOSSIER_COLUMNS}, {{sign}} AS sign, toInt8({{side}}) AS side "
@@ -433,17 +476,16 @@ def flow_facts(
     behind = "dossier" in read.behind
     delta = facts.delta_keys_sql("dossier", facts.CURRENT_SQL, where) if behind else ""
     key = f"(agency_code, {shape.key})"
-    current_rows = " OR ".join(f"({c})" for c in (fresh, also) if c)
-    if current_rows:
+    if fresh:
         mine = f" AND {key} NOT IN ({delta})" if behind else ""
         current = stored.format(sign="sign", side=0)
-        branches.append(f"{current}({current_rows}) AND {where}{mine}")
+        branches.append(f"{current}({fresh}) AND {where}{mine}")
     if behind:
         held = " OR ".join(f"({prunes[k]}) AND {s.stale}" for k, s in splits.items())
         taken = stored.format(sign="-sign", side=-1)
         branches.append(f"{taken}({held}) AND {where} AND {key} IN ({delta})")
         fold = facts.at_instant_sql(shape, f"{key} IN ({delta})", facts.CURRENT_SQL)
-        any_prune = " OR ".join(f"({c})" for c in [*(prunes[k] for k in splits), also] if c)
+        any_prune = " OR ".join(f"({prunes[k]})" for k in splits)
         branches.append(
             f"SELECT {_DOSSIER_COLUMNS}, toInt8(1) AS sign, toInt8(1) AS side FROM ({fold}) "
             f"WHERE ({any_prune}) AND {where}"
@@ -451,7 +493,7 @@ def flow_facts(
     if not branches:
         return ""
     rows = _rows_with_t(_counted("\nUNION ALL\n".join(branches)), SINGLE_T)
-    return (_DOSSIER_JUDGED if also else _FINISHED_JUDGED).replace("{rows}", rows)
+    return _FINISHED_JUDGED.replace("{rows}", rows)
 
 
 def flow_side(kind: Reads) -> str:
@@ -459,10 +501,6 @@ def flow_side(kind: Reads) -> str:
     anchor = days.DAY_ANCHORS[kind]
     cut = f"{{cut:{_DT}}}"
     return f"multiIf(side = 1, 1, side = 0, {anchor} >= {cut}, {anchor} < {cut})"
-
-
-# Whether a flow_facts row is one of the current or folded rows its `also` condition reads.
-ALSO_SIDE = "side >= 0"
 
 
 def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") -> str:

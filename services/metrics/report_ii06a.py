@@ -17,10 +17,10 @@ from clickhouse_connect.driver.client import Client
 from services.metrics import rules
 from services.metrics.definitions import Reads
 from services.metrics.queries import (
-    ALSO_SIDE,
     SINGLE_T,
     Period,
     Read,
+    at_t_dossiers,
     day_count_rows,
     day_split,
     flow_facts,
@@ -88,47 +88,47 @@ WHERE due_at IS NOT NULL AND end_at >= period_start AND end_at < t
 GROUP BY agency_code
 """
 
-# The facts rows of the dossiers open at `t`, and of those finished in the period but received
-# after `t`: every one of them has a step at or after `t`, so only the partitions from `t` on.
-_AT_T = (
-    "due_at IS NOT NULL AND ("
-    "received_at < {t} AND (end_at IS NULL OR end_at >= {t} AND end_at >= {start}) "
-    "OR end_at >= {start} AND end_at < {t} AND received_at >= {t})"
-).format(t="{judged_at:DateTime64(3, 'UTC')}", start="{period_start:DateTime64(3, 'UTC')}")
-
-# Everything the report reads of the facts, from one read, each row told by its own conditions.
-# Beside the day counts (queries.flow_facts) that read holds each flow's rows since the cut and
-# the delta's corrections, which the flows pick by their side ({received_side},
-# {finished_side}), and the rows open at `t` or received after it ({also_side}). Without the
-# counts it holds every row of the report's, and every side is 1.
-_FACTS = """
+# The facts rows of the flows: every row of theirs without the day counts, or beside them the
+# rows since the cut and the delta's corrections, which each flow picks by its side
+# ({received_side}, {finished_side}: queries.flow_side; "1" without the counts).
+_FLOWS = """
 SELECT agency_code,
     sumIf(sign, rec AND channel = 'online') AS received_online,
     sumIf(sign, rec AND channel != 'online') AS received_direct_postal,
     sumIf(sign, rec) AS received_n,
-    sumIf(sign, fin AND timeliness = 'early') - sumIf(sign, late AND timeliness = 'early')
-        AS resolved_early,
-    sumIf(sign, fin AND timeliness = 'on_time') - sumIf(sign, late AND timeliness = 'on_time')
-        AS resolved_on_time,
-    sumIf(sign, fin AND timeliness = 'late') - sumIf(sign, late AND timeliness = 'late')
-        AS resolved_late,
-    sumIf(sign, open AND timeliness != 'late') AS pending_within,
-    sumIf(sign, open AND timeliness = 'late') AS pending_overdue,
-    sumIf(sign, fin OR open) - sumIf(sign, late) AS settled,
-    sumIf(sign * event_count, fin OR open) - sumIf(sign * event_count, late) AS events,
-    maxIf(last_ingested_at, sign > 0 AND (fin OR open)) AS watermark
+    sumIf(sign, fin AND timeliness = 'early') AS resolved_early,
+    sumIf(sign, fin AND timeliness = 'on_time') AS resolved_on_time,
+    sumIf(sign, fin AND timeliness = 'late') AS resolved_late,
+    0 AS pending_within, 0 AS pending_overdue,
+    sumIf(sign, fin) AS settled, sumIf(sign * event_count, fin) AS events,
+    maxIf(last_ingested_at, sign > 0 AND fin) AS watermark
 FROM (
     SELECT *,
         due_at IS NOT NULL AND received_at >= period_start AND received_at < t
             AND NOT ifNull(end_at < period_start, 0) AND {received_side} AS rec,
         due_at IS NOT NULL AND end_at >= period_start AND end_at < t
-            AND {finished_side} AS fin,
-        {also_side} AND due_at IS NOT NULL AND end_at >= period_start AND end_at < t
-            AND received_at >= t AS late,
-        {also_side} AND due_at IS NOT NULL AND received_at < t AND NOT finished_by_t
-            AND (end_at IS NULL OR end_at >= period_start) AS open
+            AND {finished_side} AS fin
     FROM ({rows})
 )
+GROUP BY agency_code
+"""
+
+# The dossiers open at `t` (columns 12-13), and those finished in the period but received after
+# `t`, which the flows counted and the report leaves out (queries.at_t_dossiers).
+_AT_T = """
+SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS received_n,
+    -sumIf(sign, NOT open AND end_timeliness = 'early') AS resolved_early,
+    -sumIf(sign, NOT open AND end_timeliness = 'on_time') AS resolved_on_time,
+    -sumIf(sign, NOT open AND end_timeliness = 'late') AS resolved_late,
+    sumIf(sign, open AND NOT overdue) AS pending_within,
+    sumIf(sign, overdue) AS pending_overdue,
+    sumIf(sign, open) - sumIf(sign, NOT open) AS settled,
+    sumIf(sign * event_count, open) - sumIf(sign * event_count, NOT open) AS events,
+    maxIf(last_ingested_at, sign > 0 AND open) AS watermark
+FROM ({rows})
+-- judged before the period began (as of an instant before it), a dossier that ended before it
+-- is not the period's
+WHERE NOT open OR end_at IS NULL OR end_at >= {period_start:DateTime64(3, 'UTC')}
 GROUP BY agency_code
 """
 
@@ -199,30 +199,34 @@ def compute(
     where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
     read = Read.of(client, as_of)
     t = params["judged_at"]
-    at_t = f"{prune_clause('open', period.start, period.end, t)} AND {_AT_T}"
     kinds: tuple[Reads, ...] = ("received", "finished")
     prunes = {k: prune_clause(k, period.start, period.end, t) for k in kinds}
     # day_split depends on the period and `now` alone: both flows have one or neither does
     splits = {k: day_split(k, period, now, params) for k in kinds}
     if not read.as_of and read.counts and all(splits.values()):
-        # the day counts' whole past days, and everything else from one read of the facts
+        # the day counts' whole past days, and the facts since the cut beside them
         parts = [
             _RECEIVED.replace("{rows}", day_count_rows("received", where)),
             _FINISHED.replace("{rows}", day_count_rows("finished", where)),
         ]
-        facts_rows = flow_facts(
-            {k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes, also=at_t
+        flows = flow_facts({k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes)
+        sides = {k: flow_side(k) for k in kinds}
+    else:  # as of an instant, or the counts being reconciled: the flows from the facts alone
+        either = " OR ".join(f"({c})" for c in prunes.values())
+        # judged at their end: a received row's judgment is never read
+        flows = judged_dossiers(
+            where, SINGLE_T, read=read, prune=either, agencies=where, finished=True
         )
-        sides = {k: flow_side(k) for k in kinds} | {"also": ALSO_SIDE}
-    else:  # as of an instant, or the counts being reconciled: every row from the facts
-        every = " OR ".join(f"({c})" for c in (*prunes.values(), at_t))
-        facts_rows = judged_dossiers(where, SINGLE_T, read=read, prune=every, agencies=where)
-        parts, sides = [], {"received": "1", "finished": "1", "also": "1"}
-    if facts_rows:
-        facts_sums = _FACTS
-        for side, condition in sides.items():
-            facts_sums = facts_sums.replace(f"{{{side}_side}}", condition)
-        parts.append(facts_sums.replace("{rows}", facts_rows))
+        parts, sides = [], dict.fromkeys(kinds, "1")
+    if flows:
+        flow_sums = _FLOWS
+        for kind, condition in sides.items():
+            flow_sums = flow_sums.replace(f"{{{kind}_side}}", condition)
+        parts.append(flow_sums.replace("{rows}", flows))
+    open_prune = prune_clause("open", period.start, period.end, t)
+    at_t = at_t_dossiers(where, read=read, prune=open_prune, agencies=where, received_after=True)
+    if at_t:
+        parts.append(_AT_T.replace("{rows}", at_t))
     sql = _SQL.replace("{parts}", "\nUNION ALL\n".join(parts))
     result = client.query(sql, parameters=params)
     rows, events, watermark = [], 0, None
