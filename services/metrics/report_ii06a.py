@@ -8,20 +8,21 @@ on random event streams.
 
 from __future__ import annotations
 
+import functools
+from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import rules
+from services.metrics import days, rules
 from services.metrics.definitions import Reads
 from services.metrics.queries import (
     SINGLE_T,
     Period,
     Read,
     at_t_dossiers,
-    day_count_rows,
     day_split,
     flow_facts,
     flow_side,
@@ -32,6 +33,7 @@ from services.metrics.queries import (
 )
 from services.metrics.rules import RuleSet
 from services.reference.org_tree import OrgTree
+from services.storage.pool import run_all
 
 # (field, column number, Vietnamese heading) in the form's order.
 COLUMNS: tuple[tuple[str, int, str], ...] = (
@@ -60,31 +62,28 @@ COLUMNS: tuple[tuple[str, int, str], ...] = (
 # report leaves out such a dossier when its receipt is in the period but its end before it, or
 # its end in the period but its receipt after `t`; a flow would count both. The first kind is
 # told apart in the day counts (`end_lead`), the second read with the open dossiers.
-_RECEIVED = """
+# Both flows' whole past days in one scan of the day counts (services/metrics/days.py): every
+# day read lies in the period and before `t`.
+_DAYS = """
 SELECT agency_code,
-    sumIf(sign, channel = 'online') AS received_online,
-    sumIf(sign, channel != 'online') AS received_direct_postal,
-    sum(sign) AS received_n,
-    0 AS resolved_early, 0 AS resolved_on_time, 0 AS resolved_late,
-    0 AS pending_within, 0 AS pending_overdue, 0 AS settled, 0 AS events,
-    toDateTime64(0, 3, 'UTC') AS watermark
-FROM ({rows})
-WHERE due_at IS NOT NULL AND received_at >= period_start AND received_at < t
-    -- ended before the period: end_lead is the local days from its end to its receipt, and
-    -- the period starts at a local midnight
-    AND NOT (end_lead > 0 AND subtractDays(anchor_day, end_lead) < {first_day:Date})
-GROUP BY agency_code
-"""
-
-_FINISHED = """
-SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS received_n,
-    sumIf(sign, timeliness = 'early') AS resolved_early,
-    sumIf(sign, timeliness = 'on_time') AS resolved_on_time,
-    sumIf(sign, timeliness = 'late') AS resolved_late,
+    sumIf(n, received AND channel = 'online') AS received_online,
+    sumIf(n, received AND channel != 'online') AS received_direct_postal,
+    sumIf(n, received) AS received_n,
+    sumIf(n, finished AND NOT late_ AND early_day = 1) AS resolved_early,
+    sumIf(n, finished AND NOT late_ AND early_day = 0) AS resolved_on_time,
+    sumIf(n, finished AND late_) AS resolved_late,
     0 AS pending_within, 0 AS pending_overdue,
-    sum(sign) AS settled, sum(events) AS events, maxIf(last_ingested_at, sign > 0) AS watermark
-FROM ({rows})
-WHERE due_at IS NOT NULL AND end_at >= period_start AND end_at < t
+    sumIf(n, finished) AS settled, sumIf(events, finished) AS events,
+    maxIf(watermark, finished AND n > 0) AS watermark
+FROM (
+    SELECT agency_code, channel, early_day, n, events, watermark,
+        anchor = 'received' AS received, anchor = 'finished' AS finished, {days.LATE} AS late_
+    FROM dossier_days
+    WHERE anchor IN ('received', 'finished') AND due = 1 AND {window}
+        -- ended before the period: end_lead is the local days from its end to its receipt,
+        -- and the period starts at a local midnight
+        AND NOT (end_lead > 0 AND subtractDays(day, end_lead) < {first_day:Date})
+)
 GROUP BY agency_code
 """
 
@@ -130,19 +129,6 @@ FROM ({rows})
 -- is not the period's
 WHERE NOT open OR end_at IS NULL OR end_at >= {period_start:DateTime64(3, 'UTC')}
 GROUP BY agency_code
-"""
-
-_SQL = """
-SELECT agency_code, sum(received_online) AS received_online,
-    sum(received_direct_postal) AS received_direct_postal,
-    sum(settled) - sum(received_n) AS carried_over,
-    sum(resolved_early) AS resolved_early, sum(resolved_on_time) AS resolved_on_time,
-    sum(resolved_late) AS resolved_late, sum(pending_within) AS pending_within,
-    sum(pending_overdue) AS pending_overdue, sum(events) AS events, max(watermark) AS watermark
-FROM ({parts})
-GROUP BY agency_code
-HAVING sum(settled) != 0
-ORDER BY agency_code
 """
 
 
@@ -206,8 +192,7 @@ def compute(
     if not read.as_of and read.counts and all(splits.values()):
         # the day counts' whole past days, and the facts since the cut beside them
         parts = [
-            _RECEIVED.replace("{rows}", day_count_rows("received", where)),
-            _FINISHED.replace("{rows}", day_count_rows("finished", where)),
+            _DAYS.replace("{days.LATE}", days.LATE).replace("{window}", days.window(where)),
         ]
         flows = flow_facts({k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes)
         sides = {k: flow_side(k) for k in kinds}
@@ -227,16 +212,29 @@ def compute(
     at_t = at_t_dossiers(where, read=read, prune=open_prune, agencies=where, received_after=True)
     if at_t:
         parts.append(_AT_T.replace("{rows}", at_t))
-    sql = _SQL.replace("{parts}", "\nUNION ALL\n".join(parts))
-    result = client.query(sql, parameters=params)
-    rows, events, watermark = [], 0, None
-    for r in result.named_results():
-        events += int(r.pop("events"))
-        wm = utc(r.pop("watermark"))
-        watermark = wm if watermark is None or (wm and wm > watermark) else watermark
-        code = str(r.pop("agency_code"))
-        rows.append(II06aRow(code, **{k: int(v) for k, v in r.items()}))
+    # independent reads: side by side when the client is a pool (services/storage/pool.py)
+    results = run_all(client, [functools.partial(_sums, client, part, params) for part in parts])
+    sums: dict[str, Counter[str]] = defaultdict(Counter)
+    events, watermark = 0, None
+    for part_rows in results:
+        for r in part_rows:
+            events += int(r.pop("events"))
+            wm = utc(r.pop("watermark"))
+            watermark = wm if watermark is None or (wm and wm > watermark) else watermark
+            sums[str(r.pop("agency_code"))].update({k: int(v) for k, v in r.items()})
+    rows = []
+    for code in sorted(sums):
+        n = sums[code]
+        if n["settled"] == 0:  # nothing of this agency's in the report
+            continue
+        # identity 3 = 7 + 11: what was settled less what was received in the period
+        counted = {f.name: n[f.name] for f in fields(II06aRow)[1:] if f.name != "carried_over"}
+        rows.append(II06aRow(code, **counted, carried_over=n["settled"] - n["received_n"]))
     return II06aReport(rows=rows, events=events, watermark=watermark)
+
+
+def _sums(client: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(client.query(sql, parameters=params).named_results())
 
 
 @dataclass
