@@ -188,6 +188,20 @@ def day_counts(client: Client, agency: str) -> list[tuple[Any, ...]]:
     ]
 
 
+def month_counts(client: Client, agency: str, table: str) -> list[tuple[Any, ...]]:
+    """Every count of `table` summed per anchor and month: the month counts (migration 0026)
+    must equal the day counts so summed."""
+    return [
+        tuple(r)
+        for r in client.query(
+            "SELECT toString(anchor), toStartOfMonth(day) AS month, sum(n) AS dossiers, "
+            f"sum(events), sum(minutes) FROM {table} WHERE agency_code = {{a:String}} "
+            "GROUP BY ALL HAVING dossiers != 0 ORDER BY ALL",
+            parameters={"a": agency},
+        ).result_rows
+    ]
+
+
 def folded_day_counts(client: Client, agency: str) -> list[tuple[Any, ...]]:
     """The same counts from the parts' fold (the `dossiers` view), not from the facts."""
     return [
@@ -233,8 +247,10 @@ def test_day_counts_cut_short_by_a_kill_are_not_read_and_are_reconciled_at_start
     catch_up(clickhouse)
     expected = figures(clickhouse, agency)
     counts = day_counts(clickhouse, agency)
+    months = month_counts(clickhouse, agency, "dossier_months")
+    assert months and months == month_counts(clickhouse, agency, "dossier_days")
     refolder = Refolder(clickhouse)
-    # what a kill between the two writes leaves: the mark dirty, some counts missing
+    # what a kill between the writes leaves: the mark dirty, some counts missing
     refolder._mark(SHAPES["dossier"], dirty=True)
     clickhouse.command(
         "ALTER TABLE dossier_days DELETE WHERE agency_code = {a:String} "
@@ -247,4 +263,15 @@ def test_day_counts_cut_short_by_a_kill_are_not_read_and_are_reconciled_at_start
     service.refold_once()  # what the metrics service does first when it starts
     assert not refolder.counts_dirty("dossier")
     assert day_counts(clickhouse, agency) == counts
+    assert month_counts(clickhouse, agency, "dossier_months") == months
+    assert figures(clickhouse, agency) == expected
+    # killed after the day counts' write, before the month counts' (a view on the day counts)
+    refolder._mark(SHAPES["dossier"], dirty=True)
+    clickhouse.command(
+        "ALTER TABLE dossier_months DELETE WHERE agency_code = {a:String} "
+        "SETTINGS mutations_sync = 2",
+        parameters={"a": agency},
+    )
+    MetricsService(clickhouse, refolder=refolder).refold_once()  # the next process's start
+    assert month_counts(clickhouse, agency, "dossier_months") == months
     assert figures(clickhouse, agency) == expected

@@ -51,6 +51,22 @@ LATE = (
 )
 
 
+def source(months: bool) -> str:
+    """The day counts a question reads, as a table. With `months`: the month counts (migration
+    0026) for the months that lie whole in the question's days (parameters first_month,
+    cut_month: day_split) and the day counts for the days around them. A month row's `day` is
+    the month's first day, inside the question's days, and its columns mean for such a question
+    what the day counts' mean (0026), so every reader of the day counts reads them alike."""
+    if not months:
+        return "dossier_days"
+    return (
+        "(SELECT * FROM dossier_months "
+        "WHERE day >= {first_month:Date} AND day < {cut_month:Date} "
+        "UNION ALL SELECT * FROM dossier_days "
+        "WHERE day < {first_month:Date} OR day >= {cut_month:Date})"
+    )
+
+
 def window(where: str) -> str:
     """The day counts a question reads: the period's days before `cut_day`, narrowed by
     `where`, less what the rule set leaves out (withdrawn-only dossiers)."""
@@ -60,7 +76,9 @@ def window(where: str) -> str:
     )
 
 
-def day_rows(kind: Reads, where: str, bucket: str | None, anchor_row: str = "") -> str:
+def day_rows(
+    kind: Reads, where: str, bucket: str | None, anchor_row: str = "", months: bool = False
+) -> str:
     """The day counts of the period's days before `cut`, shaped like the facts rows a figure
     reads: the anchor is a day's first instant, `sign` the count, and the finished judgment
     made from the stored flags under the rule parameters exactly as the facts' is
@@ -72,10 +90,11 @@ def day_rows(kind: Reads, where: str, bucket: str | None, anchor_row: str = "") 
     evaluates once instead of a conversion per row.
 
     `anchor_row` reads the rows of another anchor counted on the same day as `kind` (the
-    digitized and procedure rows of services/metrics/index766.py).
+    digitized and procedure rows of services/metrics/index766.py). `months`: read whole months
+    from the month counts (source); never for a figure by day.
 
-    Parameters: first_day, cut_day, withdrawn_finishes, multi_supplement_late,
-    lenient_boundary, and those of `where` (agency, domain, level)."""
+    Parameters: first_day, cut_day (first_month, cut_month with `months`), withdrawn_finishes,
+    multi_supplement_late, lenient_boundary, and those of `where` (agency, domain, level)."""
     anchor = DAY_ANCHORS[kind]
     instant = {
         "day": f"toDateTime64(day, 3, '{TZ}')",
@@ -89,6 +108,6 @@ SELECT agency_code, domain_code, level, channel, {instant} AS {anchor},
     (toDateTime64(0, 3, 'UTC'), if(unsatisfied = 1, 'unsatisfied', '')) AS last_rating,
     multiIf(due = 0, NULL, {LATE}, 'late', early_day = 1, 'early', 'on_time') AS timeliness,
     end_lead, n AS sign, events, minutes, watermark AS last_ingested_at
-FROM dossier_days
+FROM {source(months and bucket != "day")}
 WHERE anchor = '{anchor_row or kind}' AND {window(where)}
 """

@@ -416,7 +416,7 @@ SELECT agency_code, anchor, procedure_code,
     -- digitised by the judging instant: a day count knows the day only, so a dossier
     -- digitised on the cut day or later is taken from the facts
     sumIf(n, addDays(day, digitized_lag) < {{cut_day:Date}}) AS digitized_n
-FROM dossier_days
+FROM {{days_table}}
 WHERE anchor IN ('finished', 'received', 'paid', 'digitized', 'online_procedure',
                  'paid_online_procedure')
     AND due = 1 AND {days.window("{where}")}
@@ -449,7 +449,11 @@ def _by_day(
         k: day_split(k, period, now, params) for k in ("finished", "received", "paid")
     }
 
-    days_source = _DAYS_SOURCE.replace("{where}", where)
+    # the three flows share the period and `now`, hence the days (and months) they count
+    months = any(s.months for s in splits.values() if s is not None)
+    days_source = _DAYS_SOURCE.replace("{where}", where).replace(
+        "{days_table}", days.source(months)
+    )
     branches = [_branch(days_source, _DAY_COLUMNS, grouped=True)]
     digitized_at_t = "digitized_at IS NOT NULL AND digitized_at < t"
     # the facts from the cut on, and the delta's correction: one read for the three flows, each

@@ -214,6 +214,8 @@ class Split:
 
     fresh: str | None
     stale: str
+    # whether whole months lie in the counted days: read from the month counts (days.source)
+    months: bool = False
 
 
 def _latest(column: str, table: str) -> str:
@@ -514,25 +516,29 @@ def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") ->
 def day_split(kind: Reads, period: Period, now: datetime, params: dict[str, Any]) -> Split | None:
     """Where a question stops reading the day counts of `kind` (services/metrics/days.py): at
     the start of the day it is judged on (today, or the day after a period that has ended).
-    Sets the parameters first_day, cut_day and cut; None when no whole day comes before it."""
+    Sets the parameters first_day, cut_day, cut, first_month and cut_month; None when no
+    whole day comes before it."""
     t = min(period.end, now)
     cut_day = t.astimezone(VN).date()
     if cut_day <= period.first_day:
         return None
     cut = datetime.combine(cut_day, time(), VN).astimezone(UTC)
-    params.update(first_day=period.first_day, cut_day=cut_day, cut=cut)
+    first = period.first_day
+    # the months wholly inside first_day..cut_day: from the first month that starts on or after
+    # the first day, to the month the cut falls in
+    first_month = (
+        first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    )
+    cut_month = cut_day.replace(day=1)
+    params.update(
+        first_day=first, cut_day=cut_day, cut=cut, first_month=first_month, cut_month=cut_month
+    )
     # from the cut on, the facts: up to the judging instant, or the period's end for receipts
     # (a dossier received after the judging instant but within the period is counted)
     fresh = None
     if cut < period.end:
         fresh = prune_clause(kind, cut, period.end, t, start_param="cut")
-    return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}")
-
-
-def day_count_rows(kind: Reads, where: str) -> str:
-    """The day counts of `kind` for the days day_split chose, as rows with the period's bounds
-    and the judging instant (judged_at), shaped like judged facts rows (days.day_rows)."""
-    return _rows_with_t(days.day_rows(kind, where, None), SINGLE_T)
+    return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}", first_month < cut_month)
 
 
 # One judging instant, the judged_at parameter: a constant column (an ARRAY JOIN of one element
@@ -645,7 +651,10 @@ class MetricQuery:
         # whole days from the day counts, the rest from the facts (services/metrics/days.py)
         bucket = "month" if months else self.group_by
         counted = days.day_rows(
-            self.metric.reads, self._filters(params), bucket if bucket in ("day", "month") else None
+            self.metric.reads,
+            self._filters(params),
+            bucket if bucket in ("day", "month") else None,
+            months=split.months,
         )
         partials = [self._partial(_rows_with_t(counted, SINGLE_T), counts=True, months=months)]
         if source:

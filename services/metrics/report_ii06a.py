@@ -78,7 +78,7 @@ SELECT agency_code,
 FROM (
     SELECT agency_code, channel, early_day, n, events, watermark,
         anchor = 'received' AS received, anchor = 'finished' AS finished, {days.LATE} AS late_
-    FROM dossier_days
+    FROM {days_table}
     WHERE anchor IN ('received', 'finished') AND due = 1 AND {window}
         -- ended before the period: end_lead is the local days from its end to its receipt,
         -- and the period starts at a local midnight
@@ -192,7 +192,9 @@ def compute(
     if not read.as_of and read.counts and all(splits.values()):
         # the day counts' whole past days, and the facts since the cut beside them
         parts = [
-            _DAYS.replace("{days.LATE}", days.LATE).replace("{window}", days.window(where)),
+            _DAYS.replace("{days.LATE}", days.LATE)
+            .replace("{window}", days.window(where))
+            .replace("{days_table}", days.source(any(s.months for s in splits.values() if s))),
         ]
         flows = flow_facts({k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes)
         sides = {k: flow_side(k) for k in kinds}

@@ -21,6 +21,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {18: ("dossier_parts_mv", "feedback_part
 FILLS: dict[int, dict[str, str]] = {
     20: {"dossier_days_mv": "dossier_days"},
     25: {"dossier_days_mv": "dossier_days"},
+    26: {"dossier_months_mv": "dossier_months"},
     21: {
         "dossier_parts_progress_mv": "parts_progress",
         "feedback_parts_progress_mv": "parts_progress",
