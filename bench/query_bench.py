@@ -45,23 +45,23 @@ YEAR_FROM, YEAR_TO = "2026-01-01", "2026-11-30"
 # --- children: every one runs this checkout's code ---------------------------------------------
 
 
-def child_env(**motcua: str) -> dict[str, str]:
+def child_env(root: Path = ROOT, **motcua: str) -> dict[str, str]:
     """The environment of a child: no MOTCUA_* of the caller's (a stray MOTCUA_NATS_URL or data
-    dir would change what is measured), this checkout first on the path."""
+    dir would change what is measured), the checkout `root` (this one) first on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p
     )
     env.update({f"MOTCUA_{k.upper()}": v for k, v in motcua.items()})
     return env
 
 
-def code_location(env: dict[str, str]) -> str:
+def code_location(env: dict[str, str], root: Path = ROOT) -> str:
     """Where `services` is imported from by a child with this environment: the check that the
     code measured is this checkout's and not the editable install's."""
     done = subprocess.run(
         [sys.executable, "-c", "import services; print(services.__file__)"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        cwd=root, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return done.stdout.strip()
 
@@ -456,10 +456,11 @@ class Outcome:
 class Api:
     """`motcua api` on the store as a child process, with the NATS server it needs for /readyz."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, url: str) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, url: str, root: Path = ROOT) -> None:
         self.env = env
         self.log_path = log_path
         self.url = url
+        self.root = root  # the checkout whose code it runs
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -473,7 +474,7 @@ class Api:
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "api"],
-                cwd=ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+                cwd=self.root, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = began + ready_timeout
         while time.perf_counter() < deadline:
@@ -606,6 +607,46 @@ class Bench:
         outcome.cpu_ms_per_request = cpu / runs * 1000
         return outcome
 
+    def measure_pair(self, pair: Bench, request: Request) -> tuple[Outcome, Outcome]:
+        """The request on both APIs, their timed runs interleaved (this one first on even runs,
+        the pair first on odd ones), so that a machine growing slower or faster during the
+        bench weighs on both alike. No slow mode: a pair is for requests that answer in
+        seconds."""
+        sides = (self, pair)
+        outcomes = []
+        for bench in sides:
+            url = str(bench.client.build_request("GET", request.path, params=request.params).url)
+            outcomes.append(Outcome(request.id, request.label, url))
+        try:
+            for _ in range(2):
+                for bench, outcome in zip(sides, outcomes, strict=True):
+                    seconds, response = bench.get(request)
+                    outcome.warmup_s.append(seconds)
+                    if response.status_code != 200:
+                        return bench._failed(outcome, response), outcomes[1]
+                    outcome.response = _describe(response)
+            cpu = [process_cpu(b.api.pid) for b in sides]
+            for i in range(self.args.runs):
+                order = (0, 1) if i % 2 == 0 else (1, 0)
+                for k in order:
+                    seconds, response = sides[k].get(request)
+                    if response.status_code != 200:
+                        return sides[k]._failed(outcomes[k], response), outcomes[1 - k]
+                    outcomes[k].times_s.append(seconds)
+            cpu = [process_cpu(b.api.pid) - before for b, before in zip(sides, cpu, strict=True)]
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            for outcome in outcomes:
+                outcome.status = "failed"
+                outcome.error = f"{type(exc).__name__}: {exc}"
+            return outcomes[0], outcomes[1]
+        for outcome, used in zip(outcomes, cpu, strict=True):
+            ordered = sorted(outcome.times_s)
+            outcome.runs = len(ordered)
+            outcome.p50_ms = statistics.median(ordered) * 1000
+            outcome.p95_ms = _quantile(ordered, 0.95) * 1000
+            outcome.cpu_ms_per_request = used / len(ordered) * 1000
+        return outcomes[0], outcomes[1]
+
     def _failed(self, outcome: Outcome, response: httpx.Response) -> Outcome:
         outcome.status = "failed"
         outcome.response = _describe(response)
@@ -648,20 +689,14 @@ def cmd_run(args: argparse.Namespace) -> None:
     key = secrets.token_hex(32)
     port = _free_port()
     began = time.perf_counter()
+    pair = _pair_of(args)
     with tempfile.TemporaryDirectory(prefix="query-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         base = {"clickhouse_url": f"chdb://{store}", "data_dir": str(tmp / "data")}
-        # The bootstrap key is stored the documented way, by `motcua migrate` on the admin
-        # connection: `motcua api` reads keys read-only and would only warn.
-        migrate_env = child_env(**base, bootstrap_admin_key=key)
-        code = code_location(migrate_env)
-        print(f"code under test: {code}", file=sys.stderr, flush=True)
-        migrated = subprocess.run(
-            [sys.executable, "-m", "services.cli", "migrate"],
-            cwd=ROOT, env=migrate_env, capture_output=True, text=True,
-        )  # fmt: skip
-        if migrated.returncode != 0:
-            raise SystemExit(f"motcua migrate failed:\n{migrated.stderr[-2000:]}")
+        code = _migrate(base, key, ROOT)
+        if pair is not None:
+            pair_base = {"clickhouse_url": f"chdb://{pair[1]}", "data_dir": str(tmp / "pair")}
+            pair_code = _migrate(pair_base, key, pair[0])
         inspected = subprocess.run(
             [sys.executable, "-m", "bench.query_bench", "_inspect", "--store", str(store)],
             cwd=ROOT, env=child_env(), capture_output=True, text=True,
@@ -686,19 +721,26 @@ def cmd_run(args: argparse.Namespace) -> None:
                 api_page_cache_seconds="0",  # the pages measured as built, not from memory
             )
             api = Api(env, tmp / "api.log", f"http://127.0.0.1:{port}")
+            pair_api = None
+            if pair is not None:
+                pair_port = _free_port()
+                pair_env = child_env(
+                    pair[0], **{**env_settings(env), **pair_base, "api_port": str(pair_port)}
+                )
+                pair_api = Api(pair_env, tmp / "pair.log", f"http://127.0.0.1:{pair_port}", pair[0])
             try:
                 ready_s = api.start(args.ready_timeout)
                 rss_at_start = _status_mb(api.pid, "VmRSS")
-                outcomes = _measure_all(args, api, key, requests, began)
+                if pair_api is not None:
+                    pair_api.start(args.ready_timeout)
+                outcomes, pair_outcomes = _measure_all(args, api, key, requests, began, pair_api)
                 peak_rss = _status_mb(api.pid, "VmHWM")
-                # Not the access log: what the API said besides answering 200.
-                api_log = [
-                    line
-                    for line in api.log_tail(200_000).splitlines()
-                    if '" 200 OK' not in line and "GET /readyz" not in line
-                ][-40:]
+                pair_rss = _status_mb(pair_api.pid, "VmHWM") if pair_api else None
+                api_log = _api_log(api)
             finally:
                 api.stop()
+                if pair_api is not None:
+                    pair_api.stop()
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "label": label,
@@ -725,6 +767,13 @@ def cmd_run(args: argparse.Namespace) -> None:
         "requests": [asdict(o) for o in outcomes],
         "bench_seconds": time.perf_counter() - began,
     }
+    if pair is not None:
+        report["pair"] = {
+            "code": pair_code,
+            "store": str(pair[1]),
+            "peak_rss_mb": pair_rss,
+            "requests": [asdict(o) for o in pair_outcomes],
+        }
     text = table(report)
     report["table"] = text
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -733,12 +782,25 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def _measure_all(
-    args: argparse.Namespace, api: Api, key: str, requests: list[Request], began: float
-) -> list[Outcome]:
+    args: argparse.Namespace,
+    api: Api,
+    key: str,
+    requests: list[Request],
+    began: float,
+    pair_api: Api | None = None,
+) -> tuple[list[Outcome], list[Outcome]]:
+    """Each request's outcome on the API, and on the pair's API when there is one."""
     headers = {"Authorization": f"Bearer {key}"}
     outcomes: list[Outcome] = []
-    with httpx.Client(base_url=api.url, headers=headers, timeout=args.timeout) as client:
+    pair_outcomes: list[Outcome] = []
+    with (
+        httpx.Client(base_url=api.url, headers=headers, timeout=args.timeout) as client,
+        httpx.Client(
+            base_url=(pair_api or api).url, headers=headers, timeout=args.timeout
+        ) as pair_client,
+    ):
         bench = Bench(args, api, client)
+        pair = Bench(args, pair_api, pair_client) if pair_api is not None else None
         for request in requests:
             if args.budget and time.perf_counter() - began > args.budget:
                 skipped = Outcome(request.id, request.label, request.path, status="skipped")
@@ -747,15 +809,65 @@ def _measure_all(
                 continue
             _wait_for_quiet(args.quiet_wait)
             print(f"  {request.label} …", end="", file=sys.stderr, flush=True)
-            outcome = bench.measure(request)
+            if pair is None:
+                outcome = bench.measure(request)
+            else:
+                outcome, paired = bench.measure_pair(pair, request)
+                pair_outcomes.append(paired)
             outcomes.append(outcome)
             done = (
                 f" p50 {outcome.p50_ms:,.0f} ms, {outcome.runs} runs"
                 if outcome.status == "ok"
                 else f" {outcome.status}: {outcome.error}"
             )
+            if pair_outcomes and pair_outcomes[-1].status == "ok":
+                done += f" (pair {pair_outcomes[-1].p50_ms:,.0f} ms)"
             print(done, file=sys.stderr, flush=True)
-    return outcomes
+    return outcomes, pair_outcomes
+
+
+def _pair_of(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """(checkout, store) of the code measured side by side with this one, if any."""
+    if not args.pair_code:
+        return None
+    root, store = Path(args.pair_code).resolve(), Path(args.pair_store or "").resolve()
+    if not (root / "services").is_dir():
+        raise SystemExit(f"--pair-code {root}: not a checkout of this project")
+    if not args.pair_store or not store.is_dir() or store == Path(args.store).resolve():
+        raise SystemExit(
+            "--pair-store: a copy of the store (a chDB directory opens in one process at a time)"
+        )
+    return root, store
+
+
+def _migrate(base: dict[str, str], key: str, root: Path) -> str:
+    """`motcua migrate` of the checkout `root` on a store; where its code is imported from. The
+    bootstrap key is stored the documented way, on the admin connection: `motcua api` reads
+    keys read-only and would only warn."""
+    env = child_env(root, **base, bootstrap_admin_key=key)
+    code = code_location(env, root)
+    print(f"code under test: {code}", file=sys.stderr, flush=True)
+    migrated = subprocess.run(
+        [sys.executable, "-m", "services.cli", "migrate"],
+        cwd=root, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if migrated.returncode != 0:
+        raise SystemExit(f"motcua migrate failed:\n{migrated.stderr[-2000:]}")
+    return code
+
+
+def env_settings(env: dict[str, str]) -> dict[str, str]:
+    """The MOTCUA_* settings of a child's environment, as child_env takes them."""
+    return {k[len("MOTCUA_") :].lower(): v for k, v in env.items() if k.startswith("MOTCUA_")}
+
+
+def _api_log(api: Api) -> list[str]:
+    """Not the access log: what the API said besides answering 200."""
+    return [
+        line
+        for line in api.log_tail(200_000).splitlines()
+        if '" 200 OK' not in line and "GET /readyz" not in line
+    ][-40:]
 
 
 def _build_report(store: Path) -> dict[str, Any] | None:
@@ -777,8 +889,10 @@ def table(report: dict[str, Any]) -> str:
     ]
     if layout.get("description"):
         lines.append(f"layout: {layout['description']}")
+    lines.append(f"code: {report['code']}; page cache off; agency {report['settings']['agency']}")
+    if "pair" in report:
+        return "\n".join([*lines, *_pair_table(report)])
     lines += [
-        f"code: {report['code']}; page cache off; agency {report['settings']['agency']}",
         "",
         "| request | p50 ms | p95 ms | CPU ms/request | runs | note |",
         "|---|---:|---:|---:|---:|---|",
@@ -806,6 +920,34 @@ def table(report: dict[str, Any]) -> str:
         f"{api['ready_seconds']:.1f} s); bench took {report['bench_seconds'] / 60:.1f} min",
     ]
     return "\n".join(lines)
+
+
+def _pair_table(report: dict[str, Any]) -> list[str]:
+    """Both APIs' figures side by side: runs interleaved, so the ratio is the comparison."""
+    pair = report["pair"]
+    lines = [
+        f"pair: {pair['code']} on {pair['store']} (timed runs interleaved with this code's)",
+        "",
+        "| request | p50 / p95 ms | CPU ms | pair p50 / p95 ms | pair CPU ms | p50 this/pair |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r, q in zip(report["requests"], pair["requests"], strict=False):
+        if r["status"] != "ok" or q["status"] != "ok":
+            error = r["error"] or q["error"] or r["status"]
+            lines.append(f"| {r['label']} | – | – | – | – | {error[:120]} |")
+            continue
+        lines.append(
+            f"| {r['label']} | {r['p50_ms']:,.0f} / {r['p95_ms']:,.0f} | "
+            f"{r['cpu_ms_per_request']:,.0f} | {q['p50_ms']:,.0f} / {q['p95_ms']:,.0f} | "
+            f"{q['cpu_ms_per_request']:,.0f} | {r['p50_ms'] / q['p50_ms']:.2f} |"
+        )
+    api = report["api"]
+    lines += [
+        "",
+        f"API peak RSS (VmHWM) {api['peak_rss_mb'] or 0:,.0f} MB, pair "
+        f"{pair['peak_rss_mb'] or 0:,.0f} MB; bench took {report['bench_seconds'] / 60:.1f} min",
+    ]
+    return lines
 
 
 def _out_path(value: str) -> Path:
@@ -861,6 +1003,12 @@ def main() -> None:
     r.add_argument("--budget", type=float, default=0, help="stop starting requests after N s")
     r.add_argument("--as-of-after", type=float, default=3.0, help="as_of = max(ingested_at) + N s")
     r.add_argument("--ready-timeout", type=float, default=300.0)
+    r.add_argument(
+        "--pair-code",
+        help="another checkout (a worktree of a baseline commit): its API runs beside this one "
+        "and each request's timed runs alternate between the two",
+    )
+    r.add_argument("--pair-store", help="with --pair-code: a copy of --store for its API")
     r.add_argument(
         "--quiet-wait",
         type=float,
