@@ -51,14 +51,18 @@ LATE = (
 )
 
 
-def source(months: bool) -> str:
+def source(months: bool, edges: bool = True) -> str:
     """The day counts a question reads, as a table. With `months`: the month counts (migration
     0026) for the months that lie whole in the question's days (parameters first_month,
-    cut_month: day_split) and the day counts for the days around them. A month row's `day` is
-    the month's first day, inside the question's days, and its columns mean for such a question
-    what the day counts' mean (0026), so every reader of the day counts reads them alike."""
+    cut_month: day_split), and with `edges` the day counts for the days around them. A month
+    row's `day` is the month's first day, inside the question's days, and its columns mean for
+    such a question what the day counts' mean (0026), so every reader of the day counts reads
+    them alike. (A union of both tables costs the engine more to plan than a month of day
+    counts costs to read: a question of whole months reads the months alone.)"""
     if not months:
         return "dossier_days"
+    if not edges:
+        return "dossier_months"
     return (
         "(SELECT * FROM dossier_months "
         "WHERE day >= {first_month:Date} AND day < {cut_month:Date} "
@@ -77,7 +81,12 @@ def window(where: str) -> str:
 
 
 def day_rows(
-    kind: Reads, where: str, bucket: str | None, anchor_row: str = "", months: bool = False
+    kind: Reads,
+    where: str,
+    bucket: str | None,
+    anchor_row: str = "",
+    months: bool = False,
+    edges: bool = True,
 ) -> str:
     """The day counts of the period's days before `cut`, shaped like the facts rows a figure
     reads: the anchor is a day's first instant, `sign` the count, and the finished judgment
@@ -90,8 +99,8 @@ def day_rows(
     evaluates once instead of a conversion per row.
 
     `anchor_row` reads the rows of another anchor counted on the same day as `kind` (the
-    digitized and procedure rows of services/metrics/index766.py). `months`: read whole months
-    from the month counts (source); never for a figure by day.
+    digitized and procedure rows of services/metrics/index766.py). `months`, `edges`: read
+    whole months from the month counts (source), never for a figure by day.
 
     Parameters: first_day, cut_day (first_month, cut_month with `months`), withdrawn_finishes,
     multi_supplement_late, lenient_boundary, and those of `where` (agency, domain, level)."""
@@ -108,6 +117,6 @@ SELECT agency_code, domain_code, level, channel, {instant} AS {anchor},
     (toDateTime64(0, 3, 'UTC'), if(unsatisfied = 1, 'unsatisfied', '')) AS last_rating,
     multiIf(due = 0, NULL, {LATE}, 'late', early_day = 1, 'early', 'on_time') AS timeliness,
     end_lead, n AS sign, events, minutes, watermark AS last_ingested_at
-FROM {source(months and bucket != "day")}
+FROM {source(months and bucket != "day", edges)}
 WHERE anchor = '{anchor_row or kind}' AND {window(where)}
 """

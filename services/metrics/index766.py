@@ -450,9 +450,9 @@ def _by_day(
     }
 
     # the three flows share the period and `now`, hence the days (and months) they count
-    months = any(s.months for s in splits.values() if s is not None)
+    split = next(s for s in splits.values() if s is not None)
     days_source = _DAYS_SOURCE.replace("{where}", where).replace(
-        "{days_table}", days.source(months)
+        "{days_table}", days.source(split.months, split.edges)
     )
     branches = [_branch(days_source, _DAY_COLUMNS, grouped=True)]
     digitized_at_t = "digitized_at IS NOT NULL AND digitized_at < t"

@@ -214,8 +214,10 @@ class Split:
 
     fresh: str | None
     stale: str
-    # whether whole months lie in the counted days: read from the month counts (days.source)
+    # whether whole months lie in the counted days, read from the month counts, and whether
+    # days lie around them (days.source)
     months: bool = False
+    edges: bool = True
 
 
 def _latest(column: str, table: str) -> str:
@@ -538,7 +540,8 @@ def day_split(kind: Reads, period: Period, now: datetime, params: dict[str, Any]
     fresh = None
     if cut < period.end:
         fresh = prune_clause(kind, cut, period.end, t, start_param="cut")
-    return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}", first_month < cut_month)
+    edges = first < first_month or cut_day > cut_month
+    return Split(fresh, f"{days.DAY_ANCHORS[kind]} < {{cut:{_DT}}}", first_month < cut_month, edges)
 
 
 # One judging instant, the judged_at parameter: a constant column (an ARRAY JOIN of one element
@@ -655,6 +658,7 @@ class MetricQuery:
             self._filters(params),
             bucket if bucket in ("day", "month") else None,
             months=split.months,
+            edges=split.edges,
         )
         partials = [self._partial(_rows_with_t(counted, SINGLE_T), counts=True, months=months)]
         if source:

@@ -189,12 +189,13 @@ def compute(
     prunes = {k: prune_clause(k, period.start, period.end, t) for k in kinds}
     # day_split depends on the period and `now` alone: both flows have one or neither does
     splits = {k: day_split(k, period, now, params) for k in kinds}
-    if not read.as_of and read.counts and all(splits.values()):
+    split = splits["finished"]
+    if not read.as_of and read.counts and split is not None and all(splits.values()):
         # the day counts' whole past days, and the facts since the cut beside them
         parts = [
             _DAYS.replace("{days.LATE}", days.LATE)
             .replace("{window}", days.window(where))
-            .replace("{days_table}", days.source(any(s.months for s in splits.values() if s))),
+            .replace("{days_table}", days.source(split.months, split.edges)),
         ]
         flows = flow_facts({k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes)
         sides = {k: flow_side(k) for k in kinds}
