@@ -34,6 +34,7 @@ from services.metrics.queries import (
     flow_facts,
     flow_side,
     judged_dossiers,
+    named_rows,
     part_month_of,
     plain_dossiers,
     prune_clause,
@@ -307,7 +308,7 @@ def leaf_counts(
     # independent reads: side by side when the client is a pool (services/storage/pool.py)
     *dossier_rows, feedback = run_all(
         client,
-        [functools.partial(_rows, client, query, params) for query in [*dossier_sql, f_sql]],
+        [functools.partial(named_rows, client, query, params) for query in [*dossier_sql, f_sql]],
     )
     for rows in dossier_rows:
         for row in rows:
@@ -321,10 +322,6 @@ def leaf_counts(
         code = row.pop("agency_code")
         out[code] = (out.get(code, ({}, {}))[0], row)
     return out
-
-
-def _rows(client: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(client.query(sql, parameters=params).named_results())
 
 
 def _by_item(where: str, read: Read, period: Period, t: datetime) -> list[str]:

@@ -515,6 +515,16 @@ def feedback_rows(where: str, *, read: Read, prune: str, agencies: str = "1") ->
     return _FEEDBACK_JUDGED.replace("{rows}", with_t)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def named_rows(client: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A query's rows as dicts: a read to hand to storage.pool.run_all."""
+    return list(client.query(sql, parameters=params).named_results())
+
+
 def day_split(kind: Reads, period: Period, now: datetime, params: dict[str, Any]) -> Split | None:
     """Where a question stops reading the day counts of `kind` (services/metrics/days.py): at
     the start of the day it is judged on (today, or the day after a period that has ended).
@@ -528,9 +538,7 @@ def day_split(kind: Reads, period: Period, now: datetime, params: dict[str, Any]
     first = period.first_day
     # the months wholly inside first_day..cut_day: from the first month that starts on or after
     # the first day, to the month the cut falls in
-    first_month = (
-        first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    )
+    first_month = first if first.day == 1 else next_month(first)
     cut_month = cut_day.replace(day=1)
     params.update(
         first_day=first, cut_day=cut_day, cut=cut, first_month=first_month, cut_month=cut_month
@@ -877,10 +885,7 @@ class MetricQuery:
         cursor = self.period.start.astimezone(VN).date()
         last = (self.period.end.astimezone(VN) - timedelta(microseconds=1)).date()
         while cursor <= last:
-            if self.group_by == "day":
-                nxt = cursor + timedelta(days=1)
-            else:
-                nxt = (cursor.replace(day=1) + timedelta(days=32)).replace(day=1)
+            nxt = cursor + timedelta(days=1) if self.group_by == "day" else next_month(cursor)
             end = datetime.combine(nxt, time(), VN).astimezone(UTC)
             ends.append(min(end, self.period.end, self.now))
             cursor = nxt

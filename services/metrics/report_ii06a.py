@@ -27,6 +27,7 @@ from services.metrics.queries import (
     flow_facts,
     flow_side,
     judged_dossiers,
+    named_rows,
     prune_clause,
     scope_params,
     utc,
@@ -216,7 +217,9 @@ def compute(
     if at_t:
         parts.append(_AT_T.replace("{rows}", at_t))
     # independent reads: side by side when the client is a pool (services/storage/pool.py)
-    results = run_all(client, [functools.partial(_sums, client, part, params) for part in parts])
+    results = run_all(
+        client, [functools.partial(named_rows, client, part, params) for part in parts]
+    )
     sums: dict[str, Counter[str]] = defaultdict(Counter)
     events, watermark = 0, None
     for part_rows in results:
@@ -234,10 +237,6 @@ def compute(
         counted = {f.name: n[f.name] for f in fields(II06aRow)[1:] if f.name != "carried_over"}
         rows.append(II06aRow(code, **counted, carried_over=n["settled"] - n["received_n"]))
     return II06aReport(rows=rows, events=events, watermark=watermark)
-
-
-def _sums(client: Client, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(client.query(sql, parameters=params).named_results())
 
 
 @dataclass
