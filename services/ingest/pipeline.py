@@ -201,7 +201,7 @@ class IngestPipeline:
                 )
                 for row, why in result.rejected
             ]
-            await self._retry_store(items, lambda: self._writer.insert_dead_letters(refused))
+            await self._write_until_stored(items, [], refused)
             dead = [*dead, *refused]
         try:
             if dead:
@@ -290,7 +290,20 @@ class IngestPipeline:
     async def _write_until_stored(
         self, items: list[_Item], rows: list[EventRow], dead: list[DeadLetter]
     ) -> WriteResult:
-        return await self._retry_store(items, lambda: self._writer.write(rows, dead))
+        """Write until the store has taken it all; after a failed attempt, `write_again`."""
+        tried: set[str] = set()
+        failed = False
+
+        def write() -> WriteResult:
+            nonlocal failed
+            if failed:
+                return self._writer.write_again(rows, dead, tried)
+            failed = True  # until this attempt returns
+            result = self._writer.write(rows, dead)
+            failed = False
+            return result
+
+        return await self._retry_store(items, write)
 
     async def _retry_store(self, items: list[_Item], call: Callable[[], T]) -> T:
         """Run a blocking store call in a thread until the store takes it.

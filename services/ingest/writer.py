@@ -130,20 +130,63 @@ class EventWriter:
         self.insert_dead_letters(dead)
         return result
 
-    def insert_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
-        if dead:
-            self._insert(
-                "dead_letters", [d.values() for d in dead], DEAD_LETTER_COLUMNS, _token(dead)
-            )
+    def write_again(
+        self, rows: Sequence[EventRow], dead: Sequence[DeadLetter], tried: set[str]
+    ) -> WriteResult:
+        """Write a batch whose earlier write failed: store what is missing, finish what is not.
 
-    def _insert_events(self, rows: list[EventRow], result: WriteResult) -> None:
+        The plain retry (same insert, same token) is not enough. ClickHouse records a block's
+        hash in a table's dedup log before it renames the block's part into place; when the
+        rename fails (the store refused writes at that moment) the part is gone and the hash
+        stays, so the same token would be dropped as already stored. So: the events found
+        stored get their inserts re-run (`refold`: the views that missed them take them), the
+        rest are inserted under a token no earlier attempt used (`tried`, updated here). The
+        same for the dead letters. Raises StoreUnavailable when the store is down.
+        """
+        tried.update([_token(rows), _token(dead)])
+        stored = set(self.stored_payloads([str(r.event.event_id) for r in rows]))
+        self.refold(list(stored))
+        missing = [r for r in rows if str(r.event.event_id) not in stored]
+        result = WriteResult(stored=len(rows) - len(missing))
+        if missing:
+            self._insert_events(missing, result, _fresh(_token(missing), tried))
+        self.insert_dead_letters(self._dead_missing(dead), tried)
+        return result
+
+    def insert_dead_letters(
+        self, dead: Sequence[DeadLetter], tried: set[str] | None = None
+    ) -> None:
+        if dead:
+            token = _token(dead) if tried is None else _fresh(_token(dead), tried)
+            self._insert("dead_letters", [d.values() for d in dead], DEAD_LETTER_COLUMNS, token)
+
+    def _dead_missing(self, dead: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """The dead letters not in the table yet (identity: subject and stream sequence)."""
+        if not dead:
+            return []
+        try:
+            found = self._client.query(
+                "SELECT subject, stream_seq FROM dead_letters "
+                "WHERE stream_seq IN {seqs:Array(UInt64)}",
+                parameters={"seqs": [d.meta.stream_seq for d in dead]},
+            ).result_rows
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        there = {(subject, seq) for subject, seq in found}
+        return [d for d in dead if (d.meta.subject, d.meta.stream_seq) not in there]
+
+    def _insert_events(
+        self, rows: list[EventRow], result: WriteResult, token: str | None = None
+    ) -> None:
         if not rows:
             return
         # Column-oriented: clickhouse-connect then serialises each column in one pass instead
         # of transposing the rows itself (measured ~20% less CPU per batch).
         columns = list(zip(*(r.values for r in rows), strict=True))
         try:
-            self._insert("events", columns, EVENT_COLUMNS, _token(rows), column_oriented=True)
+            self._insert(
+                "events", columns, EVENT_COLUMNS, token or _token(rows), column_oriented=True
+            )
             result.stored += len(rows)
         except StoreUnavailable:
             raise
@@ -186,6 +229,20 @@ def _token(items: Sequence[EventRow] | Sequence[DeadLetter]) -> str:
         str(i.event.event_id) if isinstance(i, EventRow) else f"dl:{i.meta.stream_seq}"
         for i in items
     )
+
+
+def _fresh(token: str, tried: set[str]) -> str:
+    """`token` if no earlier attempt of this batch used it, else a new one; noted in `tried`.
+
+    The plain token when it is new keeps `refold` able to recognise the block later (it
+    rebuilds the token from the block's ids)."""
+    n = 0
+    fresh = token
+    while fresh in tried:
+        n += 1
+        fresh = f"{token}:{n}"
+    tried.add(fresh)
+    return fresh
 
 
 def _token_of(keys: Iterable[str]) -> str:

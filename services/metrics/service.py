@@ -148,6 +148,10 @@ class MetricsService:
             except Exception as exc:  # the store may be down: report, keep the loop alive
                 self.status.refold_last_error = str(exc)
                 log.warning("refolding failed: %s", exc)
+                # A write that failed between the facts and their day counts leaves the counts
+                # marked dirty, and questions read the facts alone (exact, slower) until they
+                # are reconciled: at the next cycle, not the next start.
+                self._reconciled = False
             # Behind after a burst is harmless (questions fold the rest from the parts); taking
             # the CPU the ingest needs during one is not.
             busy = self.status.refold_last_seconds
@@ -161,7 +165,8 @@ class MetricsService:
         started = time.perf_counter()
         items = 0
         if not self._reconciled:
-            # a previous process may have been killed between a facts write and its day counts'
+            # a previous process may have been killed, or a write failed, between a facts write
+            # and its day counts'
             for entity in ENTITIES:
                 if self._refolder.counts_dirty(entity):
                     years = self._refolder.reconcile_counts(entity)

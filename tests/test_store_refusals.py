@@ -1,0 +1,167 @@
+"""A write the store refuses halfway: the ingest's second attempt stores and folds everything.
+
+ClickHouse records a block's hash in a table's dedup log before it renames the block's part into
+place. When the rename fails (the store refused writes at that very moment) the part is gone and
+the hash stays: the same insert retried with the same token is dropped as already stored. This
+is what tests/test_faults.py (clickhouse_unwritable) hit now and then, depending on when the
+directory froze; here the moment is chosen: a watcher freezes one table's directory (and the
+write probe's, so the writer sees an outage, not a refused row) the instant that table's new
+part appears, and thaws it after the insert failed.
+
+chDB opens one data directory per process, so each case runs in a child process on its own
+store (this file run as a script).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOSSIERS = 6_000
+
+
+def test_events_part_lost_at_rename(tmp_path: Path) -> None:
+    # Catches: the raw table's part lost at its rename, its hash kept, and the retry with the
+    # same token dropped as a duplicate: events acked but never stored.
+    _child("events", tmp_path)
+
+
+def test_state_part_lost_at_rename(tmp_path: Path) -> None:
+    # Catches: the raw table written, the state view's part lost at its rename, and the retry
+    # dropped for the view as already seen: events stored but never folded into any figure.
+    _child("dossier_parts", tmp_path)
+
+
+def test_dead_letters_part_lost_at_rename(tmp_path: Path) -> None:
+    # Catches: the same for the dead letters (acked, so only the table keeps them).
+    _child("dead_letters", tmp_path)
+
+
+def _child(table: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, __file__, table, str(tmp_path / "store")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["caught"], "the watcher never froze the table while its part was written"
+    assert outcome["events"] == outcome["sent_events"]
+    assert outcome["folded"] == outcome["sent_events"]
+    assert outcome["dead"] == outcome["sent_dead"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The child: one store, one table frozen at the moment its part is renamed.
+
+
+def _freeze(dirs: list[str], frozen: bool) -> None:
+    for d in dirs:
+        if os.geteuid() == 0:  # root ignores permission bits; the immutable attribute holds
+            subprocess.run(["chattr", "+i" if frozen else "-i", d], check=False)
+        else:
+            os.chmod(d, 0o555 if frozen else 0o755)
+
+
+def _batch(n: int, seq0: int) -> tuple[list[object], list[object]]:
+    from services.ingest.processor import EventRow, MessageMeta, process
+    from tests.helpers import received
+
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    rows: list[object] = []
+    dead: list[object] = []
+    for i in range(n):
+        event = received("REFUSE", f"R{seq0 + i}", at, due=at + timedelta(days=5))
+        meta = MessageMeta("motcua.events.REFUSE.dossier.received", seq0 + i, at)
+        rows.append(process(json.dumps(event).encode(), meta))
+    for i in range(n // 10):
+        meta = MessageMeta("motcua.events.REFUSE.dossier.received", seq0 + n + i, at)
+        dead.append(process(b"{not json " + uuid.uuid4().bytes.hex().encode(), meta))
+    assert all(isinstance(r, EventRow) for r in rows)
+    return rows, dead
+
+
+def main(table: str, store: str) -> None:
+    from services.ingest.writer import EventWriter, StoreUnavailable
+    from services.storage.clickhouse import connect
+    from services.storage.migrate import migrate
+
+    client = connect(f"chdb://{store}")
+    migrate(client)
+
+    def data_dir(name: str) -> str:
+        path: str = client.query(
+            "SELECT data_paths[1] FROM system.tables WHERE name = {n:String}",
+            parameters={"n": name},
+        ).result_rows[0][0]
+        return path
+
+    target = data_dir(table)
+    frozen = [target, data_dir("store_write_probe")]
+    writer = EventWriter(client)
+    sent_events = sent_dead = 0
+    caught = False
+    for attempt in range(6):  # the watcher may miss a part written faster than it looks
+        rows, dead = _batch(DOSSIERS, attempt * 10 * DOSSIERS)
+        sent_events += len(rows)
+        sent_dead += len(dead)
+        seen = threading.Event()
+        stop = threading.Event()
+
+        def watch(seen: threading.Event = seen, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                if any(n.startswith("tmp_insert") for n in os.listdir(target)):
+                    _freeze(frozen, True)
+                    seen.set()
+                    return
+                time.sleep(0.0002)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        failed = False
+        try:
+            writer.write(rows, dead)  # type: ignore[arg-type]
+        except StoreUnavailable:
+            failed = True
+        finally:
+            stop.set()
+            watcher.join()
+            _freeze(frozen, False)
+        if failed:
+            caught = seen.is_set()
+            writer.write_again(rows, dead, set())  # type: ignore[arg-type]
+            if caught:
+                break
+    events = client.query("SELECT count() FROM events FINAL").result_rows[0][0]
+    folded = client.query("SELECT uniqExactMerge(event_count) FROM dossier_parts").result_rows[0][0]
+    dead_n = client.query("SELECT count() FROM dead_letters FINAL").result_rows[0][0]
+    print(
+        json.dumps(
+            {
+                "table": table,
+                "caught": caught,
+                "attempts": attempt + 1,
+                "sent_events": sent_events,
+                "sent_dead": sent_dead,
+                "events": events,
+                "folded": folded,
+                "dead": dead_n,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main(sys.argv[1], sys.argv[2])
