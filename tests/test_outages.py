@@ -49,6 +49,14 @@ class StoreOutageDouble:
             raise StoreUnavailable("connection refused (simulated outage)")
         return self.real.write(rows, dead)
 
+    def write_again(
+        self, rows: Sequence[EventRow], dead: Sequence[DeadLetter], tried: set[str]
+    ) -> WriteResult:
+        if self.down:
+            self.refused += 1
+            raise StoreUnavailable("connection refused (simulated outage)")
+        return self.real.write_again(rows, dead, tried)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 

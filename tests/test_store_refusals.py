@@ -74,7 +74,7 @@ def _freeze(dirs: list[str], frozen: bool) -> None:
             os.chmod(d, 0o555 if frozen else 0o755)
 
 
-def _batch(n: int, seq0: int) -> tuple[list[object], list[object]]:
+def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
     from services.ingest.processor import EventRow, MessageMeta, process
     from tests.helpers import received
 
@@ -85,7 +85,7 @@ def _batch(n: int, seq0: int) -> tuple[list[object], list[object]]:
         event = received("REFUSE", f"R{seq0 + i}", at, due=at + timedelta(days=5))
         meta = MessageMeta("motcua.events.REFUSE.dossier.received", seq0 + i, at)
         rows.append(process(json.dumps(event).encode(), meta))
-    for i in range(n // 10):
+    for i in range(dead_n):
         meta = MessageMeta("motcua.events.REFUSE.dossier.received", seq0 + n + i, at)
         dead.append(process(b"{not json " + uuid.uuid4().bytes.hex().encode(), meta))
     assert all(isinstance(r, EventRow) for r in rows)
@@ -112,8 +112,10 @@ def main(table: str, store: str) -> None:
     writer = EventWriter(client)
     sent_events = sent_dead = 0
     caught = False
-    for attempt in range(6):  # the watcher may miss a part written faster than it looks
-        rows, dead = _batch(DOSSIERS, attempt * 10 * DOSSIERS)
+    # a dead letter is small: many of them, so that their part takes a while to write too
+    dead_n = DOSSIERS if table == "dead_letters" else DOSSIERS // 10
+    for attempt in range(10):  # the watcher may miss a part written faster than it looks
+        rows, dead = _batch(DOSSIERS, dead_n, attempt * 10 * DOSSIERS)
         sent_events += len(rows)
         sent_dead += len(dead)
         seen = threading.Event()

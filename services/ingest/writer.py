@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 from services.ingest.processor import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, DeadLetter, EventRow
 from services.ingest.stored_ids import KEY_SQL, Keys
 from services.storage.clickhouse import takes_writes
+from services.storage.replay import refeed
 
 log = logging.getLogger(__name__)
 
@@ -84,40 +85,24 @@ class EventWriter:
         return keys
 
     def refold(self, event_ids: Sequence[str]) -> int:
-        """Re-run the inserts that stored these events, each with its original dedup token;
-        returns how many inserts were re-run.
+        """Run the views fed by the events log again over these stored events; returns the
+        views run.
 
         An insert reaches `events` 50-200 ms before the materialized views fed from it (state,
-        rollups) commit theirs. A crash in between leaves events stored but never folded, and
-        their messages come back unacked. Re-inserting the same block with the same token makes
-        ClickHouse drop it from `events` (already there) while each view that missed it takes it
-        (deduplicate_blocks_in_dependent_materialized_views, on by default) and each view that
-        has it drops it too, so after a crash between insert and ack this changes nothing.
-        The original block is every row sharing the insert's `ingested_at`: inserts from one
-        process run one at a time and each takes well over a millisecond.
+        rollups) commit theirs. A crash or a store failure in between leaves events stored but
+        never folded, and their messages come back unacked. The views' tables hold idempotent
+        aggregates without a dedup window (migrations 0024, 0027), so running a view again over
+        events it had already taken changes nothing but the parts' `folded_at`, which only makes
+        the refolder look at those items again. (Inserting the block again with its original
+        token relied on the token being known and on the engine's dedup log being right; neither
+        holds after a failed write: `write_again`.)
         """
         if not event_ids:
             return 0
-        columns = (*EVENT_COLUMNS, "ingested_at")
         try:
-            blocks = [
-                self._client.query(
-                    f"SELECT {', '.join(columns)} FROM events "
-                    "WHERE ingested_at = {at:DateTime64(3, 'UTC')}",
-                    parameters={"at": at},
-                ).result_rows
-                for (at,) in self._client.query(
-                    "SELECT DISTINCT ingested_at FROM events WHERE event_id IN {ids:Array(UUID)}",
-                    parameters={"ids": list(event_ids)},
-                ).result_rows
-            ]
+            return refeed(self._client, "event_id IN {ids:Array(UUID)}", {"ids": list(event_ids)})
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
-        for block in blocks:
-            token = _token_of(str(row[0]) for row in block)
-            data = list(zip(*block, strict=True))
-            self._insert("events", data, columns, token, column_oriented=True)
-        return len(blocks)
 
     def write(self, rows: Sequence[EventRow], dead: Sequence[DeadLetter]) -> WriteResult:
         """Insert events, then dead letters. Raises StoreUnavailable when the store is down.
@@ -138,9 +123,9 @@ class EventWriter:
         The plain retry (same insert, same token) is not enough. ClickHouse records a block's
         hash in a table's dedup log before it renames the block's part into place; when the
         rename fails (the store refused writes at that moment) the part is gone and the hash
-        stays, so the same token would be dropped as already stored. So: the events found
-        stored get their inserts re-run (`refold`: the views that missed them take them), the
-        rest are inserted under a token no earlier attempt used (`tried`, updated here). The
+        stays, so the same token would be dropped as already stored. So: the views are run again
+        over the events found stored (`refold`: a view that missed them takes them), the rest
+        are inserted under a token no earlier attempt used (`tried`, updated here). The
         same for the dead letters. Raises StoreUnavailable when the store is down.
         """
         tried.update([_token(rows), _token(dead)])
@@ -234,8 +219,8 @@ def _token(items: Sequence[EventRow] | Sequence[DeadLetter]) -> str:
 def _fresh(token: str, tried: set[str]) -> str:
     """`token` if no earlier attempt of this batch used it, else a new one; noted in `tried`.
 
-    The plain token when it is new keeps `refold` able to recognise the block later (it
-    rebuilds the token from the block's ids)."""
+    The plain token while it is new: an attempt that reached the store although the client saw
+    an error is then still recognised by the engine's dedup."""
     n = 0
     fresh = token
     while fresh in tried:
