@@ -331,10 +331,13 @@ async def embedded(
             asyncio.create_task(metrics.run(), name="metrics"),
             asyncio.create_task(uv.serve(), name="api"),
         ]
+        simulator_stop = asyncio.Event()
         if simulate is not None:
             simulator_nc = await client(urls.simulator)
             running.tasks.append(
-                asyncio.create_task(_simulate(simulator_nc, simulate), name="simulator")
+                asyncio.create_task(
+                    _simulate(simulator_nc, simulate, simulator_stop), name="simulator"
+                )
             )
         while not uv.started:
             await asyncio.sleep(0.02)
@@ -344,6 +347,9 @@ async def embedded(
         try:
             yield running
         finally:
+            # Asked first, cancelled too: the flag is seen between two publishes even where a
+            # cancellation could be lost (see publisher._acked).
+            simulator_stop.set()
             for task in running.tasks:
                 if task.get_name() == "simulator":
                     task.cancel()
@@ -364,10 +370,9 @@ async def embedded(
             server.stop()
 
 
-async def _simulate(nc: NatsClient, options: dict[str, Any]) -> None:
+async def _simulate(nc: NatsClient, options: dict[str, Any], stop: asyncio.Event) -> None:
     from services.simulator.publisher import run_simulator
 
-    stop = asyncio.Event()
     try:
         await run_simulator(nc.jetstream(), stop=stop, now=lambda: datetime.now(UTC), **options)
     except asyncio.CancelledError:

@@ -393,3 +393,30 @@ async def test_run_simulator_backfills_then_keeps_the_rate() -> None:
     assert len(backfill) > 1000
     assert 0.9 * 3.0 * 595 <= len(live) <= 3.0 * 600 + 1
     assert all(ev.occurred_at <= clock[0] for ev in live)
+
+
+async def test_stop_ends_a_backfill_between_two_publishes() -> None:
+    # Catches a backfill that goes on publishing after Ctrl-C: `motcua up --simulate` printed
+    # "Đang dừng…" and published for minutes more (a cancellation lost in asyncio.wait_for).
+    stop = asyncio.Event()
+
+    class StoppingJetStream(FakeJetStream):
+        async def publish_async(self, *args: Any, **kwargs: Any) -> asyncio.Future[_Ack]:
+            if len(self.published) == 500:
+                stop.set()
+            return await super().publish_async(*args, **kwargs)
+
+    js = StoppingJetStream()
+    await asyncio.wait_for(
+        run_simulator(
+            js,  # type: ignore[arg-type]
+            seed=1,
+            history_days=30,
+            rate_per_second=3.0,
+            stop=stop,
+            now=lambda: datetime(2025, 6, 2, 2, 0, tzinfo=UTC),
+            tick_seconds=0,
+        ),
+        60,
+    )
+    assert len(js.published) == 501  # the publish that set it, none after

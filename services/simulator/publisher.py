@@ -28,14 +28,19 @@ LOG_EVERY = timedelta(minutes=1)
 MAX_OPEN_ITEMS = 500_000
 
 
-async def publish_events(js: JetStreamContext, events: Iterable[Event]) -> int:
+async def publish_events(
+    js: JetStreamContext, events: Iterable[Event], stop: asyncio.Event | None = None
+) -> int:
     """Publish each event to its subject with Nats-Msg-Id = event_id; returns how many.
 
     Publishes are pipelined and their acks awaited per window; a failed or missing ack raises.
+    Once `stop` is set, the rest is left unpublished (a backfill of years takes minutes).
     """
     count = duplicates = 0
     window: list[asyncio.Future[PubAck]] = []
     for event in events:
+        if stop is not None and stop.is_set():
+            break
         ack = await js.publish_async(
             event_subject(event.agency_code, event.type),
             event.model_dump_json().encode(),
@@ -61,7 +66,10 @@ async def _acked(window: list[asyncio.Future[PubAck]]) -> int:
     """
     if not window:
         return 0
-    acks = await asyncio.wait_for(asyncio.gather(*window), ACK_TIMEOUT_SECONDS)
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives
+    # as the acks complete, and the simulator then published on after Ctrl-C.
+    async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
+        acks = await asyncio.gather(*window)
     return sum(1 for ack in acks if ack.duplicate)
 
 
@@ -87,7 +95,7 @@ async def run_simulator(
     started = now()
     timeline = Timeline()
     timeline.add(arrivals(seed, started - timedelta(days=history_days), started, dossiers_per_day))
-    count = await publish_events(js, timeline.release(started))
+    count = await publish_events(js, timeline.release(started), stop)
     log.info(
         "backfill: %d events over %d days up to %s; %d dossiers and feedback items still open",
         count,
@@ -122,7 +130,7 @@ async def run_simulator(
             timeline.add(draw_arrival(top_up, current) for _ in range(extra))
             due += timeline.release(current)
             budget -= extra
-        published += await publish_events(js, due)
+        published += await publish_events(js, due, stop)
         last = current
         if current - last_log >= LOG_EVERY:
             log.info("live: %d events published, %d items open", published, len(timeline))
