@@ -45,6 +45,13 @@ def test_dead_letters_part_lost_at_rename(tmp_path: Path) -> None:
     _child("dead_letters", tmp_path)
 
 
+def test_reference_dead_letters_part_lost_at_rename(tmp_path: Path) -> None:
+    # Catches: the same for the reference stream's dead letters (ReferenceWriter): the batch
+    # naked, redelivered, and its dead letters dropped as already stored. (The reference tables
+    # themselves keep no dedup window, so their inserts cannot be dropped this way.)
+    _child("reference_dead_letters", tmp_path)
+
+
 def _child(table: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, __file__, table, str(tmp_path / "store")],
@@ -92,7 +99,26 @@ def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
     return rows, dead
 
 
+def _reference_dead(n: int, seq0: int) -> list[object]:
+    """`n` reference messages the ingest refuses (not JSON)."""
+    from schemas.subjects import reference_subject
+    from services.ingest.processor import DeadLetter, MessageMeta
+    from services.ingest.reference import process_reference
+
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    dead = [
+        process_reference(
+            b"{not json " + uuid.uuid4().hex.encode(),
+            MessageMeta(reference_subject("agency", f"XA_{seq0 + i}"), seq0 + i, at),
+        )
+        for i in range(n)
+    ]
+    assert all(isinstance(d, DeadLetter) for d in dead)
+    return list(dead)
+
+
 def main(table: str, store: str) -> None:
+    from services.ingest.reference_writer import ReferenceWriter
     from services.ingest.writer import EventWriter, StoreUnavailable
     from services.storage.clickhouse import connect
     from services.storage.migrate import migrate
@@ -107,15 +133,19 @@ def main(table: str, store: str) -> None:
         ).result_rows[0][0]
         return path
 
-    target = data_dir(table)
+    target = data_dir("dead_letters" if table == "reference_dead_letters" else table)
     frozen = [target, data_dir("store_write_probe")]
     writer = EventWriter(client)
+    reference = ReferenceWriter(client)
     sent_events = sent_dead = 0
     caught = False
     # a dead letter is small: many of them, so that their part takes a while to write too
     dead_n = DOSSIERS if table == "dead_letters" else DOSSIERS // 10
     for attempt in range(10):  # the watcher may miss a part written faster than it looks
-        rows, dead = _batch(DOSSIERS, dead_n, attempt * 10 * DOSSIERS)
+        if table == "reference_dead_letters":
+            rows, dead = [], _reference_dead(DOSSIERS, attempt * DOSSIERS)
+        else:
+            rows, dead = _batch(DOSSIERS, dead_n, attempt * 10 * DOSSIERS)
         sent_events += len(rows)
         sent_dead += len(dead)
         seen = threading.Event()
@@ -133,7 +163,10 @@ def main(table: str, store: str) -> None:
         watcher.start()
         failed = False
         try:
-            writer.write(rows, dead)  # type: ignore[arg-type]
+            if table == "reference_dead_letters":
+                reference.write([], dead)  # type: ignore[arg-type]
+            else:
+                writer.write(rows, dead)  # type: ignore[arg-type]
         except StoreUnavailable:
             failed = True
         finally:
@@ -142,11 +175,19 @@ def main(table: str, store: str) -> None:
             _freeze(frozen, False)
         if failed:
             caught = seen.is_set()
-            writer.write_again(rows, dead, set())  # type: ignore[arg-type]
+            if table == "reference_dead_letters":  # naked, redelivered: the same again
+                reference.write([], dead)  # type: ignore[arg-type]
+            else:
+                writer.write_again(rows, dead, set())  # type: ignore[arg-type]
             if caught:
                 break
-    events = client.query("SELECT count() FROM events FINAL").result_rows[0][0]
-    folded = client.query("SELECT uniqExactMerge(event_count) FROM dossier_parts").result_rows[0][0]
+    if table == "agencies":  # records, not events: nothing to fold
+        events = folded = client.query("SELECT count() FROM agencies FINAL").result_rows[0][0]
+    else:
+        events = client.query("SELECT count() FROM events FINAL").result_rows[0][0]
+        folded = client.query("SELECT uniqExactMerge(event_count) FROM dossier_parts").result_rows[
+            0
+        ][0]
     dead_n = client.query("SELECT count() FROM dead_letters FINAL").result_rows[0][0]
     print(
         json.dumps(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from schemas.subjects import REFERENCE_DEAD_LETTER_AGENCY
 from services.ingest.processor import DEAD_LETTER_COLUMNS, DeadLetter, MessageMeta
 from services.ingest.reference import COLUMNS, ReferenceRow
-from services.ingest.writer import StoreUnavailable
+from services.ingest.writer import StoreUnavailable, dead_letters_missing
 from services.storage.clickhouse import takes_writes
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,14 @@ class ReferenceWriter:
         result = ReferenceWriteResult()
         for table in COLUMNS:
             self._write_table(table, [r for r in rows if r.table == table], result)
-        if dead:
-            keys = sorted(f"ref-dl:{d.meta.stream_seq}:{d.meta.subject}" for d in dead)
-            self._insert(
-                "dead_letters", [d.values() for d in dead], DEAD_LETTER_COLUMNS, _token(keys)
-            )
+        # The dead letters table dedups inserts (the reference tables do not): an attempt whose
+        # part was lost at its rename leaves its hash in the dedup log (migration 0027), so a
+        # retry leaves out what is stored and takes a token no attempt used.
+        missing = dead_letters_missing(self._client, dead)
+        if missing:
+            keys = sorted(f"ref-dl:{d.meta.stream_seq}:{d.meta.subject}" for d in missing)
+            token = f"{_token(keys)}:{uuid.uuid4().hex}"
+            self._insert("dead_letters", [d.values() for d in missing], DEAD_LETTER_COLUMNS, token)
         return result
 
     def _write_table(

@@ -135,7 +135,7 @@ class EventWriter:
         result = WriteResult(stored=len(rows) - len(missing))
         if missing:
             self._insert_events(missing, result, _fresh(_token(missing), tried))
-        self.insert_dead_letters(self._dead_missing(dead), tried)
+        self.insert_dead_letters(dead_letters_missing(self._client, dead), tried)
         return result
 
     def insert_dead_letters(
@@ -144,21 +144,6 @@ class EventWriter:
         if dead:
             token = _token(dead) if tried is None else _fresh(_token(dead), tried)
             self._insert("dead_letters", [d.values() for d in dead], DEAD_LETTER_COLUMNS, token)
-
-    def _dead_missing(self, dead: Sequence[DeadLetter]) -> list[DeadLetter]:
-        """The dead letters not in the table yet (identity: subject and stream sequence)."""
-        if not dead:
-            return []
-        try:
-            found = self._client.query(
-                "SELECT subject, stream_seq FROM dead_letters "
-                "WHERE stream_seq IN {seqs:Array(UInt64)}",
-                parameters={"seqs": [d.meta.stream_seq for d in dead]},
-            ).result_rows
-        except Exception as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        there = {(subject, seq) for subject, seq in found}
-        return [d for d in dead if (d.meta.subject, d.meta.stream_seq) not in there]
 
     def _insert_events(
         self, rows: list[EventRow], result: WriteResult, token: str | None = None
@@ -205,6 +190,23 @@ class EventWriter:
             if not self.healthy():
                 raise StoreUnavailable(str(exc)) from exc
             raise
+
+
+def dead_letters_missing(client: Client, dead: Sequence[DeadLetter]) -> list[DeadLetter]:
+    """The dead letters not in the table yet (identity: subject and stream sequence).
+
+    Raises StoreUnavailable when the store cannot answer."""
+    if not dead:
+        return []
+    try:
+        found = client.query(
+            "SELECT subject, stream_seq FROM dead_letters WHERE stream_seq IN {seqs:Array(UInt64)}",
+            parameters={"seqs": [d.meta.stream_seq for d in dead]},
+        ).result_rows
+    except Exception as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    there = {(subject, seq) for subject, seq in found}
+    return [d for d in dead if (d.meta.subject, d.meta.stream_seq) not in there]
 
 
 def _token(items: Sequence[EventRow] | Sequence[DeadLetter]) -> str:
