@@ -25,6 +25,7 @@ from services.metrics.definitions import (
 )
 from services.metrics.queries import (
     SINGLE_T,
+    Layer,
     Period,
     Read,
     Split,
@@ -252,15 +253,14 @@ GROUP BY agency_code
 """,
 }
 
-_DOSSIER_ROW = """
-SELECT *,
+_DOSSIER_ROW = Layer(
+    """
     end_at IS NOT NULL AND end_at >= period_start AND end_at < t AS finished,
     received_at < t AND (end_at IS NULL OR end_at >= t) AS open_end,
     received_at >= period_start AND received_at < period_end AS received_in,
-    paid_at IS NOT NULL AND paid_at >= period_start AND paid_at < t AS paid_in
-FROM ({rows})
-WHERE due_at IS NOT NULL
-"""
+    paid_at IS NOT NULL AND paid_at >= period_start AND paid_at < t AS paid_in""",
+    "due_at IS NOT NULL",
+)
 
 _FEEDBACK_SQL = f"""
 SELECT
@@ -330,11 +330,16 @@ def _by_item(where: str, read: Read, period: Period, t: datetime) -> list[str]:
     queries = []
     for reads, sql in _DOSSIER_PARTS.items():
         prune = prune_clause(reads, period.start, period.end, t)
+        then = [_DOSSIER_ROW]
         if reads == "finished_or_open":
-            rows = judged_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
+            rows = judged_dossiers(
+                where, SINGLE_T, read=read, prune=prune, agencies=where, then=then
+            )
         else:  # no judgment needed: skip the timeliness of a year of intake
-            rows = plain_dossiers(where, SINGLE_T, read=read, prune=prune, agencies=where)
-        queries.append(sql.replace("{source}", _DOSSIER_ROW.replace("{rows}", rows)))
+            rows = plain_dossiers(
+                where, SINGLE_T, read=read, prune=prune, agencies=where, then=then
+            )
+        queries.append(sql.replace("{source}", rows))
     return queries
 
 
@@ -360,10 +365,10 @@ _EXTRA_EVENTS = """
 SELECT agency_code,
     sumIf(sign * event_count, extra) AS events,
     maxIf(last_ingested_at, sign > 0 AND extra) AS watermark
-FROM (SELECT *, (received_in OR paid_in) AND NOT finished AND NOT open_end AS extra
-      FROM ({source}))
+FROM ({source})
 GROUP BY agency_code
 """
+_EXTRA = Layer("(received_in OR paid_in) AND NOT finished AND NOT open_end AS extra")
 _EMPTY_MAP = "(CAST([] AS Array(String)), CAST([] AS Array(Int64)))"
 
 
@@ -455,15 +460,21 @@ def _by_day(
     digitized_at_t = "digitized_at IS NOT NULL AND digitized_at < t"
     # the facts from the cut on, and the delta's correction: one read for the three flows, each
     # keeping the rows of its own (queries.flow_facts)
+    # each flow's rows, decided once per row by a layer of their own: written into every
+    # column below instead, the engine would analyse each condition a dozen times over
+    sides = Layer(
+        f"finished AND {flow_side('finished')} AS fin, "
+        f"received_in AND {flow_side('received')} AS rec, "
+        f"paid_in AND {flow_side('paid')} AS paid"
+    )
     rows = flow_facts(
         {k: s for k, s in splits.items() if s is not None},
         where,
         read=read,
         prunes={k: prune_clause(k, period.start, period.end, t) for k in splits},
+        then=[_DOSSIER_ROW, sides],
     )
     if rows:
-        # each flow's rows, decided once per row in a layer of their own: written into every
-        # column below instead, the engine would analyse each condition a dozen times over
         fin, rec, paid = "fin", "rec", "paid"
 
         def kept(condition: str, value: str = "sign") -> str:
@@ -487,13 +498,7 @@ def _by_day(
             "n_paid_online": kept(f"{paid} AND paid_online = 1"),
             "p": _online(f"{paid} AND paid_online = 1 AND procedure_code IS NOT NULL", "sign"),
         }
-        source = (
-            f"SELECT *, finished AND {flow_side('finished')} AS fin, "
-            f"received_in AND {flow_side('received')} AS rec, "
-            f"paid_in AND {flow_side('paid')} AS paid "
-            f"FROM ({_DOSSIER_ROW.replace('{rows}', rows)})"
-        )
-        branches.append(_branch(source, columns, "fin OR rec OR paid"))
+        branches.append(_branch(rows, columns, "fin OR rec OR paid"))
     if params["cut"] < t:
         today = (
             f"part_month >= {part_month_of(params['cut']):d} "
@@ -503,8 +508,9 @@ def _by_day(
         )
         # every dossier, the delta's too: its stored row was taken away with the others before
         # the cut, and the day counts left it out
-        rows = plain_dossiers(where, SINGLE_T, read=Read(behind=frozenset()), prune=today)
-        late = _DOSSIER_ROW.replace("{rows}", rows)
+        late = plain_dossiers(
+            where, SINGLE_T, read=Read(behind=frozenset()), prune=today, then=[_DOSSIER_ROW]
+        )
         branches.append(_branch(late, {"n_digitized": "sign"}, digitized_at_t))
     union = "\nUNION ALL\n".join(branches)
     sums = ", ".join(f"sum({c}) AS {c}" for c in _COUNT_COLUMNS)
@@ -531,8 +537,9 @@ FROM (SELECT agency_code, {sums}, max(watermark) AS watermark, sumMap(o) AS onli
         prune=f"part_month >= {first:d} AND (part_month >= {last:d} "
         "OR end_at < {period_start:DateTime64(3, 'UTC')})",
         agencies=where,
+        then=[_DOSSIER_ROW, _EXTRA],
     )
-    queries.append(_EXTRA_EVENTS.replace("{source}", _DOSSIER_ROW.replace("{rows}", extra_rows)))
+    queries.append(_EXTRA_EVENTS.replace("{source}", extra_rows))
     return queries
 
 
