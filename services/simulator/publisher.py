@@ -96,6 +96,9 @@ async def run_simulator(
     timeline = Timeline()
     timeline.add(arrivals(seed, started - timedelta(days=history_days), started, dossiers_per_day))
     count = await publish_events(js, timeline.release(started), stop)
+    if stop.is_set():
+        log.info("backfill stopped after %d events", count)
+        return
     log.info(
         "backfill: %d events over %d days up to %s; %d dossiers and feedback items still open",
         count,
