@@ -30,6 +30,7 @@ from services.metrics.queries import (
     Read,
     Split,
     at_t_dossiers,
+    consistently,
     day_split,
     feedback_rows,
     flow_facts,
@@ -293,35 +294,41 @@ def leaf_counts(
     """Per agency code: (dossier counts, feedback counts). Counts add up across agencies
     (numbers sum, procedure sets unite), so any node of the org tree is a sum of leaves.
     `read`: as MetricQuery.run()."""
-    where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
-    read = read or Read.of(client, as_of)
-    t = params["judged_at"]
-    out: dict[str, tuple[Counts, Counts]] = {}
-    if read.counts and as_of is None and day_split("finished", period, now, params) is not None:
-        dossier_sql = _by_day(where, params, read, period, now)
-    else:
-        dossier_sql = _by_item(where, read, period, t)
-    f_prune = prune_clause("filed", period.start, period.end, t)
-    f_sql = _FEEDBACK_SQL.replace(
-        "{rows}", feedback_rows(where, read=read, prune=f_prune, agencies=where)
-    )
-    # independent reads: side by side when the client is a pool (services/storage/pool.py)
-    *dossier_rows, feedback = run_all(
-        client,
-        [functools.partial(named_rows, client, query, params) for query in [*dossier_sql, f_sql]],
-    )
-    for rows in dossier_rows:
-        for row in rows:
-            row.pop("procs", None)
+
+    def ask(read: Read) -> dict[str, tuple[Counts, Counts]]:
+        where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
+        t = params["judged_at"]
+        out: dict[str, tuple[Counts, Counts]] = {}
+        if read.counts and as_of is None and day_split("finished", period, now, params) is not None:
+            dossier_sql = _by_day(where, params, read, period, now)
+        else:
+            dossier_sql = _by_item(where, read, period, t)
+        f_prune = prune_clause("filed", period.start, period.end, t)
+        f_sql = _FEEDBACK_SQL.replace(
+            "{rows}", feedback_rows(where, read=read, prune=f_prune, agencies=where)
+        )
+        # independent reads: side by side when the client is a pool (services/storage/pool.py)
+        *dossier_rows, feedback = run_all(
+            client,
+            [
+                functools.partial(named_rows, client, query, params)
+                for query in [*dossier_sql, f_sql]
+            ],
+        )
+        for rows in dossier_rows:
+            for row in rows:
+                row.pop("procs", None)
+                code = row.pop("agency_code")
+                if not any(v for k, v in row.items() if k != "watermark"):
+                    continue  # nothing of this agency in this read
+                dossiers, _ = out.setdefault(code, ({}, {}))
+                _add(dossiers, row)
+        for row in feedback:
             code = row.pop("agency_code")
-            if not any(v for k, v in row.items() if k != "watermark"):
-                continue  # nothing of this agency in this read
-            dossiers, _ = out.setdefault(code, ({}, {}))
-            _add(dossiers, row)
-    for row in feedback:
-        code = row.pop("agency_code")
-        out[code] = (out.get(code, ({}, {}))[0], row)
-    return out
+            out[code] = (out.get(code, ({}, {}))[0], row)
+        return out
+
+    return consistently(client, as_of, read, ask)
 
 
 def _by_item(where: str, read: Read, period: Period, t: datetime) -> list[str]:

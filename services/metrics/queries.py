@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
@@ -227,8 +227,11 @@ def _latest(column: str, table: str) -> str:
 # entity and table cost the engine more to plan than to run, on every request).
 _PROGRESS_SQL = (
     f"SELECT {_latest('folded_at', 'parts_progress')}, {_latest('watermark', 'facts_progress')}, "
-    f"{facts.counts_dirty_sql('dossier')}"
+    f"{facts.counts_dirty_sql('dossier')}, {facts.counts_seq_sql('dossier')}"
 )
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -242,17 +245,33 @@ class Read:
     # Whether the day counts agree with the facts (not while a refolder write was cut short and
     # not yet reconciled: facts.counts_dirty_sql); if not, figures read the facts alone.
     counts: bool = True
+    # The counts guard's newest mark when this was read (settled).
+    counts_seq: int = 0
 
     @classmethod
     def of(cls, client: Client, as_of: datetime | None) -> Read:
         # Behind: a part folded after the refolder's watermark (parts_progress, migration
         # 0021). As of an instant, such a part may have been ingested after it; folding its
         # item from the parts up to that instant is then exact all the same.
-        folded, watermarks, dirty = client.query(_PROGRESS_SQL).result_rows[0]
+        folded, watermarks, dirty, seq = client.query(_PROGRESS_SQL).result_rows[0]
         behind = frozenset(
             e for e, f, w in zip(facts.ENTITIES, folded, watermarks, strict=True) if f > w
         )
-        return cls(as_of is not None, behind, counts=not dirty)
+        return cls(as_of is not None, behind, counts=not dirty, counts_seq=int(seq))
+
+    def settled(self, client: Client) -> bool:
+        """Whether an answer read this way is exact: no refolder write began while it ran.
+
+        A live question that reads the day counts and folds items from their parts also takes
+        those items' stored facts away from the counts. One query does not read the tables at
+        one instant: a refolder write landing between its read of the counts and its read of
+        the facts takes an item away that the counts never held (the test of as-of answers saw
+        three new dossiers vanish from a live figure once). The refolder marks the guard before
+        it writes, so a changed mark means the answer must be asked again."""
+        if self.as_of or not self.counts or "dossier" not in self.behind:
+            return True
+        seq = client.query(f"SELECT {facts.counts_seq_sql('dossier')}").result_rows[0][0]
+        return int(seq) == self.counts_seq
 
     @classmethod
     def folded(cls, client: Client) -> Read:
@@ -260,6 +279,20 @@ class Read:
         service's snapshots and plan evaluations, which run beside the refolder)."""
         dirty = client.query(f"SELECT {facts.counts_dirty_sql('dossier')}").result_rows[0][0]
         return cls(behind=frozenset(), counts=not dirty)
+
+
+def consistently(
+    client: Client, as_of: datetime | None, read: Read | None, ask: Callable[[Read], T]
+) -> T:
+    """`ask` under `read` (or Read.of), again while a refolder write overlapped it (settled);
+    the third time from the facts alone, which need no agreement with the counts."""
+    for _ in range(2):
+        current = read or Read.of(client, as_of)
+        answer = ask(current)
+        if current.settled(client):
+            return answer
+        read = None
+    return ask(replace(Read.of(client, as_of), counts=False))
 
 
 def item_rows(
@@ -788,35 +821,40 @@ class MetricQuery:
         `read`: as run()."""
         if self.metric.anchor is None:
             raise MetricQueryError(f"{self.metric.id} is a stock figure: it has no daily series")
-        params: dict[str, Any] = {}
-        read = read or Read.of(client, self.as_of)
-        split = self._split(params, read)
-        source = self._source(params, read, bucketed=False, split=split)
-        num = self.metric.numerator
-        pending = self.metric.pending or "0"
 
-        def partial(rows: str) -> str:
-            return (
-                f"SELECT agency_code, toDate({self.metric.anchor}, '{TZ}') AS day, "
-                f"sumIf(sign, {num}) AS hits, sum(sign) AS total, "
-                f"sumIf(sign, NOT ({num}) AND ({pending})) AS pending, "
-                f"maxIf(last_ingested_at, sign > 0) AS watermark "
-                f"FROM ({rows}) WHERE {self.metric.population} GROUP BY agency_code, day"
+        def ask(read: Read) -> list[DailyRow]:
+            params: dict[str, Any] = {}
+            split = self._split(params, read)
+            source = self._source(params, read, bucketed=False, split=split)
+            num = self.metric.numerator
+            pending = self.metric.pending or "0"
+
+            def partial(rows: str) -> str:
+                return (
+                    f"SELECT agency_code, toDate({self.metric.anchor}, '{TZ}') AS day, "
+                    f"sumIf(sign, {num}) AS hits, sum(sign) AS total, "
+                    f"sumIf(sign, NOT ({num}) AND ({pending})) AS pending, "
+                    f"maxIf(last_ingested_at, sign > 0) AS watermark "
+                    f"FROM ({rows}) WHERE {self.metric.population} GROUP BY agency_code, day"
+                )
+
+            parts = [partial(source)] if source else []
+            if split is not None:  # whole past days from the day counts (services/metrics/days.py)
+                counted = days.day_rows(self.metric.reads, self._filters(params), "day")
+                parts.append(partial(_rows_with_t(counted, SINGLE_T)))
+            union = "\nUNION ALL\n".join(parts)
+            sql = (
+                "SELECT agency_code, day, sum(hits) AS hits, sum(total) AS total, "
+                "sum(pending) AS pending, max(watermark) AS watermark "
+                f"FROM ({union}) GROUP BY agency_code, day HAVING total != 0 "
+                "ORDER BY agency_code, day"
             )
+            rows = client.query(sql, parameters=used(sql, params)).result_rows
+            return [
+                DailyRow(str(a), d, int(h), int(n), int(q), utc(w)) for a, d, h, n, q, w in rows
+            ]
 
-        parts = [partial(source)] if source else []
-        if split is not None:  # whole past days from the day counts (services/metrics/days.py)
-            counted = days.day_rows(self.metric.reads, self._filters(params), "day")
-            parts.append(partial(_rows_with_t(counted, SINGLE_T)))
-        union = "\nUNION ALL\n".join(parts)
-        sql = (
-            "SELECT agency_code, day, sum(hits) AS hits, sum(total) AS total, "
-            "sum(pending) AS pending, max(watermark) AS watermark "
-            f"FROM ({union}) GROUP BY agency_code, day HAVING total != 0 "
-            "ORDER BY agency_code, day"
-        )
-        rows = client.query(sql, parameters=used(sql, params)).result_rows
-        return [DailyRow(str(a), d, int(h), int(n), int(q), utc(w)) for a, d, h, n, q, w in rows]
+        return consistently(client, self.as_of, read, ask)
 
     def _source(
         self,
@@ -878,12 +916,15 @@ class MetricQuery:
         (the metrics service's cycle): asked once, not once per question. It stays right while
         the refolder moves on: a question folds from the parts whatever is past the watermark
         it reads itself."""
-        sql, params = self.sql(read or Read.of(client, self.as_of))
-        result = client.query(sql, parameters=params)
-        return [
-            MetricRow(None if g is None else str(g), int(n), int(d), int(ev), utc(wm))
-            for g, n, d, ev, wm in result.result_rows
-        ]
+
+        def ask(read: Read) -> list[MetricRow]:
+            sql, params = self.sql(read)
+            return [
+                MetricRow(None if g is None else str(g), int(n), int(d), int(ev), utc(wm))
+                for g, n, d, ev, wm in client.query(sql, parameters=params).result_rows
+            ]
+
+        return consistently(client, self.as_of, read, ask)
 
     def run_with_months(
         self, client: Client, read: Read | None = None
@@ -893,15 +934,19 @@ class MetricQuery:
         sums of the same (group, month) cells (a page shows both side by side)."""
         if self.metric.anchor is None or self.group_by not in (None, "agency"):
             raise MetricQueryError("by month beside: a flow figure, by agency or not grouped")
-        sql, params = self.sql(read or Read.of(client, self.as_of), months=True)
-        by_group: dict[str | None, list[MetricRow]] = defaultdict(list)
-        by_month: dict[str | None, list[MetricRow]] = defaultdict(list)
-        for g, month, n, d, ev, wm in client.query(sql, parameters=params).result_rows:
-            group = None if g is None else str(g)
-            cell = MetricRow(group, int(n), int(d), int(ev), utc(wm))
-            by_group[group].append(cell)
-            by_month[str(month)].append(cell)
-        return _summed(by_group), _summed(by_month)
+
+        def ask(read: Read) -> tuple[list[MetricRow], list[MetricRow]]:
+            sql, params = self.sql(read, months=True)
+            by_group: dict[str | None, list[MetricRow]] = defaultdict(list)
+            by_month: dict[str | None, list[MetricRow]] = defaultdict(list)
+            for g, month, n, d, ev, wm in client.query(sql, parameters=params).result_rows:
+                group = None if g is None else str(g)
+                cell = MetricRow(group, int(n), int(d), int(ev), utc(wm))
+                by_group[group].append(cell)
+                by_month[str(month)].append(cell)
+            return _summed(by_group), _summed(by_month)
+
+        return consistently(client, self.as_of, read, ask)
 
     def _filters(self, params: dict[str, Any]) -> str:
         clauses = ["1"]

@@ -23,6 +23,7 @@ from services.metrics.queries import (
     Period,
     Read,
     at_t_dossiers,
+    consistently,
     day_split,
     flow_facts,
     flow_side,
@@ -183,60 +184,66 @@ def compute(
     as_of: datetime | None = None,
     rule_set: RuleSet | None = None,
 ) -> II06aReport:
-    where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
-    read = Read.of(client, as_of)
-    t = params["judged_at"]
-    kinds: tuple[Reads, ...] = ("received", "finished")
-    prunes = {k: prune_clause(k, period.start, period.end, t) for k in kinds}
-    # day_split depends on the period and `now` alone: both flows have one or neither does
-    splits = {k: day_split(k, period, now, params) for k in kinds}
-    split = splits["finished"]
-    if not read.as_of and read.counts and split is not None and all(splits.values()):
-        # the day counts' whole past days, and the facts since the cut beside them
-        parts = [
-            _DAYS.replace("{days.LATE}", days.LATE)
-            .replace("{window}", days.window(where))
-            .replace("{days_table}", days.source(split.months, split.edges)),
-        ]
-        flows = flow_facts({k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes)
-        sides = {k: flow_side(k) for k in kinds}
-    else:  # as of an instant, or the counts being reconciled: the flows from the facts alone
-        either = " OR ".join(f"({c})" for c in prunes.values())
-        # judged at their end: a received row's judgment is never read
-        flows = judged_dossiers(
-            where, SINGLE_T, read=read, prune=either, agencies=where, finished=True
+    def ask(read: Read) -> II06aReport:
+        where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
+        t = params["judged_at"]
+        kinds: tuple[Reads, ...] = ("received", "finished")
+        prunes = {k: prune_clause(k, period.start, period.end, t) for k in kinds}
+        # day_split depends on the period and `now` alone: both flows have one or neither does
+        splits = {k: day_split(k, period, now, params) for k in kinds}
+        split = splits["finished"]
+        if not read.as_of and read.counts and split is not None and all(splits.values()):
+            # the day counts' whole past days, and the facts since the cut beside them
+            parts = [
+                _DAYS.replace("{days.LATE}", days.LATE)
+                .replace("{window}", days.window(where))
+                .replace("{days_table}", days.source(split.months, split.edges)),
+            ]
+            flows = flow_facts(
+                {k: s for k, s in splits.items() if s}, where, read=read, prunes=prunes
+            )
+            sides = {k: flow_side(k) for k in kinds}
+        else:  # as of an instant, or the counts being reconciled: the flows from the facts alone
+            either = " OR ".join(f"({c})" for c in prunes.values())
+            # judged at their end: a received row's judgment is never read
+            flows = judged_dossiers(
+                where, SINGLE_T, read=read, prune=either, agencies=where, finished=True
+            )
+            parts, sides = [], dict.fromkeys(kinds, "1")
+        if flows:
+            flow_sums = _FLOWS
+            for kind, condition in sides.items():
+                flow_sums = flow_sums.replace(f"{{{kind}_side}}", condition)
+            parts.append(flow_sums.replace("{rows}", flows))
+        open_prune = prune_clause("open", period.start, period.end, t)
+        at_t = at_t_dossiers(
+            where, read=read, prune=open_prune, agencies=where, received_after=True
         )
-        parts, sides = [], dict.fromkeys(kinds, "1")
-    if flows:
-        flow_sums = _FLOWS
-        for kind, condition in sides.items():
-            flow_sums = flow_sums.replace(f"{{{kind}_side}}", condition)
-        parts.append(flow_sums.replace("{rows}", flows))
-    open_prune = prune_clause("open", period.start, period.end, t)
-    at_t = at_t_dossiers(where, read=read, prune=open_prune, agencies=where, received_after=True)
-    if at_t:
-        parts.append(_AT_T.replace("{rows}", at_t))
-    # independent reads: side by side when the client is a pool (services/storage/pool.py)
-    results = run_all(
-        client, [functools.partial(named_rows, client, part, params) for part in parts]
-    )
-    sums: dict[str, Counter[str]] = defaultdict(Counter)
-    events, watermark = 0, None
-    for part_rows in results:
-        for r in part_rows:
-            events += int(r.pop("events"))
-            wm = utc(r.pop("watermark"))
-            watermark = wm if watermark is None or (wm and wm > watermark) else watermark
-            sums[str(r.pop("agency_code"))].update({k: int(v) for k, v in r.items()})
-    rows = []
-    for code in sorted(sums):
-        n = sums[code]
-        if n["settled"] == 0:  # nothing of this agency's in the report
-            continue
-        # identity 3 = 7 + 11: what was settled less what was received in the period
-        counted = {f.name: n[f.name] for f in fields(II06aRow)[1:] if f.name != "carried_over"}
-        rows.append(II06aRow(code, **counted, carried_over=n["settled"] - n["received_n"]))
-    return II06aReport(rows=rows, events=events, watermark=watermark)
+        if at_t:
+            parts.append(_AT_T.replace("{rows}", at_t))
+        # independent reads: side by side when the client is a pool (services/storage/pool.py)
+        results = run_all(
+            client, [functools.partial(named_rows, client, part, params) for part in parts]
+        )
+        sums: dict[str, Counter[str]] = defaultdict(Counter)
+        events, watermark = 0, None
+        for part_rows in results:
+            for r in part_rows:
+                events += int(r.pop("events"))
+                wm = utc(r.pop("watermark"))
+                watermark = wm if watermark is None or (wm and wm > watermark) else watermark
+                sums[str(r.pop("agency_code"))].update({k: int(v) for k, v in r.items()})
+        rows = []
+        for code in sorted(sums):
+            n = sums[code]
+            if n["settled"] == 0:  # nothing of this agency's in the report
+                continue
+            # identity 3 = 7 + 11: what was settled less what was received in the period
+            counted = {f.name: n[f.name] for f in fields(II06aRow)[1:] if f.name != "carried_over"}
+            rows.append(II06aRow(code, **counted, carried_over=n["settled"] - n["received_n"]))
+        return II06aReport(rows=rows, events=events, watermark=watermark)
+
+    return consistently(client, as_of, None, ask)
 
 
 @dataclass
