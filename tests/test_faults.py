@@ -194,10 +194,17 @@ class Published:
         )
 
 
-async def publish_all(js: JetStreamContext, stream: Stream, *, rate: float) -> Published:
+async def publish_all(nc: NatsClient, stream: Stream, *, rate: float) -> Published:
     """Publish every message at about `rate` per second, in windows of asynchronous publishes;
     a publish that fails or is not acknowledged within 5 s is sent again (same bytes, same
-    Nats-Msg-Id), as a careful integrator does when NATS goes away."""
+    Nats-Msg-Id), as a careful integrator does when NATS goes away.
+
+    After a round with failures the next uses a fresh JetStream context. nats-py registers a
+    publish's ack future before it sends, and a send that raises (NATS down, its reconnect
+    buffer full) leaves that future pending for good, holding one of the context's 4,000
+    pending slots; a context past that blocks every later publish, and a CI run's publisher
+    stalled so during the NATS restart (its stored count then never reached the next step)."""
+    js = nc.jetstream()
     messages = stream.messages
     out = Published(acks=[None] * len(messages))
     loop = asyncio.get_running_loop()
@@ -212,7 +219,8 @@ async def publish_all(js: JetStreamContext, stream: Stream, *, rate: float) -> P
                 m = messages[i]
                 headers = {"Nats-Msg-Id": m.msg_id} if m.msg_id else None
                 try:
-                    sent.append((i, await js.publish_async(m.subject, m.data, headers=headers)))
+                    ack = await js.publish_async(m.subject, m.data, headers=headers, wait_stall=5)
+                    sent.append((i, ack))
                 except Exception:
                     failed.append(i)
             for i, future in sent:
@@ -222,6 +230,7 @@ async def publish_all(js: JetStreamContext, stream: Stream, *, rate: float) -> P
                     failed.append(i)
             if failed:
                 out.retries += len(failed)
+                js = nc.jetstream()
                 await asyncio.sleep(0.5)
             todo = sorted(failed)
         ahead = started + (first + window) / rate - loop.time()
@@ -489,7 +498,7 @@ async def test_sigkill_repeatedly_while_200k_events_stream_in(tmp_path: Path) ->
     up = Up(tmp_path / "data", n.server.url, env={"MOTCUA_INGEST_RECENT_EVENTS": "20000"})
     try:
         up.start()
-        publisher = asyncio.create_task(publish_all(n.js, stream, rate=5_000))
+        publisher = asyncio.create_task(publish_all(n.nc, stream, rate=5_000))
         thresholds = sorted(rng.uniform(0.05, 0.85) * len(stream.unique) for _ in range(5))
         for threshold in thresholds:
             since: list[int] = []
@@ -563,7 +572,7 @@ async def test_nats_server_stopped_and_restarted_mid_stream(tmp_path: Path) -> N
     outages = 0
     try:
         up.start()
-        publisher = asyncio.create_task(publish_all(n.js, stream, rate=3_000))
+        publisher = asyncio.create_task(publish_all(n.nc, stream, rate=3_000))
         for share in (0.2, 0.6):
             before = await wait_stored(up, share * len(stream.unique))
             n.server.stop()
@@ -637,7 +646,7 @@ async def test_clickhouse_writes_failing_for_a_while(tmp_path: Path) -> None:
     frozen = False
     try:
         up.start()
-        publisher = asyncio.create_task(publish_all(n.js, stream, rate=3_000))
+        publisher = asyncio.create_task(publish_all(n.nc, stream, rate=3_000))
         await wait_stored(up, 0.3 * len(stream.unique))
         set_writable(clickhouse, False)
         frozen = True
