@@ -231,6 +231,18 @@ FROM counts_guard WHERE entity = 'dossier' GROUP BY entity
 """
 
 
+def _after(
+    rows: dict[tuple[str, str], list[Any]], later: tuple[str, str], than: tuple[str, str]
+) -> bool:
+    """Whether the instant of row `later` is after that of row `than`, a missing row being the
+    epoch (as max() of no rows is): an entity with nothing folded is not behind, and neither is
+    one whose parts' view has seen only inserts without it (0021's views then write the epoch)."""
+    if later not in rows:
+        return False
+    at = rows[later][0]
+    return bool(at > (rows[than][0] if than in rows else datetime(1970, 1, 1, tzinfo=at.tzinfo)))
+
+
 T = TypeVar("T")
 
 
@@ -256,12 +268,8 @@ class Read:
         rows = {
             (kind, entity): row for kind, entity, *row in client.query(_PROGRESS_SQL).result_rows
         }
-        # an entity with nothing folded is not behind; one folded but never caught up is
         behind = frozenset(
-            e
-            for e in facts.ENTITIES
-            if ("folded", e) in rows
-            and (("caught_up", e) not in rows or rows["folded", e][0] > rows["caught_up", e][0])
+            e for e in facts.ENTITIES if _after(rows, ("folded", e), ("caught_up", e))
         )
         _, seq, dirty = rows.get(("guard", "dossier"), (None, 0, 0))
         return cls(as_of is not None, behind, counts=not dirty, counts_seq=int(seq))

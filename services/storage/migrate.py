@@ -59,8 +59,9 @@ def available() -> list[Migration]:
     return found
 
 
-def migrate(client: Client) -> list[int]:
-    """Apply every migration not yet recorded; returns the versions applied now."""
+def migrate(client: Client, up_to: int | None = None) -> list[int]:
+    """Apply every migration not yet recorded (up to version `up_to`: a store as an older
+    release left it, for a test of the next migration); returns the versions applied now."""
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
@@ -71,7 +72,7 @@ def migrate(client: Client) -> list[int]:
     }
     applied = []
     for migration in available():
-        if migration.version in done:
+        if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
         for statement in migration.statements():
             client.command(statement)

@@ -1,0 +1,108 @@
+"""Migrations applied to a store that already holds data, as an older release left it: every
+figure is the same before, while the refolder catches up, and after."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from services.metrics.definitions import METRICS
+from services.metrics.facts import catch_up
+from services.metrics.queries import Filters, Period, Read, metric_query
+from services.reference.calendar import WorkingCalendar
+from services.reference.calendar_store import sync_calendar
+from services.storage.clickhouse import connect
+from services.storage.migrate import migrate
+from tests.helpers import VN, feedback_event, filed
+from tests.test_replay import store
+
+NOW = datetime(2026, 12, 6, 10, tzinfo=UTC)
+PERIODS = (
+    Period.from_dates(date(2025, 1, 1), date(2025, 12, 31)),
+    Period.from_dates(date(2026, 1, 1), date(2026, 12, 31)),
+    Period.from_dates(date(2026, 3, 1), date(2026, 3, 31)),
+    Period.from_dates(date(2025, 12, 1), date(2026, 2, 28)),
+)
+
+
+def fresh_store(clickhouse_url: str, up_to: int) -> Client:
+    """A database of its own in the session's engine (one chDB engine per process), migrated
+    up to `up_to`."""
+    client = connect(clickhouse_url, database=f"m{uuid.uuid4().hex[:12]}")
+    migrate(client, up_to=up_to)
+    sync_calendar(client, WorkingCalendar.load())
+    return client
+
+
+def feedback_history(agency: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Feedback filed over fourteen months: answered in time, late, or not at all, some
+    published; the second list answers and publishes some of them later, so their facts get a
+    second version (the first one superseded, in a partition of its own)."""
+    first, later = [], []
+    for i in range(28):
+        at = datetime(2025, 11, 1, 9, tzinfo=VN) + timedelta(days=15 * i, hours=i % 7)
+        first.append(filed(agency, f"F{i}", at, due=at + timedelta(days=10)))
+        answered = at + timedelta(days=(3, 12, 25)[i % 3])
+        if i % 4 != 3:
+            first.append(feedback_event("answered", agency, f"F{i}", answered))
+        elif answered < NOW:
+            later.append(feedback_event("answered", agency, f"F{i}", answered))
+        if i % 5 == 0:
+            later.append(feedback_event("published", agency, f"F{i}", answered + timedelta(1)))
+    return first, later
+
+
+def feedback_figures(client: Client, agency: str) -> dict[tuple[Any, ...], Any]:
+    out: dict[tuple[Any, ...], Any] = {}
+    for metric in (m for m in METRICS if m.startswith("feedback")):
+        for period in PERIODS:
+            for group_by in (None, "month"):
+                for as_of in (None, datetime(2026, 3, 15, tzinfo=UTC)):
+                    rows = metric_query(
+                        metric,
+                        period=period,
+                        now=NOW,
+                        filters=Filters(agencies=(agency,)),
+                        group_by=group_by,
+                        as_of=as_of,
+                    ).run(client)
+                    key = (metric, period.start, group_by, as_of)
+                    out[key] = [(r.group, r.numerator, r.denominator, r.events) for r in rows]
+    return out
+
+
+def test_feedback_facts_moved_to_yearly_partitions_keep_every_figure(
+    clickhouse_url: str, agency: str
+) -> None:
+    client = fresh_store(clickhouse_url, up_to=27)
+    first, later = feedback_history(agency)
+    store(client, first)
+    catch_up(client)
+    store(client, later)
+    catch_up(client)
+    before = feedback_figures(client, agency)
+    assert sum(r[2] for rows in before.values() for r in rows) > 0  # figures with a population
+
+    assert 28 in migrate(client)
+    # 0028 emptied the facts: the feedback is folded from its parts at question time meanwhile
+    # (and the dossiers, of which the store holds none, are not behind)
+    assert Read.of(client, None).behind == {"feedback"}
+    assert client.command("SELECT count() FROM feedback_facts") == 0
+    assert feedback_figures(client, agency) == before
+
+    catch_up(client)
+    assert Read.of(client, None).behind == frozenset()
+    assert feedback_figures(client, agency) == before
+    partitions = {
+        r[0]
+        for r in client.query(
+            "SELECT partition FROM system.parts WHERE database = currentDatabase() "
+            "AND table = 'feedback_facts' AND active"
+        ).result_rows
+    }
+    # current versions by the year they were filed; superseded ones by minus the year they ended
+    assert {"2025", "2026"} <= partitions <= {"2025", "2026", "-2025", "-2026"}
+    assert partitions & {"-2025", "-2026"}
