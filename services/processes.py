@@ -19,6 +19,7 @@ from services.runtime import (
     Settings,
     _EmbeddedServer,
     _nats_ready,
+    connect_metrics,
     connect_nats,
     jetstream_publisher,
     start_ingest,
@@ -58,7 +59,7 @@ async def run_ingest(settings: Settings) -> None:
 async def run_metrics(settings: Settings) -> None:
     stop = _stop_event()
     plans = PlanSource(settings.plans_dir)
-    client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+    client = await asyncio.to_thread(connect_metrics, settings)
     # Alerts go to NATS when it is configured; without it they are still stored and served.
     nc = await connect_nats(settings.nats_url) if settings.nats_url else None
     service = start_metrics(client, settings, plans, jetstream_publisher(nc) if nc else None)

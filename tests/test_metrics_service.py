@@ -164,3 +164,20 @@ async def test_the_running_service_snapshots_what_its_refolder_folded(
     ).result_rows[0][0]
     assert taken[2].replace(tzinfo=UTC) >= ingested.replace(tzinfo=UTC)
     assert system.metrics.status.last_error is None
+
+
+async def test_the_metrics_service_queries_below_the_ingest_in_cpu_priority(
+    clickhouse: Client, clickhouse_url: str
+) -> None:
+    # Catches: a client of the metrics service (figures, plans, refolder) made without the
+    # setting, whose queries then took the cores the ingest's inserts needed.
+    from services.plans.source import PlanSource
+    from services.runtime import Settings, connect_metrics, start_metrics
+
+    assert Settings().metrics_nice == 19
+    settings = Settings(clickhouse_url=clickhouse_url, metrics_nice=7)
+    service = start_metrics(connect_metrics(settings), settings, PlanSource(None), None)
+    assert service._refolder is not None
+    for client in (service._client, service._refolder._client):
+        assert client.command("SELECT getSetting('os_threads_nice_value_query')") == 7
+        assert client.command("SELECT getSetting('os_threads_nice_value_materialized_view')") == 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -39,6 +40,23 @@ class MetricsSettings(CommonSettings):
     metrics_plans_interval: float = Field(
         default=60.0, gt=0, description="Seconds between evaluations of the plans' targets"
     )
+    metrics_nice: int = Field(
+        default=19,
+        ge=-20,
+        le=19,
+        description="Linux nice value of the engine's threads that run the metrics service's "
+        "queries and the views its writes feed (refolder, figures, plans): the ingest and the "
+        "API keep the CPU first, and this work takes what they leave. Needs the CAP_SYS_NICE "
+        "capability in the engine's process (chDB: this one; a ClickHouse server: cap_add "
+        "SYS_NICE), otherwise the engine ignores it",
+    )
     plans_dir: Path | None = Field(
         default=None, description="Extra plan files (YAML) beside the packaged ones"
     )
+
+    def metrics_query_settings(self) -> dict[str, Any]:
+        """Engine settings of every query the metrics service sends (its clients')."""
+        return {
+            "os_threads_nice_value_query": self.metrics_nice,
+            "os_threads_nice_value_materialized_view": self.metrics_nice,
+        }
