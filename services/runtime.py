@@ -181,13 +181,7 @@ def connect_metrics(settings: MetricsSettings) -> Client:
     engine's CPU priority (MetricsSettings.metrics_nice). On two cores the figures' cycles took
     the CPU the ingest's inserts needed: publish-to-queryable p99 at 5,000 events/s was
     1.6-2.4 s with them at the same priority, 0.7-0.8 s below it (bench/README.md)."""
-    url = settings.resolved_clickhouse_url()
-    if url.startswith("chdb:") and settings.metrics_nice > 0 and not _may_renice():
-        log.info(
-            "the metrics service's queries run at the ingest's CPU priority: the embedded engine "
-            "needs CAP_SYS_NICE to lower them (MOTCUA_METRICS_NICE)"
-        )
-    return connect(url, settings=settings.metrics_query_settings())
+    return connect(settings.resolved_clickhouse_url(), settings=settings.metrics_query_settings())
 
 
 def _may_renice() -> bool:
@@ -216,6 +210,12 @@ def start_metrics(
     # The refolder gets a client of its own: it runs beside the figure computations, in
     # another thread, and a client is not for two threads at once.
     refolder = Refolder(connect_metrics(settings))
+    embedded_engine = settings.resolved_clickhouse_url().startswith("chdb:")
+    if embedded_engine and settings.metrics_nice != 0 and not _may_renice():
+        log.info(
+            "the metrics service's queries run at the ingest's CPU priority: the embedded engine "
+            "needs CAP_SYS_NICE to change it (MOTCUA_METRICS_NICE)"
+        )
     return MetricsService(
         client,
         refolder=refolder,
