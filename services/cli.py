@@ -42,6 +42,18 @@ def _migrate(_: argparse.Namespace) -> None:
             token = settings.bootstrap_admin_key.get_secret_value()
             _, added = await asyncio.to_thread(store.ensure_bootstrap, token)
             print("bootstrap admin API key stored" if added else "bootstrap admin API key present")
+        if settings.grafana_api_key:
+            from services.api.keys import KeyStore, Role
+
+            token = settings.grafana_api_key.get_secret_value()
+            _, added = await asyncio.to_thread(
+                KeyStore(client).ensure_bootstrap,
+                token,
+                Role.viewer,
+                "grafana boards",
+                "MOTCUA_GRAFANA_API_KEY",
+            )
+            print(f"Grafana's viewer API key {'stored' if added else 'present'}")
         if settings.nats_url:
             nc = await runtime.connect_nats(settings.nats_url)
             from services.common.streams import ensure_streams

@@ -96,6 +96,9 @@ class Settings(IngestSettings, MetricsSettings):
     # An admin API key to make sure of at start (hashed, like every key): operators' first login
     # and tests. `motcua up` with no key at all generates one instead and prints it once.
     bootstrap_admin_key: SecretStr | None = None
+    # The viewer key Grafana's API datasource reads the boards' figures with (compose passes the
+    # same value to Grafana): `motcua migrate` makes sure of it like the admin key.
+    grafana_api_key: SecretStr | None = None
 
     def api_limits(self) -> QueryLimits:
         return QueryLimits(self.api_query_seconds, self.api_query_memory_mb * 1024 * 1024)

@@ -11,7 +11,13 @@ import yaml  # type: ignore[import-untyped, unused-ignore]
 
 from services.grafana import export
 from services.grafana.dashboards import all_dashboards
-from services.grafana.model import DATASOURCE_TYPE, DATASOURCE_UID, FOLDER_TITLE
+from services.grafana.model import (
+    API_DATASOURCE_TYPE,
+    API_DATASOURCE_UID,
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+    FOLDER_TITLE,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA_DIR = ROOT / "deploy" / "grafana"
@@ -35,23 +41,36 @@ def test_export_writes_into_an_empty_directory(tmp_path: Path) -> None:
     assert export.stale(tmp_path) == []
 
 
-def test_boards_reference_the_provisioned_datasource_by_uid() -> None:
-    # Catches: a panel on another datasource, duplicate uids, English-only titles.
+def test_boards_reference_the_provisioned_datasources_by_uid() -> None:
+    # Catches: a panel on another datasource, duplicate uids, English-only titles, a figure read
+    # from anywhere but the API, an API target the datasource would refuse (another host).
     boards = [
         json.loads((GRAFANA_DIR / export.DASHBOARDS_DIR / f"{b.uid}.json").read_text())
         for b in all_dashboards()
     ]
+    api = yaml.safe_load((GRAFANA_DIR / "provisioning/datasources/motcua-api.yaml").read_text())
+    (api_source,) = api["datasources"]
+    assert (api_source["uid"], api_source["type"]) == (API_DATASOURCE_UID, API_DATASOURCE_TYPE)
     assert len({b["uid"] for b in boards}) == len(boards)
     for board in boards:
         assert any(ord(c) > 127 for c in board["title"]), board["title"]
-        names = {v["name"] for v in board["templating"]["list"]}
-        assert {"agency", "level"} <= names
-        agency = next(v for v in board["templating"]["list"] if v["name"] == "agency")
-        assert agency["multi"] and agency["includeAll"]
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert {"agency", "level", "scope"} <= set(variables)
+        # one node of the tree (the province first), as the API means an agency
+        assert not variables["agency"]["multi"] and not variables["agency"]["includeAll"]
         for panel in board["panels"]:
             for target in panel.get("targets", []):
+                if target["datasource"]["uid"] == API_DATASOURCE_UID:
+                    assert target["datasource"]["type"] == API_DATASOURCE_TYPE
+                    assert target["parser"] == "backend" and target["source"] == "url"
+                    assert target["url"].startswith("${api_url}/v1/")
+                    assert variables["api_url"]["query"] in api_source["jsonData"]["allowedHosts"]
+                    continue
                 assert target["datasource"] == {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
                 assert target["editorType"] == "sql" and target["format"] in (0, 1)
+                assert "metric_snapshots" not in target["rawSql"] or board["uid"].endswith(
+                    "pipeline"
+                ), panel["title"]  # figures come from the API; the pipeline shows snapshot age
     datasources = yaml.safe_load(
         (GRAFANA_DIR / "provisioning/datasources/clickhouse.yaml").read_text()
     )

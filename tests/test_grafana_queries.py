@@ -20,7 +20,6 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from services.grafana.alerting import ALERT_RULES, TARGET_AT_RISK
-from services.grafana.board_766 import DERIVED, province_points
 from services.grafana.board_pipeline import pipeline
 from services.grafana.dashboards import all_dashboards
 from services.grafana.macros import (
@@ -31,11 +30,9 @@ from services.grafana.macros import (
     expand,
 )
 from services.grafana.model import Query
-from services.grafana.panels import metric_stat
+from services.grafana.panels import targets_table
 from services.grafana.plans import land_late_targets
-from services.metrics import rules
 from services.metrics.definitions import METRICS
-from services.metrics.index766 import INDICATORS, score
 from services.metrics.queries import VN
 
 LEVELS = ("province", "district", "commune")
@@ -87,7 +84,11 @@ def seed(clickhouse: Client) -> Iterator[Seed]:
 
 def _agencies(client: Client, s: Seed) -> None:
     rows = []
-    for code, level, name in ((s.a1, "province", "Sở Thử nghiệm"), (s.a2, "district", "Huyện Thử")):
+    # A2 lies under A1 in the tree: the board's agency means its subtree, as in the API.
+    for code, level, name, parent in (
+        (s.a1, "province", "Sở Thử nghiệm", None),
+        (s.a2, "district", "Huyện Thử", s.a1),
+    ):
         rows.append(
             {
                 "agency_code": code,
@@ -95,7 +96,7 @@ def _agencies(client: Client, s: Seed) -> None:
                 "valid_to": None,
                 "name": name,
                 "level": level,
-                "parent_code": None,
+                "parent_code": parent,
                 "event_id": uuid.uuid4(),
                 "occurred_at": s.now,
                 "source": "test-suite",
@@ -240,10 +241,11 @@ def _events(client: Client, s: Seed) -> None:
 
 
 def _variables(
-    s: Seed, *, agencies: tuple[str, ...] | None = None, level: tuple[str, ...] = (ALL,)
+    s: Seed, *, agency: str | None = None, scope: str = "true", level: tuple[str, ...] = (ALL,)
 ) -> dict[str, VariableValue]:
     return {
-        "agency": VariableValue(agencies if agencies is not None else (s.a1, s.a2), (s.a1, s.a2)),
+        "agency": VariableValue((agency or s.a1,), (s.a1, s.a2), multi=False),
+        "scope": VariableValue((scope,), ("true", "false"), multi=False),
         "level": VariableValue(level, LEVELS),
         "domain": VariableValue((ALL,), ("dat_dai", "ho_tich")),
         "plan": VariableValue((s.plan,), (s.plan,), multi=False),
@@ -278,39 +280,28 @@ def test_every_query_runs_and_returns_its_columns(
     # and a panel that stays empty on data that should fill it.
     rows = _run(clickhouse, query, _variables(seed), _range(seed))
     assert rows, f"{name}: no rows on the seeded data"
-    # With "All" agencies (the default selection) the SQL must still run and keep its types.
-    _run(clickhouse, query, _variables(seed, agencies=(ALL,)), _range(seed))
+    # The agency alone, and a leaf agency: the SQL must still run and keep its types.
+    _run(clickhouse, query, _variables(seed, scope="false"), _range(seed))
+    _run(clickhouse, query, _variables(seed, agency=seed.a2), _range(seed))
 
 
-def test_figures_are_latest_sums_and_follow_the_level_filter(
-    clickhouse: Client, seed: Seed
-) -> None:
-    # Catches: a stat taking an older snapshot (argMax), averaging rates instead of dividing sums,
-    # or ignoring the level variable.
-    stat = metric_stat("on_time_rate").query
-    assert stat is not None
-    ((value,),) = _run(clickhouse, stat, _variables(seed), _range(seed))
-    assert value == pytest.approx((8 + 3) / (10 + 10))
-    ((district,),) = _run(clickhouse, stat, _variables(seed, level=("district",)), _range(seed))
-    assert district == pytest.approx(3 / 10)
+def test_agency_means_its_subtree_or_the_agency_alone(clickhouse: Client, seed: Seed) -> None:
+    # Catches: the board's agency filter drifting from the API's scope (services/metrics/scope):
+    # an agency without what lies under it, the switch to the agency alone ignored, or a tree
+    # read at another date than the range's end (A2 joined A1's tree in 2020).
+    query = targets_table("t").query
+    assert isinstance(query, Query)
 
+    def agencies(**kw: Any) -> set[str]:
+        rows = _run(clickhouse, query, _variables(seed, **kw), _range(seed))
+        return {r[1] for r in rows} - {""}
 
-def test_766_points_match_the_index_scoring(clickhouse: Client, seed: Seed) -> None:
-    # Catches: board points drifting from services/metrics/index766.score (rule, rounding, 4.2).
-    query = province_points().query
-    assert query is not None
-    ((points,),) = _run(clickhouse, query, _variables(seed), _range(seed))
-    by_id = {i.id: i for i in INDICATORS}
-    expected = 0.0
-    for d in DERIVED:
-
-        def total(metrics: tuple[str, ...], part: int) -> int:
-            return sum(seed.figures(m, w)[part] for m in metrics for w in ("A1", "A2"))
-
-        num = total(d.plus, 0) - total(d.minus, 0)
-        den = total(d.denominators, 1)
-        expected += score(by_id[d.indicator], num, den, rules.get()).points or 0
-    assert points == pytest.approx(round(expected, 2))
+    assert agencies() == {seed.a1, seed.a2}
+    assert agencies(scope="false") == {seed.a1}
+    assert agencies(agency=seed.a2) == {seed.a2}
+    before = TimeRange(datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 12, 31, tzinfo=UTC))
+    rows = _run(clickhouse, query, _variables(seed), before)
+    assert {r[1] for r in rows} - {""} <= {seed.a1}  # no tree yet: the agency's own rows only
 
 
 def test_pipeline_lag_and_target_alert(clickhouse: Client, seed: Seed) -> None:

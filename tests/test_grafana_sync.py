@@ -23,11 +23,18 @@ from grafana_client.client import GrafanaUnauthorizedError
 from services.cli import main
 from services.grafana.alerting import ALERT_RULES
 from services.grafana.dashboards import all_dashboards
-from services.grafana.model import DATASOURCE_TYPE, DATASOURCE_UID, FOLDER_UID
+from services.grafana.model import (
+    API_DATASOURCE_TYPE,
+    API_DATASOURCE_UID,
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+    FOLDER_UID,
+)
 from services.grafana.sync import sync
 
 GRAFANA_DIR = Path(__file__).resolve().parents[1] / "deploy" / "grafana"
 TOKEN = "glsa_test_token"
+KEY = "a-viewer-key-for-the-boards-0123456789"
 
 
 class GrafanaDouble:
@@ -103,6 +110,15 @@ class GrafanaDouble:
     # datasources
     def _datasource_ok(self, body: Any) -> bool:
         j = body.get("jsonData", {})
+        if body.get("uid") == API_DATASOURCE_UID:
+            # Infinity's settings (src/types/config.types.ts): a bearer token needs allowed hosts
+            return self.check(
+                body.get("type") == API_DATASOURCE_TYPE
+                and body.get("access") == "proxy"
+                and j.get("auth_method") == "bearerToken"
+                and bool(j.get("allowedHosts")),
+                f"API datasource body {body}",
+            )
         return self.check(
             body.get("type") == DATASOURCE_TYPE
             and body.get("uid") == DATASOURCE_UID
@@ -112,6 +128,10 @@ class GrafanaDouble:
             f"datasource body {body}",
         )
 
+    @staticmethod
+    def _secret(body: Any) -> str:
+        return "bearerToken" if body.get("uid") == API_DATASOURCE_UID else "password"
+
     def get_datasource(self, _: Any, uid: str) -> tuple[int, Any]:
         if uid not in self.datasources:
             return 404, {"message": "Data source not found"}
@@ -120,18 +140,19 @@ class GrafanaDouble:
     def _store_datasource(self, body: Any, created: bool) -> dict[str, Any]:
         stored = {k: v for k, v in body.items() if k != "secureJsonData"}
         old = self.datasources.get(body["uid"], {})
-        has_password = bool(body.get("secureJsonData", {}).get("password")) or bool(
-            old.get("secureJsonFields", {}).get("password")
+        secret = self._secret(body)
+        has_secret = bool(body.get("secureJsonData", {}).get(secret)) or bool(
+            old.get("secureJsonFields", {}).get(secret)
         )
         stored |= {"id": old.get("id", self._id()), "orgId": 1, "readOnly": False}
-        stored["secureJsonFields"] = {"password": True} if has_password else {}
+        stored["secureJsonFields"] = {secret: True} if has_secret else {}
         self.datasources[body["uid"]] = stored
         return stored
 
     def create_datasource(self, body: Any, *_: str) -> tuple[int, Any]:
         if not self._datasource_ok(body) or not self.check(
-            bool(body.get("secureJsonData", {}).get("password")),
-            "datasource created without password",
+            bool(body.get("secureJsonData", {}).get(self._secret(body))),
+            "datasource created without its secret",
         ):
             return 400, {"message": "bad datasource"}
         return 200, {
@@ -161,7 +182,9 @@ class GrafanaDouble:
             f"dashboard envelope {set(body)}",
         )
         refs = {t["datasource"]["uid"] for p in d.get("panels", []) for t in p.get("targets", [])}
-        refs |= {v["datasource"]["uid"] for v in d.get("templating", {}).get("list", [])}
+        variables = d.get("templating", {}).get("list", [])
+        # constants and custom lists have no datasource; query variables must name one
+        refs |= {v["datasource"]["uid"] for v in variables if v.get("type") == "query"}
         ok = ok and self.check(refs <= set(self.datasources), f"unknown datasource in {refs}")
         if not ok:
             return 400, {"message": "bad dashboard"}
@@ -244,13 +267,13 @@ def grafana() -> Iterator[tuple[str, GrafanaDouble]]:
 
 
 def _expected_count() -> int:
-    return 2 + len(all_dashboards()) + len(ALERT_RULES)
+    return 3 + len(all_dashboards()) + len(ALERT_RULES)  # the folder and two datasources
 
 
 def test_sync_creates_then_changes_nothing(grafana: tuple[str, GrafanaDouble]) -> None:
     # Catches: a non-idempotent sync (a second run that rewrites), wrong paths or bodies.
     url, state = grafana
-    first = sync(url, TOKEN, GRAFANA_DIR, clickhouse_password="secret")
+    first = sync(url, TOKEN, GRAFANA_DIR, clickhouse_password="secret", api_key=KEY)
     assert state.violations == []
     assert [c.action for c in first] == ["created"] * _expected_count()
     assert set(state.dashboards) == {b.uid for b in all_dashboards()}
@@ -258,7 +281,7 @@ def test_sync_creates_then_changes_nothing(grafana: tuple[str, GrafanaDouble]) -
     assert all(d["meta"]["folderUid"] == FOLDER_UID for d in state.dashboards.values())
 
     state.requests.clear()
-    second = sync(url, TOKEN, GRAFANA_DIR, clickhouse_password="secret")
+    second = sync(url, TOKEN, GRAFANA_DIR, clickhouse_password="secret", api_key=KEY)
     assert [c.action for c in second] == ["unchanged"] * _expected_count()
     assert {m for m, _ in state.requests} == {"GET"}, "the second run must write nothing"
     assert state.violations == []
@@ -268,7 +291,7 @@ def test_sync_repairs_drift_by_uid(grafana: tuple[str, GrafanaDouble]) -> None:
     # Catches: drift (a dashboard edited in Grafana, a rule changed) left in place, or everything
     # rewritten when one object drifted.
     url, state = grafana
-    sync(url, TOKEN, GRAFANA_DIR, clickhouse_password="secret")
+    sync(url, TOKEN, GRAFANA_DIR, clickhouse_password="secret", api_key=KEY)
     state.dashboards["motcua-land"]["dashboard"]["title"] = "edited in the UI"
     state.rules["motcua-ingest-stale"]["for"] = "1h"
     state.requests.clear()
@@ -293,7 +316,7 @@ def test_cli_sync(grafana: tuple[str, GrafanaDouble], capsys: pytest.CaptureFixt
     # Catches: the `motcua grafana sync` wiring (arguments, token, password, report).
     url, state = grafana
     args = ["grafana", "sync", "--url", url, "--token", TOKEN, "--dir", str(GRAFANA_DIR)]
-    main([*args, "--clickhouse-password", "secret"])
+    main([*args, "--clickhouse-password", "secret", "--api-key", KEY])
     main(args)
     out = capsys.readouterr()
     assert "created   dashboard motcua-overview" in out.out

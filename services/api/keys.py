@@ -179,15 +179,22 @@ class KeyStore:
         self._insert([key_id, "revoked", now, "", "", "", actor])
         return ApiKey(key.key_id, key.name, key.role, key.created_at, key.created_by, now)
 
-    def ensure_bootstrap(self, token: str) -> tuple[ApiKey, bool]:
-        """Make sure this operator-chosen token is an admin key; True when it was added now.
+    def ensure_bootstrap(
+        self,
+        token: str,
+        role: Role = Role.admin,
+        name: str = "bootstrap admin",
+        setting: str = "MOTCUA_BOOTSTRAP_ADMIN_KEY",
+    ) -> tuple[ApiKey, bool]:
+        """Make sure this operator-chosen token is a key of `role` (an admin key, or the viewer
+        key Grafana reads the figures with); True when it was added now.
 
         A token that exists already is left as it is, revoked included: revoking the bootstrap
         key must not be undone by the next restart with the old environment.
         """
         if len(token) < MIN_KEY_LENGTH:
             raise ValueError(
-                f"MOTCUA_BOOTSTRAP_ADMIN_KEY must be at least {MIN_KEY_LENGTH} characters "
+                f"{setting} must be at least {MIN_KEY_LENGTH} characters "
                 "(e.g. `openssl rand -hex 32`)"
             )
         digest = hash_key(token)
@@ -199,7 +206,7 @@ class KeyStore:
         key_id = f"boot-{digest[:8]}"
         if key_id in taken:  # a different token with the same short id: make the id longer
             key_id = f"boot-{digest[:16]}"
-        return self._add(key_id, token, "bootstrap admin", Role.admin, "bootstrap"), True
+        return self._add(key_id, token, name, role, "bootstrap"), True
 
     def is_empty(self) -> bool:
         return not self._client.query("SELECT count() FROM api_keys").result_rows[0][0]

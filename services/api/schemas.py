@@ -33,6 +33,11 @@ class Provenance(BaseModel):
     rule_set: str = Field(description="Rule set (name@version) that classified the items")
     calendar: str = Field(description="Working-day calendar version (year files)")
     org_tree: str = Field(description="Org tree version the agency filter was expanded with")
+    computed_at: datetime | None = Field(
+        default=None,
+        description="When the figure was read from the store (the as_of instant when given): "
+        "what a board states as its freshness",
+    )
 
 
 class MetricResult(BaseModel):

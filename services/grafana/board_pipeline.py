@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.grafana.model import TIME_SERIES, Dashboard, Panel, Query
 from services.grafana.sql import agency_filter
-from services.grafana.variables import AGENCY, LEVEL
+from services.grafana.variables import AGENCY, LEVEL, SCOPE
 
 LAG_MS = "dateDiff('millisecond', published_at, ingested_at)"
 INTEGRATOR = "if(source = '', '(không đọc được)', toString(source))"
@@ -167,7 +167,7 @@ def pipeline() -> Dashboard:
             _dead_letter_series(),
             _dead_letter_table(),
         ),
-        (LEVEL, AGENCY),
+        (LEVEL, AGENCY, SCOPE),
         time_from="now-24h",
         refresh="1m",
     )

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
+from services.grafana.api_panels import by_agency, freshness, metric_stat, monthly_trend
 from services.grafana.model import TIME_SERIES, Dashboard, Panel, Query
 from services.grafana.panels import (
     TARGET_RENAMES,
-    by_agency,
     firing_alerts,
     intake_by,
+    intake_by_channel,
     metric_ids,
-    metric_stat,
-    monthly_trend,
     status_counts,
     targets_table,
 )
 from services.grafana.plans import LAND_DOMAIN, land_late_targets
-from services.grafana.sql import (
-    AGENCY_NAMES,
-    latest_figures,
-    latest_targets,
-    quoted,
-    rate,
-    target_agency_filter,
-)
-from services.grafana.variables import AGENCY, ALL_VARIABLES, DOMAIN, LEVEL, PLAN
-from services.metrics.definitions import METRICS, TZ
+from services.grafana.sql import AGENCY_NAMES, latest_targets, quoted, target_agency_filter
+from services.grafana.variables import ALL_VARIABLES
+from services.metrics.definitions import METRICS
 
 HEADLINE = metric_ids(
     "on_time_rate",
@@ -43,6 +35,7 @@ def overview() -> Dashboard:
         "Các chỉ số chính của toàn tỉnh (hoặc các cơ quan đã chọn) và trạng thái các mục tiêu "
         "của kế hoạch đã chọn.",
         (
+            freshness(),
             *(metric_stat(m) for m in HEADLINE),
             status_counts("Mục tiêu theo trạng thái"),
             firing_alerts("Cảnh báo đang bật"),
@@ -72,41 +65,20 @@ def agency_drilldown() -> Dashboard:
     return Dashboard(
         "motcua-agency",
         "Chi tiết theo cơ quan",
-        "Mỗi cơ quan: các chỉ số năm đến nay, mục tiêu kế hoạch theo cơ quan, diễn biến theo "
-        "tháng.",
+        "Từng cơ quan trong phạm vi đã chọn: các chỉ số trong khoảng thời gian đã chọn, mục tiêu "
+        "kế hoạch theo cơ quan, diễn biến theo tháng.",
         (
+            freshness(),
             by_agency(ALL_DOSSIER, "Chỉ số hồ sơ theo cơ quan"),
             by_agency((*ALL_FEEDBACK, "avg_processing_minutes"), "Phản ánh, thời gian giải quyết"),
             targets_table("Mục tiêu theo cơ quan", "agency_code != ''"),
-            _agency_trend("on_time_rate"),
-            _agency_trend("online_share"),
-            intake_by("channel", "Hồ sơ tiếp nhận theo kênh", width=24),
+            monthly_trend(
+                ("on_time_rate",), "Tỷ lệ hồ sơ giải quyết trước hạn, đúng hạn theo tháng"
+            ),
+            monthly_trend(("online_share",), f"{METRICS['online_share'].label} theo tháng"),
+            intake_by_channel("Hồ sơ tiếp nhận theo kênh", width=24),
         ),
         ALL_VARIABLES,
-    )
-
-
-def _agency_trend(metric_id: str) -> Panel:
-    sql = (
-        f"SELECT toDateTime(period_start, '{TZ}') AS time, toString(agency_code) AS agency, "
-        f"{rate()} AS value FROM ({latest_figures([metric_id], trend=True)}) "
-        "GROUP BY period_start, agency_code ORDER BY time, agency"
-    )
-    return Panel(
-        f"{METRICS[metric_id].label} theo tháng, từng cơ quan",
-        "timeseries",
-        Query(
-            sql,
-            (
-                ("time", f"DateTime('{TZ}')"),
-                ("agency", "LowCardinality(String)"),
-                ("value", "Nullable(Float64)"),
-            ),
-            format=TIME_SERIES,
-        ),
-        unit="percentunit",
-        width=12,
-        height=9,
     )
 
 
@@ -124,9 +96,9 @@ def land() -> Dashboard:
             _land_series("value", "Tỷ lệ trễ hạn theo thời gian", "percentunit", where),
             _land_series("budget", "Ngân sách trễ hạn còn lại (hồ sơ)", "short", where),
             _burn_rates(where),
-            intake_by("channel", "Hồ sơ đất đai tiếp nhận", f"domain_code = '{LAND_DOMAIN}'"),
+            intake_by_channel("Hồ sơ đất đai tiếp nhận", domain=LAND_DOMAIN),
         ),
-        (PLAN, LEVEL, AGENCY, DOMAIN),
+        ALL_VARIABLES,
     )
 
 

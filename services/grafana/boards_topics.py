@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.grafana.model import Dashboard, Panel
-from services.grafana.panels import (
+from services.grafana.api_panels import (
     by_agency,
-    intake_by,
+    freshness,
     metric_count_stat,
-    metric_ids,
     metric_stat,
     monthly_trend,
-    targets_table,
 )
+from services.grafana.model import Dashboard, Panel
+from services.grafana.panels import intake_by_channel, intake_by_level, metric_ids, targets_table
 from services.grafana.sql import quoted
 from services.grafana.variables import ALL_VARIABLES
 
@@ -28,6 +27,7 @@ def _topic(
         title,
         description,
         (
+            freshness(),
             *(metric_stat(m, width=width) for m in metrics),
             monthly_trend(metrics, "Diễn biến theo tháng", width=24),
             by_agency(metrics, "Theo cơ quan"),
@@ -46,8 +46,8 @@ def online() -> Dashboard:
         "và cơ cấu kênh nộp.",
         metric_ids("online_share", "full_online_share", "online_payment_share", "direct_share"),
         (
-            intake_by("channel", "Hồ sơ tiếp nhận theo kênh"),
-            intake_by("level", "Hồ sơ tiếp nhận theo cấp"),
+            intake_by_channel("Hồ sơ tiếp nhận theo kênh"),
+            intake_by_level("Hồ sơ tiếp nhận theo cấp"),
         ),
     )
 

@@ -36,12 +36,14 @@ def _sync(args: argparse.Namespace) -> None:
     if not token:
         raise SystemExit("give --token or set GRAFANA_TOKEN (a service-account token)")
     password = args.clickhouse_password or os.environ.get("CH_GRAFANA_PASSWORD") or None
+    api_key = args.api_key or os.environ.get("MOTCUA_GRAFANA_API_KEY") or None
     changes = sync(
         args.url,
         token,
         args.dir,
         clickhouse_password=password,
         clickhouse_host=args.clickhouse_host,
+        api_key=api_key,
         force=args.force,
     )
     for c in changes:
@@ -67,6 +69,11 @@ def add_parser(sub: Any) -> None:
     )
     push.add_argument(
         "--clickhouse-host", help="override the datasource host (default: clickhouse)"
+    )
+    push.add_argument(
+        "--api-key",
+        help="a viewer API key the boards read figures with (default: $MOTCUA_GRAFANA_API_KEY); "
+        "the API's address is $MOTCUA_GRAFANA_API_URL (default http://api:8000)",
     )
     push.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="default deploy/grafana")
     push.add_argument("--force", action="store_true", help="write everything, even if unchanged")

@@ -1,5 +1,6 @@
-"""The ClickHouse datasource: the provisioning file is the single definition; `sync` sends the same
-settings through the API, with the password that the file leaves to Grafana's environment."""
+"""The datasources (ClickHouse, and the motcua API through Infinity): each provisioning file is the
+single definition; `sync` sends the same settings through Grafana's API, with the secret that the
+file leaves to Grafana's environment."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
-from services.grafana.model import DATASOURCE_UID
+from services.grafana.model import API_DATASOURCE_UID, DATASOURCE_UID
 
 DATASOURCE_FILE = Path("provisioning/datasources/clickhouse.yaml")
+API_DATASOURCE_FILE = Path("provisioning/datasources/motcua-api.yaml")
 
 
 def datasource_body(
@@ -34,4 +36,22 @@ def datasource_body(
     }
     if password is not None:
         body["secureJsonData"] = {"password": password}
+    return body
+
+
+def api_datasource_body(grafana_dir: Path, key: str | None, api_url: str) -> dict[str, Any]:
+    """The motcua API datasource (Infinity) from its provisioning file, allowed to reach
+    `api_url` (the dashboards' constant); `key`: the viewer API key, None keeps the stored one."""
+    document = yaml.safe_load((grafana_dir / API_DATASOURCE_FILE).read_text(encoding="utf-8"))
+    (source,) = [d for d in document["datasources"] if d["uid"] == API_DATASOURCE_UID]
+    body: dict[str, Any] = {
+        "name": source["name"],
+        "uid": source["uid"],
+        "type": source["type"],
+        "access": "proxy",
+        "isDefault": bool(source.get("isDefault", False)),
+        "jsonData": {**source["jsonData"], "allowedHosts": [api_url]},
+    }
+    if key is not None:
+        body["secureJsonData"] = {"bearerToken": key}
     return body

@@ -12,6 +12,11 @@ from typing import Any, Literal
 DATASOURCE_UID = "clickhouse"
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
 DATASOURCE: dict[str, str] = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+# The figures come from motcua's own API (the same code and read model as GET /v1/metrics),
+# through Grafana's Infinity datasource: a board can never show another number than the API.
+API_DATASOURCE_UID = "motcua-api"
+API_DATASOURCE_TYPE = "yesoreyeram-infinity-datasource"
+API_DATASOURCE: dict[str, str] = {"type": API_DATASOURCE_TYPE, "uid": API_DATASOURCE_UID}
 FOLDER_UID = "motcua"
 FOLDER_TITLE = "Một cửa điện tử"
 SCHEMA_VERSION = 41
@@ -21,6 +26,8 @@ PanelKind = Literal["stat", "timeseries", "table", "barchart", "bargauge", "text
 TIME_SERIES = 0
 TABLE = 1
 GRID_WIDTH = 24
+# What a figure panel shows when the API has nothing to count (never 0 or points).
+NO_DATA = "Chưa có số liệu"
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,52 @@ class Query:
         }
 
 
+# "day": a YYYY-MM-DD day of the API, a time column to Grafana
+ColumnKind = Literal["string", "number", "timestamp", "day"]
+
+
+@dataclass(frozen=True)
+class ApiQuery:
+    """One panel target read from the API by the Infinity datasource: GET `path` with `params`
+    (values may hold Grafana variables, expanded by Grafana), the rows at `root` (a dotted path,
+    JSONata as the backend parser reads it), and (selector, name, kind) columns of each row."""
+
+    path: str
+    params: tuple[tuple[str, str], ...]
+    root: str
+    columns: tuple[tuple[str, str, ColumnKind], ...]
+
+    def target(self, ref_id: str = "A") -> dict[str, Any]:
+        columns: list[dict[str, str]] = []
+        for selector, name, kind in self.columns:
+            column = {"selector": selector, "text": name, "type": kind}
+            if kind == "day":  # the API's days, in the backend parser's Go layout
+                column.update(type="timestamp", timestampFormat="2006-01-02")
+            columns.append(column)
+        return {
+            "refId": ref_id,
+            "datasource": API_DATASOURCE,
+            "type": "json",
+            "source": "url",
+            "parser": "backend",
+            "format": "table",
+            "url": "${api_url}" + self.path,
+            "url_options": {
+                "method": "GET",
+                "params": [{"key": k, "value": v} for k, v in self.params],
+            },
+            "root_selector": self.root,
+            "columns": columns,
+        }
+
+
 @dataclass(frozen=True)
 class Panel:
     title: str
     kind: PanelKind
-    query: Query | None = None  # None only for text panels
+    query: Query | ApiQuery | None = None  # None only for text panels
+    # more targets beside `query` (refId B, C, …), from the API: a series or column each
+    more: tuple[ApiQuery, ...] = ()
     description: str = ""
     unit: str = ""  # Grafana unit id: percentunit, m, s, short, none
     width: int = 8
@@ -81,14 +129,27 @@ class Panel:
                 "mode": "absolute",
                 "steps": [{"value": v, "color": c} for v, c in self.thresholds],
             }
-        panel["datasource"] = DATASOURCE
-        panel["targets"] = [self.query.target()]
+        queries = (self.query, *self.more)
+        panel["datasource"] = API_DATASOURCE if isinstance(self.query, ApiQuery) else DATASOURCE
+        panel["targets"] = [q.target(chr(ord("A") + i)) for i, q in enumerate(queries)]
+        if isinstance(self.query, ApiQuery):
+            defaults["noValue"] = NO_DATA
         panel["fieldConfig"] = {"defaults": defaults, "overrides": []}
         panel["options"] = dict(self.options)
+        transformations: list[dict[str, Any]] = []
+        if self.more and self.kind == "table":
+            # one frame per target, joined on the first column (the agency)
+            first = self.query.columns[0]
+            key = first[1] if isinstance(self.query, ApiQuery) else first[0]
+            transformations.append(
+                {"id": "joinByField", "options": {"byField": key, "mode": "outer"}}
+            )
         if self.renames:
-            names = {c for c, _ in self.query.columns}
+            names = {c[1] if isinstance(q, ApiQuery) else c[0] for q in queries for c in q.columns}
             renames = {k: v for k, v in self.renames.items() if k in names}
-            panel["transformations"] = [{"id": "organize", "options": {"renameByName": renames}}]
+            transformations.append({"id": "organize", "options": {"renameByName": renames}})
+        if transformations:
+            panel["transformations"] = transformations
         return panel
 
 
@@ -122,21 +183,83 @@ class Variable:
 
 
 @dataclass(frozen=True)
+class Constant:
+    """A hidden dashboard constant (the API's address): set when the boards are exported or
+    synced, never chosen by a viewer."""
+
+    name: str
+    value: str
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "constant",
+            "name": self.name,
+            "label": self.name,
+            "description": self.description,
+            "query": self.value,
+            "current": {"text": self.value, "value": self.value},
+            "options": [{"text": self.value, "value": self.value, "selected": True}],
+            "hide": 2,
+        }
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A fixed list of (value, text) options, the first one selected."""
+
+    name: str
+    label: str
+    options: tuple[tuple[str, str], ...]
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        value, text = self.options[0]
+        return {
+            "type": "custom",
+            "name": self.name,
+            "label": self.label,
+            "description": self.description,
+            "query": ",".join(f"{t} : {v}" for v, t in self.options),
+            "current": {"text": text, "value": value},
+            "options": [
+                {"text": t, "value": v, "selected": i == 0} for i, (v, t) in enumerate(self.options)
+            ],
+            "multi": False,
+            "includeAll": False,
+            "hide": 0,
+        }
+
+
+DashboardVariable = Variable | Constant | Choice
+
+
+@dataclass(frozen=True)
 class Dashboard:
     uid: str
     title: str
     description: str
     panels: tuple[Panel, ...]
-    variables: tuple[Variable, ...]
+    variables: tuple[DashboardVariable, ...]
     tags: tuple[str, ...] = ("motcua",)
     time_from: str = "now-1y"
     refresh: str = "5m"
 
     def queries(self) -> list[tuple[str, Query]]:
-        """Every query of the board with a name for reports: panels, then variables."""
-        out = [(f"{self.uid}/{p.title}", p.query) for p in self.panels if p.query is not None]
-        out += [(f"{self.uid}/${v.name}", v.query) for v in self.variables]
+        """Every SQL query of the board with a name for reports: panels, then variables."""
+        panels, variables = self.panels, self.variables
+        out = [(f"{self.uid}/{p.title}", p.query) for p in panels if isinstance(p.query, Query)]
+        out += [(f"{self.uid}/${v.name}", v.query) for v in variables if isinstance(v, Variable)]
         return out
+
+    def api_queries(self) -> list[tuple[str, ApiQuery]]:
+        """Every target read from the API, with a name for reports."""
+        return [
+            (f"{self.uid}/{p.title}/{chr(ord('A') + i)}", q)
+            for p in self.panels
+            if isinstance(p.query, ApiQuery)
+            for i, q in enumerate((p.query, *p.more))
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,134 +1,21 @@
-"""Panels built from the metric catalogue (services/metrics/definitions.py) and the plan tables:
-the label, description and unit of a figure come from its definition, never retyped here."""
+"""Panels over what the services store beside the figures: the plan tables (targets, alerts) and
+the intake rollup. The figures themselves are read from the API (services/grafana/api_panels.py);
+labels come from the metric catalogue, never retyped here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from services.grafana.model import TIME_SERIES, Panel, Query
+from services.grafana.api_panels import SCOPE_PARAMS
+from services.grafana.model import TIME_SERIES, ApiQuery, Panel, Query
 from services.grafana.sql import (
-    AGENCY_NAMES,
     STATUS_LABELS,
     intake_filter,
     labels,
-    latest_figures,
     latest_targets,
     metric_label,
-    metric_rate,
     quoted,
-    rate,
     target_agency_filter,
 )
 from services.metrics.definitions import METRICS, TZ
-
-RATE = "Nullable(Float64)"
-# Status colours: red below the plan's usual floors, green from them.
-SHARE_STEPS: tuple[tuple[float | None, str], ...] = ((None, "red"), (0.3, "orange"), (0.9, "green"))
-
-
-def _unit(metric_id: str) -> str:
-    return "m" if METRICS[metric_id].unit == "minutes" else "percentunit"
-
-
-def _describe(metric_id: str) -> str:
-    m = METRICS[metric_id]
-    target = f" Mục tiêu: {m.target}." if m.target else ""
-    return f"{m.description}{target} Nguồn: metric_snapshots (số liệu năm đến thời điểm cuối)."
-
-
-def metric_stat(metric_id: str, *, width: int = 4) -> Panel:
-    """The figure for the selected agencies together, year to date at the dashboard's end."""
-    return Panel(
-        METRICS[metric_id].label,
-        "stat",
-        Query(
-            f"SELECT {rate()} AS value FROM ({latest_figures([metric_id])})",
-            (("value", RATE),),
-        ),
-        description=_describe(metric_id),
-        unit=_unit(metric_id),
-        width=width,
-        height=5,
-        decimals=1,
-    )
-
-
-def metric_count_stat(metric_id: str, title: str, *, width: int = 4) -> Panel:
-    """The numerator alone (e.g. dossiers due soon without an apology: a to-do count)."""
-    return Panel(
-        title,
-        "stat",
-        Query(
-            f"SELECT toUInt64(sum(num)) AS value FROM ({latest_figures([metric_id])})",
-            (("value", "UInt64"),),
-        ),
-        description=_describe(metric_id),
-        unit="short",
-        width=width,
-        height=5,
-    )
-
-
-def monthly_trend(metric_ids: Sequence[str], title: str, *, width: int = 12) -> Panel:
-    """Each month's figure (the month's latest snapshot), one series per metric."""
-    unit = _unit(metric_ids[0])
-    return Panel(
-        title,
-        "timeseries",
-        Query(
-            f"SELECT toDateTime(period_start, '{TZ}') AS time, {metric_label()} AS metric, "
-            f"{rate()} AS value FROM ({latest_figures(metric_ids, trend=True)}) "
-            "GROUP BY period_start, metric ORDER BY time, metric",
-            (
-                ("time", f"DateTime('{TZ}')"),
-                ("metric", "String"),
-                ("value", RATE),
-            ),
-            format=TIME_SERIES,
-        ),
-        description="Số liệu từng tháng (lần tính cuối cùng của tháng), các cơ quan đã chọn cộng "
-        "lại: tổng tử số / tổng mẫu số.",
-        unit=unit,
-        width=width,
-        height=9,
-        options={"legend": {"displayMode": "table", "placement": "bottom"}},
-    )
-
-
-def agency_metric_columns(metric_ids: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    return tuple((m, RATE) for m in metric_ids)
-
-
-def by_agency(
-    metric_ids: Sequence[str], title: str, *, width: int = 24, kind: str = "table"
-) -> Panel:
-    """One row per agency, one column per metric (year to date)."""
-    columns = ", ".join(f"{metric_rate(m)} AS {m}" for m in metric_ids)
-    sql = (
-        f"SELECT f.agency_code AS agency_code, any(n.agency_name) AS agency, {columns} "
-        f"FROM ({latest_figures(metric_ids)}) AS f LEFT JOIN {AGENCY_NAMES} AS n "
-        "ON n.agency_code = f.agency_code GROUP BY f.agency_code ORDER BY f.agency_code"
-    )
-    renames = {m: METRICS[m].label for m in metric_ids}
-    return Panel(
-        title,
-        "table" if kind == "table" else "bargauge",
-        Query(
-            sql,
-            (
-                ("agency_code", "LowCardinality(String)"),
-                ("agency", "String"),
-                *agency_metric_columns(metric_ids),
-            ),
-        ),
-        description="Năm đến thời điểm cuối của bảng; mỗi cơ quan trên hồ sơ của chính cơ quan.",
-        unit=_unit(metric_ids[0]),
-        width=width,
-        height=10,
-        decimals=1,
-        renames=renames,
-    )
-
 
 _TARGET_COLUMNS: tuple[tuple[str, str], ...] = (
     ("target_id", "LowCardinality(String)"),
@@ -187,12 +74,72 @@ TARGET_RENAMES = {
 }
 
 
+# Dossiers received per day by channel and by level: the numerators and denominators of the API's
+# intake shares, so that they add up to what GET /v1/metrics counts as received.
+_CHANNELS = (
+    ("online_share", "Trực tuyến"),
+    ("direct_share", "Trực tiếp"),
+    ("postal_share", "Bưu chính công ích"),
+)
+_LEVELS = (("province", "Cấp tỉnh"), ("district", "Cấp huyện"), ("commune", "Cấp xã"))
+
+
+def _received_by_day(
+    metric_id: str, value: str, name: str, extra: tuple[tuple[str, str], ...] = ()
+) -> ApiQuery:
+    return ApiQuery(
+        f"/v1/metrics/{metric_id}",
+        (*SCOPE_PARAMS, ("group_by", "day"), *extra),
+        "groups",
+        (("group", "time", "day"), (value, name, "number")),
+    )
+
+
+def intake_by_channel(title: str, *, domain: str = "", width: int = 12) -> Panel:
+    """Dossiers received per day, one series per channel (the API's intake shares)."""
+    extra = (("domain", domain),) if domain else ()
+    first, *rest = (_received_by_day(m, "numerator", label, extra) for m, label in _CHANNELS)
+    return Panel(
+        title,
+        "timeseries",
+        first,
+        more=tuple(rest),
+        description="Hồ sơ tiếp nhận mỗi ngày (ngày Việt Nam) theo kênh nộp: tử số của các tỷ lệ "
+        "nộp trực tuyến, trực tiếp, bưu chính công ích của API, cùng phạm vi và khoảng thời gian.",
+        unit="short",
+        width=width,
+        height=9,
+        options={"stacking": {"mode": "normal"}},
+    )
+
+
+def intake_by_level(title: str, *, width: int = 12) -> Panel:
+    """Dossiers received per day, one series per level of the receiving agency's procedure."""
+    first, *rest = (
+        _received_by_day("online_share", "denominator", label, (("level", level),))
+        for level, label in _LEVELS
+    )
+    return Panel(
+        title,
+        "timeseries",
+        first,
+        more=tuple(rest),
+        description="Hồ sơ tiếp nhận mỗi ngày (ngày Việt Nam) theo cấp: mẫu số của tỷ lệ nộp trực "
+        "tuyến của API, lọc theo cấp.",
+        unit="short",
+        width=width,
+        height=9,
+    )
+
+
 def intake_by(column: str, title: str, where: str = "1", *, width: int = 12) -> Panel:
-    """Dossiers received per day, split by `column` (channel, domain_code, level)."""
+    """Dossiers received per day, split by `column` (a domain has no fixed list to ask the API
+    one series each for), from the intake rollup: local days, the board's agency subtree."""
     sql = (
         f"SELECT toDateTime(day, '{TZ}') AS time, toString({column}) AS {column}, "
         "uniqExactMerge(received) AS received FROM dossier_intake_daily "
-        f"WHERE $__dateFilter(day) AND {intake_filter()} AND ({where}) "
+        f"WHERE day >= toDate($__fromTime, '{TZ}') AND day <= toDate($__toTime, '{TZ}') "
+        f"AND {intake_filter()} AND ({where}) "
         f"GROUP BY day, {column} ORDER BY time, {column}"
     )
     return Panel(
@@ -207,12 +154,11 @@ def intake_by(column: str, title: str, where: str = "1", *, width: int = 12) -> 
             ),
             format=TIME_SERIES,
         ),
-        description="Hồ sơ tiếp nhận mỗi ngày (giờ Việt Nam), từ bảng tổng hợp "
-        "dossier_intake_daily.",
+        description="Hồ sơ tiếp nhận mỗi ngày (ngày Việt Nam, mọi ngày mà khoảng đã chọn chạm "
+        "tới), từ bảng tổng hợp dossier_intake_daily.",
         unit="short",
         width=width,
         height=9,
-        options={"stacking": {"mode": "normal"}} if column == "channel" else {},
     )
 
 

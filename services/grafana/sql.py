@@ -2,9 +2,7 @@
 figures, rates divided at read time.
 
 Sources (all written by the project's own services, never recomputed here):
-- metric_snapshots (0007): the metrics service's figures, per agency on its own dossiers, for the
-  current 'month' and 'year'; the latest row per key (argMax by computed_at) is the figure, and a
-  province or any group of agencies is the sum of numerators over the sum of denominators.
+- the figures themselves are not read here: boards ask the API (services/grafana/api_panels.py).
 - target_status (0012): every plan target's status per agency ('' = the scope as a whole).
 - dossier_intake_daily (0005): received dossiers per day × agency × domain × level × channel.
 """
@@ -16,20 +14,22 @@ from collections.abc import Iterable, Mapping
 from services.metrics.definitions import METRICS, TZ
 from services.plans import forecast
 
-# Filters on the template variables. `$__conditionalAll` drops a filter when "All" is selected,
-# so an "All" board never lists every code in its SQL. The level of an agency comes from the org
-# tree (agencies_current, every version: a code keeps its level across versions).
-AGENCY_LEVEL = (
-    "$__conditionalAll({col} IN (SELECT agency_code FROM agencies_current "
-    "WHERE level IN (${{level:singlequote}})), $level)"
+# The agency the board shows, as the API means it (services/metrics/scope.py): `${agency}` and,
+# with `${scope}` = 'true', everything under it in the org tree valid on the range's last local
+# day; a code unknown to that tree still counts its own rows. The recursion stops at a depth no
+# real tree reaches, so a cycle in bad reference data cannot run away.
+SUBTREE = (
+    "WITH RECURSIVE tree AS (SELECT agency_code, parent_code FROM agencies_current "
+    f"WHERE valid_from <= toDate($__toTime, '{TZ}') "
+    f"AND (valid_to IS NULL OR valid_to > toDate($__toTime, '{TZ}'))), "
+    "sub AS (SELECT ${agency:singlequote} AS code, 0 AS depth UNION ALL "
+    "SELECT t.agency_code, sub.depth + 1 FROM tree AS t INNER JOIN sub ON t.parent_code = sub.code "
+    "WHERE ${scope:singlequote} = 'true' AND sub.depth < 16) SELECT code FROM sub"
 )
 
 
 def agency_filter(col: str = "agency_code") -> str:
-    return (
-        f"$__conditionalAll({col} IN (${{agency:singlequote}}), $agency) AND "
-        + AGENCY_LEVEL.format(col=col)
-    )
+    return f"{col} IN ({SUBTREE})"
 
 
 def intake_filter() -> str:

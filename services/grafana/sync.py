@@ -20,8 +20,9 @@ from grafana_client.client import GrafanaClientError
 
 from services.grafana.alerting import ALERT_RULES
 from services.grafana.dashboards import all_dashboards
-from services.grafana.datasource import datasource_body
-from services.grafana.model import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from services.grafana.datasource import api_datasource_body, datasource_body
+from services.grafana.model import API_DATASOURCE_UID, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from services.grafana.variables import API_URL
 
 Action = Literal["created", "updated", "unchanged"]
 MESSAGE = "motcua grafana sync"
@@ -87,6 +88,22 @@ def sync_datasource(
     return Change("datasource", DATASOURCE_UID, "updated")
 
 
+def sync_api_datasource(api: Any, grafana_dir: Path, key: str | None, force: bool) -> Change:
+    body = api_datasource_body(grafana_dir, key, API_URL.value)
+    current = _get(lambda: api.datasource.get_datasource_by_uid(API_DATASOURCE_UID))
+    if current is None:
+        if key is None:
+            raise SystemExit("the API datasource does not exist yet: give --api-key")
+        api.datasource.create_datasource(body)
+        return Change("datasource", API_DATASOURCE_UID, "created")
+    settings = {k: v for k, v in body.items() if k != "secureJsonData"}
+    has_key = bool((current.get("secureJsonFields") or {}).get("bearerToken"))
+    if not force and has_key and _subset_equal(settings, current):
+        return Change("datasource", API_DATASOURCE_UID, "unchanged")
+    api.datasource.update_datasource_by_uid(API_DATASOURCE_UID, body)
+    return Change("datasource", API_DATASOURCE_UID, "updated")
+
+
 def sync_dashboards(api: Any, force: bool) -> list[Change]:
     changes = []
     for board in all_dashboards():
@@ -133,6 +150,7 @@ def sync(
     *,
     clickhouse_password: str | None = None,
     clickhouse_host: str | None = None,
+    api_key: str | None = None,
     force: bool = False,
     timeout: float = 10.0,
 ) -> list[Change]:
@@ -142,6 +160,7 @@ def sync(
     return [
         sync_folder(api),
         sync_datasource(api, grafana_dir, clickhouse_password, clickhouse_host, force),
+        sync_api_datasource(api, grafana_dir, api_key, force),
         *sync_dashboards(api, force),
         *sync_alert_rules(api, force),
     ]

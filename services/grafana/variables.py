@@ -1,11 +1,14 @@
-"""The template variables every board shares: agency (multi, All), level, domain and plan.
+"""The template variables every board shares: the agency and whether its subtree counts, the
+level (narrows the agency list), the domain (intake by domain), the plan, and the API's address.
 
 Two-column variable queries give the value, then the text shown (tech-notes §1).
 """
 
 from __future__ import annotations
 
-from services.grafana.model import Query, Variable
+import os
+
+from services.grafana.model import Choice, Constant, Query, Variable
 from services.grafana.sql import labels
 
 LEVEL_LABELS = {"province": "Cấp tỉnh", "district": "Cấp huyện", "commune": "Cấp xã"}
@@ -21,8 +24,9 @@ LEVEL = Variable(
     description="Cấp của cơ quan trong cây tổ chức (lọc danh sách cơ quan và số liệu).",
 )
 
-# Every version of the org tree: an agency abolished on 1/7/2025 still has its history. The level
-# filter uses the variable's own values, so it needs no $__conditionalAll here.
+# One node of the org tree, the province first (the default): a figure of a node is the API's,
+# the node with everything under it in the tree of the period's end (or the node alone: SCOPE).
+# Every version of the tree is listed: an agency abolished on 1/7/2025 still has its history.
 AGENCY = Variable(
     "agency",
     "Cơ quan",
@@ -30,10 +34,30 @@ AGENCY = Variable(
         "SELECT agency_code AS __value, "
         "concat(argMax(name, valid_from), ' (', agency_code, ')') AS __text "
         "FROM agencies_current WHERE level IN (${level:singlequote}) "
-        "GROUP BY agency_code ORDER BY __value",
+        "GROUP BY agency_code ORDER BY countIf(parent_code IS NULL) = 0, __value",
         (("__value", "String"), ("__text", "String")),
     ),
-    description="Một hoặc nhiều cơ quan; số liệu của mỗi cơ quan là hồ sơ của chính cơ quan đó.",
+    multi=False,
+    include_all=False,
+    description="Cơ quan (mặc định: toàn tỉnh). Số liệu của cơ quan gồm các đơn vị trực thuộc "
+    "theo cây tổ chức cuối kỳ, như API; chọn Phạm vi = Riêng cơ quan để xem hồ sơ của chính "
+    "cơ quan.",
+)
+
+SCOPE = Choice(
+    "scope",
+    "Phạm vi",
+    (("true", "Cả đơn vị trực thuộc"), ("false", "Riêng cơ quan")),
+    description="Cả đơn vị trực thuộc: cơ quan và mọi đơn vị dưới nó trong cây tổ chức cuối kỳ "
+    "(như API, rollup=true); Riêng cơ quan: chỉ hồ sơ của chính cơ quan.",
+)
+
+# Where Grafana reaches the API: the compose service by default; `motcua grafana sync` and
+# `export` take MOTCUA_GRAFANA_API_URL for another address.
+API_URL = Constant(
+    "api_url",
+    os.environ.get("MOTCUA_GRAFANA_API_URL", "http://api:8000").rstrip("/"),
+    description="Địa chỉ API motcua mà Grafana đọc số liệu (nguồn dữ liệu Infinity).",
 )
 
 DOMAIN = Variable(
@@ -59,4 +83,4 @@ PLAN = Variable(
     description="Kế hoạch (mã@phiên bản) mà các mục tiêu được đánh giá theo.",
 )
 
-ALL_VARIABLES = (PLAN, LEVEL, AGENCY, DOMAIN)
+ALL_VARIABLES = (PLAN, LEVEL, AGENCY, SCOPE, DOMAIN, API_URL)

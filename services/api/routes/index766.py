@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ApiContext, Context
-from services.api.routes.metrics import ListParam, RuleSetParam, settled_as_of, split_list
+from services.api.routes.metrics import (
+    FromMsParam,
+    ListParam,
+    RollupParam,
+    RuleSetParam,
+    ToMsParam,
+    range_days,
+    settled_as_of,
+    split_list,
+)
 from services.metrics import index766, rules
 from services.metrics.queries import VN, MetricQueryError, Period, Read, calendar
 from services.metrics.rules import RuleSet
@@ -21,10 +30,14 @@ router = APIRouter(prefix="/v1", tags=["index766"])
 
 
 def _as_dict(result: index766.Index766, agency: str | None, name: str | None) -> dict[str, Any]:
+    counted = any(s.denominator for s in result.scores)
     return {
         "agency": agency,
         "name": name,
         "total_points": result.total,
+        # null when no indicator had anything to count: the empty-population rules alone would
+        # give points (5.2, 5.3) to a scope with no data at all, which a board must not show
+        "points_with_data": result.total if counted else None,
         "max_points": 100,
         "not_assessed_points": result.not_assessed,
         "groups": result.groups(),
@@ -95,8 +108,9 @@ def evaluate_index766(
     as_of: datetime | None = None,
     rule_set: str | None = None,
     read: Read | None = None,
+    rollup: bool = True,
 ) -> Index766Evaluation:
-    """`read`: as metric_result."""
+    """`read`: as metric_result; `rollup`: as for a figure (False: the agencies' own dossiers)."""
     now = settled_as_of(ctx, as_of)
     last = last or now.astimezone(VN).date()
     first = first or last.replace(month=1, day=1)
@@ -105,7 +119,7 @@ def evaluate_index766(
         chosen = rules.get(rule_set)
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
-    scope = resolve(ctx.clickhouse, split_list(agency), period.last_day)
+    scope = resolve(ctx.clickhouse, split_list(agency), period.last_day, rollup)
     catalog = Catalog.load(ctx.clickhouse, period.last_day)
     leaves = index766.leaf_counts(
         ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen, read=read
@@ -124,9 +138,13 @@ def get_index766(
     group_by: Annotated[
         Literal["agency"] | None, Query(description="One index per agency of the scope")
     ] = None,
+    rollup: RollupParam = True,
+    from_ms: FromMsParam = None,
+    to_ms: ToMsParam = None,
 ) -> dict[str, Any]:
+    first, last = range_days(from_, to, from_ms, to_ms)
     try:
-        evaluation = evaluate_index766(ctx, from_, to, agency, as_of, rule_set)
+        evaluation = evaluate_index766(ctx, first, last, agency, as_of, rule_set, rollup=rollup)
         results = evaluation.by_agency() if group_by == "agency" else [evaluation.total()]
     except CalendarRangeError as exc:  # found by schemathesis: a 2021 period answered 500
         raise HTTPException(422, str(exc)) from exc
