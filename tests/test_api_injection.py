@@ -30,7 +30,7 @@ PATH_SAMPLES = {
 }
 # Fields that change with the clock between two requests, or digest the requested codes (the
 # org-tree version of the scope), rather than show stored data.
-_MOVING = {"judged_at", "evaluated_at", "last_ingested_at", "watermark", "org_tree"}
+_MOVING = {"judged_at", "evaluated_at", "last_ingested_at", "watermark", "org_tree", "computed_at"}
 
 
 def _is_text(schema: dict[str, Any]) -> bool:
