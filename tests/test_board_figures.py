@@ -405,3 +405,7 @@ def test_the_grid_tells_the_questions_apart(seeded: Store, api: Api) -> None:
         if "computed_at" not in json.dumps(t.target["columns"])
     }
     assert {p: v for p, v in shows.items() if set(v.values()) != {NO_DATA}} == {}
+    # the index with nothing counted is no data, not the points of the empty-population rules
+    index = next(t for t in TARGETS if t.kind == "stat" and t.target["url"].endswith("/index766"))
+    assert board_value(api, index, empty, root, "true") == {"points": NO_DATA}
+    assert board_value(api, index, june, root, "true") != {"points": NO_DATA}

@@ -617,6 +617,11 @@ def index_for(
     )
 
 
+# The indicators counted from dossier and feedback events (the rest from the catalogue): an
+# index none of these has anything to count in is no data, whatever the catalogue gives.
+FROM_EVENTS = frozenset({"2.1", "3.3", "3.6", "4.1", "4.2", "5.2", "5.3", "5.4"})
+
+
 def _counts(
     dossiers: Counts,
     feedback: Counts,

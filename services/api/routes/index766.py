@@ -30,13 +30,14 @@ router = APIRouter(prefix="/v1", tags=["index766"])
 
 
 def _as_dict(result: index766.Index766, agency: str | None, name: str | None) -> dict[str, Any]:
-    counted = any(s.denominator for s in result.scores)
+    counted = any(s.denominator for s in result.scores if s.indicator.id in index766.FROM_EVENTS)
     return {
         "agency": agency,
         "name": name,
         "total_points": result.total,
-        # null when no indicator had anything to count: the empty-population rules alone would
-        # give points (5.2, 5.3) to a scope with no data at all, which a board must not show
+        # null when no dossier or feedback was counted: the empty-population rules (5.2, 5.3)
+        # and the catalogue alone would give points to a scope with no data, which a board
+        # must not show as an index
         "points_with_data": result.total if counted else None,
         "max_points": 100,
         "not_assessed_points": result.not_assessed,
