@@ -28,7 +28,7 @@ from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
 from services.api.page.cache import PageCache
-from services.common.nats_auth import RoleUrls, start_embedded
+from services.common.nats_auth import RoleUrls, inbox_of, start_embedded
 from services.common.nats_server import EmbeddedNats
 from services.common.settings import CommonSettings
 from services.common.streams import ensure_streams
@@ -165,7 +165,12 @@ async def connect_nats(url: str) -> NatsClient:
         log.warning("NATS: %s", exc)
 
     return await nats.connect(
-        url, name="motcua", max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error
+        url,
+        name="motcua",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=on_error,
+        **inbox_of(url),
     )
 
 
@@ -246,8 +251,11 @@ async def start_ingest(
 ) -> tuple[NatsBroker, IngestPipeline]:
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
     # Per-batch "Received/Processed" lines would drown the log at thousands of events a second.
+    # Replies and pulled messages arrive in the ingest user's own inbox (nats_auth.inbox_prefix).
+    inbox = inbox_of(nats_url).get("inbox_prefix", "_INBOX")
     broker = NatsBroker(
         nats_url,
+        inbox_prefix=inbox,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         log_level=logging.DEBUG,
@@ -265,7 +273,7 @@ async def start_ingest(
     subscribe(broker, pipeline, settings)
     # Reference data (agencies, procedures) on the same broker, with a client of its own.
     reference_client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
-    subscribe_reference(broker, ReferenceWriter(reference_client), settings)
+    subscribe_reference(broker, ReferenceWriter(reference_client), settings, f"{inbox}.".encode())
     await broker.start()
     return broker, pipeline
 

@@ -20,6 +20,7 @@ import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
+from services.common.nats_auth import inbox_prefix
 from services.common.nats_server import free_port, nats_server_binary
 from services.common.streams import ensure_streams
 
@@ -341,6 +342,7 @@ async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> N
                     password=env[variable],
                     allow_reconnect=False,
                     error_cb=_ignore,
+                    inbox_prefix=inbox_prefix(user),  # as every motcua process and integrator
                 )
             except Exception:
                 await asyncio.sleep(0.05)
@@ -389,6 +391,32 @@ async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> N
         assert ack.stream == "MOTCUA_ALERTS"
         assert await denied(mjs, "motcua.events.STNMT.dossier.received")
         assert await denied(mjs, "motcua.dlq.STNMT")
+
+        # No user reads another's inbox (where the ingest's pulled events and everyone's
+        # PubAcks arrive), and one with the default inbox gets no PubAck.
+        spied: list[Any] = []
+
+        async def spy(msg: Any) -> None:
+            spied.append(msg)
+
+        for inbox in ("_INBOX.>", f"{inbox_prefix('ingest')}.>"):
+            await integrator.subscribe(inbox, cb=spy)
+        await integrator.flush()
+        await gjs.publish("motcua.dlq.STNMT", b"y", timeout=2)  # a PubAck to the ingest
+        assert (await ijs.publish("motcua.events.STNMT.dossier.received", b"{}", timeout=2)).seq
+        (msg,) = await sub.fetch(1, timeout=2)  # an event pulled into the ingest's inbox
+        await msg.ack_sync(timeout=2)
+        await integrator.flush()
+        assert spied == []
+        plain = await nats.connect(
+            f"nats://127.0.0.1:{port}",
+            user="integrator_stnmt",
+            password=env["NATS_INTEGRATOR_STNMT_PASSWORD"],
+            allow_reconnect=False,
+            error_cb=_ignore,
+        )
+        clients.append(plain)
+        assert await denied(plain.jetstream(), "motcua.events.STNMT.dossier.received")
     finally:
         for client in clients:
             await client.close()

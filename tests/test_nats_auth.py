@@ -46,6 +46,9 @@ async def _ignore(_: Exception) -> None:
 
 
 async def connect(url: str, user: str | None = None, password: str | None = None, **kw: Any) -> Any:
+    """As an integrator is told to connect: with its user and its own inbox prefix."""
+    if user is not None:
+        kw.setdefault("inbox_prefix", nats_auth.inbox_prefix(user))
     return await nats.connect(
         url,
         user=user,
@@ -85,13 +88,17 @@ def test_embedded_users_have_the_permissions_of_the_compose_users() -> None:
         name: (json.loads(publish) if publish else None, json.loads(sub) if sub else None)
         for name, publish, sub in DEPLOY_USER.findall(DEPLOY_CONF.read_text())
     }
+
+    def inbox(user: str) -> list[str]:
+        return [f"{nats_auth.inbox_prefix(user)}.>"]
+
     expected: dict[str, tuple[Any, Any]] = {
-        name: (list(p), list(nats_auth.INBOX)) if p is not None else (None, None)
+        name: (list(p), inbox(name)) if p is not None else (None, None)
         for name, p in nats_auth.SERVICE_PERMISSIONS.items()
         if name != "simulator"  # embedded only: compose runs no simulator by default
     }
     name, agencies = nats_auth.EXAMPLE_INTEGRATOR
-    expected[name] = (list(nats_auth.integrator_subjects(agencies)), list(nats_auth.INBOX))
+    expected[name] = (list(nats_auth.integrator_subjects(agencies)), inbox(name))
     assert found == expected
 
 
@@ -163,7 +170,20 @@ async def test_integrator_publishes_for_its_agencies_only_and_its_events_are_sto
         async def record(exc: Exception) -> None:
             violations.append(str(exc))
 
-        integrator = await connect_when_allowed(url, "integrator_t", new.password, error_cb=record)
+        own_inbox = nats_auth.inbox_prefix("integrator_t")
+        integrator = await connect_when_allowed(
+            url, "integrator_t", new.password, error_cb=record, inbox_prefix=own_inbox
+        )
+        # No user reads another's inbox: the ingest pulls events there, and PubAcks arrive there.
+        for inbox in ("_INBOX.>", f"{nats_auth.inbox_prefix('ingest')}.>", "_INBOX_admin.>"):
+            await integrator.subscribe(inbox)
+            await integrator.flush()
+            await eventually(
+                lambda inbox=inbox: any(
+                    "permissions violation" in v.lower() and inbox.lower() in v.lower()
+                    for v in violations
+                )
+            )
         js = integrator.jetstream()
         event = received(agency, "AUTH1", d(3), due=d(5, 17))
         ack = await js.publish(
@@ -172,7 +192,8 @@ async def test_integrator_publishes_for_its_agencies_only_and_its_events_are_sto
             headers={"Nats-Msg-Id": event["event_id"]},
             timeout=5,
         )
-        assert ack.stream == "MOTCUA_EVENTS"
+        assert ack.stream == "MOTCUA_EVENTS"  # its own inbox still gets its PubAcks
+        violations.clear()
         assert await refused(js, "motcua.events.STNMT.dossier.received")
         assert any("permissions violation" in v.lower() for v in violations), violations
         # Allowed subject, another agency in the payload: the ingest's own check refuses it.

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import bcrypt
 
@@ -49,9 +50,23 @@ PID_FILE = "nats-server.pid"
 
 # nats-server's own tool (`nats server passwd`) defaults to cost 11: ~0.1 s per connection.
 BCRYPT_COST = 11
-INBOX = ("_INBOX.>",)  # where JetStream PubAcks and request replies arrive
 
-# user → subjects it may publish to (it may subscribe to _INBOX.> only); None: everything.
+
+def inbox_prefix(user: str) -> str:
+    """Where a user's JetStream PubAcks, fetched messages and request replies arrive. Each user
+    has its own: with one `_INBOX.>` for everyone, any integrator could subscribe there and read
+    the events the ingest pulled and every other user's PubAcks. nats-py: `inbox_prefix=`."""
+    return f"_INBOX_{user}"
+
+
+def inbox_of(url: str) -> dict[str, str]:
+    """nats.connect() options for a URL with its user in it (nats://user:password@host): the
+    user's own inbox prefix, which its permissions allow it alone to subscribe to."""
+    user = urlsplit(url.split(",")[0]).username
+    return {"inbox_prefix": inbox_prefix(unquote(user))} if user else {}
+
+
+# user → subjects it may publish to (it may subscribe to its own inbox only); None: everything.
 SERVICE_PERMISSIONS: dict[str, tuple[str, ...] | None] = {
     # ensure_streams and the reference seed (`motcua migrate` in compose).
     "admin": None,
@@ -192,7 +207,7 @@ def _user(name: str, password_hash: str, publish: tuple[str, ...] | None) -> str
         return line + " }"
     return (
         f"{line}, permissions: {{ publish: {json.dumps(list(publish))}, "
-        f"subscribe: {json.dumps(list(INBOX))} }} }}"
+        f"subscribe: {json.dumps([f'{inbox_prefix(name)}.>'])} }} }}"
     )
 
 
@@ -266,7 +281,8 @@ def integrator_lines(new: NewIntegrator, server_url: str) -> list[str]:
     return [
         f"  integrator {i.name}: publish {', '.join(integrator_subjects(i.agencies))}",
         f"    user {i.name}  password {new.password}",
-        f"    nats-py: nats.connect({server_url!r}, user={i.name!r}, password='…')",
+        f"    nats-py: nats.connect({server_url!r}, user={i.name!r}, password='…', "
+        f"inbox_prefix={inbox_prefix(i.name)!r})",
         f"    URL:     {user_url(server_url, i.name, new.password)}",
     ]
 

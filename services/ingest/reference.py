@@ -229,10 +229,14 @@ async def _raw_bodies(msg: Any) -> Any:
 
 
 def subscribe_reference(
-    broker: NatsBroker, writer: ReferenceWriter, settings: IngestSettings
+    broker: NatsBroker,
+    writer: ReferenceWriter,
+    settings: IngestSettings,
+    inbox_prefix: bytes = b"_INBOX.",
 ) -> None:
     """Register the durable batch pull consumer of MOTCUA_REFERENCE on `broker` (before it
-    starts). The writer is blocking and runs in a thread, on a client of its own."""
+    starts). The writer is blocking and runs in a thread, on a client of its own. Its pulled
+    messages arrive under `inbox_prefix` (FastStream does not take the connection's)."""
     publish_dead = reference_dead_letter_publisher(broker)
 
     @broker.subscriber(
@@ -240,6 +244,7 @@ def subscribe_reference(
         stream=JStream(REFERENCE_STREAM, declare=False),
         durable=REFERENCE_DURABLE,
         pull_sub=PullSub(batch_size=FETCH_BATCH, timeout=FETCH_TIMEOUT, batch=True),
+        inbox_prefix=inbox_prefix,
         config=ConsumerConfig(
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=settings.ingest_ack_wait,
