@@ -101,6 +101,21 @@ async def test_open_routes_answer_without_a_key(system: Any) -> None:
 
 
 @session_loop
+async def test_head_answers_as_get_without_a_body(system: Any) -> None:
+    # Catches: HEAD answering 405 (monitors and link checkers use it), a HEAD that skips the
+    # role check, or one that sends the body.
+    async with httpx.AsyncClient(base_url=system.api_url, timeout=60) as http:
+        for path in ("/", "/healthz", "/readyz", "/asyncapi.json"):
+            get, head = await http.get(path), await http.head(path)
+            assert (head.status_code, head.content) == (200, b""), path
+            assert head.headers["content-type"] == get.headers["content-type"], path
+        assert (await http.head("/co-quan/KHONGCO")).status_code == 404
+        assert (await http.head("/v1/pipeline")).status_code == 401
+        ok = await http.head("/v1/pipeline", headers=system.api_headers)
+        assert (ok.status_code, ok.content) == (200, b"")
+
+
+@session_loop
 async def test_each_protected_route_needs_a_key_of_its_role(system: Any) -> None:
     # Catches: a route answering without a key or with a wrong/too-weak one, or refusing the
     # role it is documented for (README's table is ROUTE_ROLES).

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from services.api import page
 from services.api.auth import authorize, secured_openapi
 from services.api.deps import ApiContext
+from services.api.head import HeadAsGet
 from services.api.routes import (
     health,
     index766,
@@ -31,6 +32,7 @@ def create_app(context: ApiContext) -> FastAPI:
         dependencies=[Depends(authorize)],
     )
     app.openapi = secured_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(HeadAsGet)
     app.state.context = context
     app.include_router(health.router)
     app.include_router(metrics.router)
