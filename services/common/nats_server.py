@@ -74,7 +74,9 @@ class EmbeddedNats:
                 time.sleep(0.05)
 
     async def start(self, timeout: float = 10.0) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        # The JetStream store holds every event as published: this user's only (0700).
+        self.store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.store_dir, 0o700)
         self._stop_orphan()
         # A config file names the server itself: a reload (SIGHUP) refuses a server name given
         # on the command line ("config reload not supported for ServerName").

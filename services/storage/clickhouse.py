@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,7 +72,7 @@ def connect(
             )
             reader.database = db
             return reader
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
         client = clickhouse_connect.get_client(dsn=f"chdb://{path}", **kwargs)
         client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(db)}")
         client.database = db
@@ -93,6 +94,14 @@ def connect(
     raise ValueError(
         f"unsupported ClickHouse URL scheme {parsed.scheme!r}: use chdb:// or http(s)://"
     )
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) readable by this user only, and narrow it if it
+    exists: a store holds refused raw bytes, API key hashes and every event. The engine writes
+    its files 0644 inside; a 0700 directory keeps other users out of all of them."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
 
 
 def _ident(name: str) -> str:
