@@ -44,3 +44,27 @@ async def test_a_plan_is_checked_as_the_start_would_check_it_admin_only(system: 
     # nothing was loaded: the running system still does not know the plan
     assert targets.status_code == 404
     assert targets.json()["detail"].startswith("unknown plan 'test-plan@1'")
+
+
+# A "billion laughs": nine levels of nine aliases, 370 bytes that expand to 9^9 strings.
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+async def test_anchors_aliases_and_huge_files_are_refused_at_once(system: Any) -> None:
+    # Catches: a YAML alias bomb expanded (21.7 s and +1.4 GB of RSS for 370 bytes, issue 14
+    # finding 6), anchors accepted at all, or a body held whole however large.
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
+        bomb = await http.post("/v1/plans:check", content=BOMB.encode(), headers=YAML)
+        anchored = edit(VALID, "id: test-plan", "id: &name test-plan")
+        anchor = await http.post("/v1/plans:check", content=anchored.encode(), headers=YAML)
+        huge = await http.post("/v1/plans:check", content=b"#" * 300_000, headers=YAML)
+    assert len(BOMB) < 400
+    assert bomb.status_code == 422  # refused from the event stream, never expanded
+    assert bomb.json()["detail"] == ("plan.yaml:1: anchor &a: plan files may not use YAML anchors")
+    assert anchor.status_code == 422
+    assert anchor.json()["detail"] == (
+        f"plan.yaml:{line_of(anchored, '&name')}: anchor &name: plan files may not use YAML anchors"
+    )
+    assert huge.status_code == 413

@@ -177,8 +177,36 @@ class _Lines:
         return 1
 
 
+# A plan is a few pages of targets (the packaged KH 7860 is 20 KB); anything far larger is not one.
+MAX_PLAN_BYTES = 256 * 1024
+
+
+def _refuse_aliases(text: str, file: str) -> None:
+    """Plans need no anchors or aliases, and a few hundred bytes of nested aliases expand into
+    gigabytes (a "billion laughs": 21.7 s and +1.4 GB for a 370-byte file). Refused from the
+    event stream, before anything is composed, expanded or walked."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        alias = isinstance(event, yaml.AliasEvent)
+        if alias or getattr(event, "anchor", None) is not None:
+            what = f"alias *{event.anchor}" if alias else f"anchor &{event.anchor}"
+            raise PlanError(
+                file, event.start_mark.line + 1, f"{what}: plan files may not use YAML anchors"
+            )
+
+
 def _compose(text: str, file: str) -> tuple[Any, _Lines]:
     """The document's data and the line of each of its parts, from one parse."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_PLAN_BYTES:
+        raise PlanError(file, 1, f"{size:,} bytes: a plan file is at most {MAX_PLAN_BYTES:,}")
+    try:
+        _refuse_aliases(text, file)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = mark.line + 1 if mark is not None else 1
+        raise PlanError(file, where, f"YAML syntax error: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise PlanError(file, 1, f"YAML error: {exc}") from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

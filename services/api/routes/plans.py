@@ -15,10 +15,9 @@ from fastapi import APIRouter, HTTPException, Request
 from services.api.deps import Context
 from services.api.routes.targets import plan_out, target_out
 from services.plans import PlanError, check_new_plan
+from services.plans.loader import MAX_PLAN_BYTES
 
 router = APIRouter(prefix="/v1", tags=["targets"])
-
-MAX_PLAN_BYTES = 1_000_000  # the KH 7860 file is about 20 kB
 
 
 @router.post(
@@ -32,9 +31,12 @@ MAX_PLAN_BYTES = 1_000_000  # the KH 7860 file is about 20 kB
     },
 )
 async def check_plan(ctx: Context, request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_PLAN_BYTES:
-        raise HTTPException(413, f"a plan file is at most {MAX_PLAN_BYTES:,} bytes")
+    # read no more than a plan can be: a bigger body is refused before it is held whole
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_PLAN_BYTES:
+            raise HTTPException(413, f"a plan file is at most {MAX_PLAN_BYTES:,} bytes")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
