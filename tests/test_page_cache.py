@@ -67,26 +67,31 @@ async def test_the_scorecard_is_served_from_memory_until_it_is_due(
         httpx.AsyncClient(base_url=base, timeout=60) as http,
     ):
         before = await http.get(f"/co-quan/{a}")
-        assert before.status_code == 404
+        assert before.status_code == 404  # no such agency yet: no page built, none cached
+        assert cache.builds == 0
 
-        at = datetime(2026, 3, 2, 9, tzinfo=VN)
-        await publish(nc, received(a, "PC1", at, due=at + timedelta(days=3)))
-
-        async def stored() -> bool:
+        async def stored(n: int) -> bool:
             rows = clickhouse.query(
                 "SELECT count() FROM dossier_parts WHERE agency_code = {a:String}",
                 parameters={"a": a},
             ).result_rows
-            return int(rows[0][0]) == 1
+            return int(rows[0][0]) == n
 
-        await eventually(stored)
+        at = datetime(2026, 3, 2, 9, tzinfo=VN)
+        await publish(nc, received(a, "PC1", at, due=at + timedelta(days=3)))
+        await eventually(lambda: stored(1))
+        first = await http.get(f"/co-quan/{a}")
+        assert first.status_code == 200 and "1/1 hồ sơ tiếp nhận" in first.text
+        assert first.headers["cache-control"] == "public, max-age=60"
+
+        await publish(nc, received(a, "PC2", at, due=at + timedelta(days=3)))
+        await eventually(lambda: stored(2))
         still = await http.get(f"/co-quan/{a}")
-        assert (still.status_code, still.text) == (404, before.text)  # within 30 s: as built
+        assert (still.status_code, still.text) == (200, first.text)  # within 30 s: as built
 
         clock[0] += timedelta(seconds=30)
         after = await http.get(f"/co-quan/{a}")
-        assert after.status_code == 200 and "1/1 hồ sơ tiếp nhận" in after.text
-        assert after.headers["cache-control"] == "public, max-age=60"
+        assert after.status_code == 200 and "2/2 hồ sơ tiếp nhận" in after.text
 
         builds = cache.builds
         burst = await asyncio.gather(*(http.get("/") for _ in range(12)))
@@ -96,3 +101,67 @@ async def test_the_scorecard_is_served_from_memory_until_it_is_due(
         other = await http.get("/", params={"nam": "2025"})
         assert other.status_code == 200 and other.text != burst[0].text
         assert cache.builds == builds + 2
+
+
+def test_a_stale_page_is_served_while_it_is_rebuilt() -> None:
+    # Catches: every visitor waiting for a rebuild that takes longer than the page's period
+    # under load (issue 14: all requests of a burst timed out behind builds).
+    cache = PageCache(30)
+    cache.get("p", 0.0, lambda: (200, "old"))
+    release = threading.Event()
+
+    def slow() -> tuple[int, str]:
+        release.wait(10)
+        return 200, "new"
+
+    rebuild = threading.Thread(target=cache.get, args=("p", 40.0, slow))
+    rebuild.start()
+    try:
+        for _ in range(200):  # until the rebuild has claimed the page
+            if "p" in cache._building:
+                break
+            time.sleep(0.01)
+        assert cache.get("p", 40.0, slow).body == "old"  # at once, not after the rebuild
+    finally:
+        release.set()
+        rebuild.join()
+    assert cache.get("p", 41.0, slow).body == "new"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_made_up_years_and_codes_cost_no_build_and_health_never_waits(
+    clickhouse: Client, agency: str
+) -> None:
+    # Catches (issue 14, finding 3): a year spelled another way (02026, full-width digits) or a
+    # made-up agency code each building a whole page (7-13 s and 2-3 s apiece), and /healthz
+    # waiting for a worker thread behind page builds.
+    import anyio
+
+    cache = PageCache(30)
+    async with (
+        _api(clickhouse, load_plans(), page_cache=cache) as base,
+        httpx.AsyncClient(base_url=base, timeout=60) as http,
+    ):
+        for nam in ("02026", "002026", "２０２６", "1999", "20261"):
+            for path in ("/", "/co-quan/STNMT"):
+                r = await http.get(path, params={"nam": nam})
+                assert r.status_code == 404 and "Không có số liệu cho năm" in r.text, nam
+        for code in ("ZZ1", "ZZ2", agency):  # never seen: not in the reference data, no events
+            assert (await http.get(f"/co-quan/{code}")).status_code == 404
+        assert cache.builds == 0
+
+        # every worker thread busy (a burst of page builds): health still answers
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        busy = threading.Event()
+        blockers = [
+            asyncio.create_task(anyio.to_thread.run_sync(busy.wait, 30))
+            for _ in range(int(limiter.total_tokens))
+        ]
+        try:
+            await eventually(lambda: limiter.borrowed_tokens == limiter.total_tokens)
+            health = await http.get("/healthz")
+            assert health.status_code == 200
+            assert not any(b.done() for b in blockers)  # answered while all were held
+        finally:
+            busy.set()
+            await asyncio.gather(*blockers)

@@ -7,6 +7,7 @@ tests/test_api_keys.py fails until it is listed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -70,15 +71,21 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def authorize(request: Request) -> None:
-    """App-wide dependency: 401 without an active key, 403 when its role is too low."""
+async def authorize(request: Request) -> None:
+    """App-wide dependency: 401 without an active key, 403 when its role is too low.
+
+    Async, so an open route (health, readiness, the page's fast refusals) needs no worker
+    thread: as a plain function it waited for one of the pool's threads, all of which a burst of
+    page builds could hold (/healthz answered again 138 s after such a burst: issue 14)."""
     role = required_role(request.method, getattr(request.scope.get("route"), "path", None))
     if role is None:
         return
     token = presented_key(request)
     key: ApiKey | None = None
     if token is not None:
-        key = request.app.state.context.keys.authenticate(token)
+        # the key snapshot may be reloaded from the store: off the event loop
+        keys = request.app.state.context.keys
+        key = await asyncio.to_thread(keys.authenticate, token)
     if key is None:
         raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
     if key.role < role:

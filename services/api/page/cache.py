@@ -5,7 +5,8 @@ simulated province, more with years of data). In `motcua up` the API shares one 
 ingest: a burst of citizens (a press article, a bot) must not take the CPU the ingest needs. So a
 page is built once and served from memory until it is `seconds` old, the same lag the
 Cache-Control header already allows browsers; the page states the time of its figures. Requests
-that arrive while a page is being built wait for that build instead of starting their own.
+that arrive while a page is being built wait for that build instead of starting their own, or,
+when an older copy exists, get that copy at once (stale while it is rebuilt).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class PageCache:
             page = self._fresh(key, now)
             if page is not None:
                 return page
+            stale = self._pages.get(key)
+            if stale is not None and key in self._building:
+                # Another request is rebuilding it: the last page meanwhile, not a wait (a build
+                # under load takes longer than a visitor should).
+                return stale
             building = self._building.setdefault(key, threading.Lock())
         with building:
             with self._lock:  # built by the request this one waited for

@@ -28,15 +28,37 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 YearParam = Annotated[str | None, Query(description="Năm (mặc định: năm nay)")]
 
 
+_YEAR = re.compile(r"^[0-9]{4}$")  # ASCII only: "２０２６".isdigit() is true in Python
+
+
 def _year(ctx: ApiContext, nam: str | None) -> tuple[Year | None, int]:
-    """The year asked for (None when it is not a year with figures) and the current year."""
+    """The year asked for (None when it is not a year with figures) and the current year.
+    Only the canonical spelling counts: `02026` or full-width digits would each be a page of
+    their own in the cache (a full build apiece: issue 14), so they are no year at all."""
     now = ctx.clock()
     this_year = now.astimezone(VN).year
     if nam is None:
         return Year.of(this_year, now), this_year
-    if not nam.isdigit() or not 2000 <= int(nam) <= this_year:
+    if not _YEAR.match(nam) or not 2000 <= int(nam) <= this_year:
         return None, this_year
     return Year.of(int(nam), now), this_year
+
+
+def _known(ctx: ApiContext, code: str, year: Year) -> bool:
+    """Whether any page can exist for this agency code: the reference data knows it, or it has
+    dossiers, feedback or the year's target statuses (an integrator's own code still counts its
+    own). Lookups by each table's key, a few ms: a made-up code is a fast 404, never a page
+    build (2-3 s each: issue 14)."""
+    rows = ctx.clickhouse.query(
+        "SELECT (SELECT count() FROM agencies WHERE agency_code = {c:String}) "
+        "+ (SELECT count() FROM (SELECT 1 FROM dossier_parts WHERE agency_code = {c:String} "
+        "LIMIT 1)) + (SELECT count() FROM (SELECT 1 FROM feedback_parts "
+        "WHERE agency_code = {c:String} LIMIT 1)) + (SELECT count() FROM (SELECT 1 "
+        "FROM target_status WHERE agency_code = {c:String} AND period_start <= {last:Date} "
+        "AND period_end >= {first:Date} LIMIT 1))",
+        parameters={"c": code, "first": year.first, "last": year.last},
+    ).result_rows
+    return bool(rows[0][0])
 
 
 # The figures change every few seconds but a page costs a dozen queries: let browsers and any
@@ -62,18 +84,24 @@ def _serve(ctx: ApiContext, key: tuple[str, ...], build: Callable[[], Built]) ->
     return HTMLResponse(body, status_code=status, headers=_CACHE if status == 200 else None)
 
 
+def _no_year(nam: str | None) -> HTMLResponse:
+    """Answered before the cache and the database: not a year this service has."""
+    return HTMLResponse(not_found(f"Không có số liệu cho năm “{nam}”.")[1], status_code=404)
+
+
 @router.get("/", response_class=HTMLResponse)
 def scorecard(ctx: Context, nam: YearParam = None) -> HTMLResponse:
+    year, this_year = _year(ctx, nam)
+    if year is None:
+        return _no_year(nam)
+
     def build() -> Built:
-        year, this_year = _year(ctx, nam)
-        if year is None:
-            return not_found(f"Không có số liệu cho năm “{nam}”.")
         figures = province_figures(ctx, year)
         statuses = latest_statuses(ctx.clickhouse, year.first, year.last)
         page = province_page(figures, ctx.get_plans(), statuses, this_year)
         return 200, render("province.html", page=page, c=page.common)
 
-    return _serve(ctx, ("/", nam or ""), build)
+    return _serve(ctx, ("/", str(year.year)), build)
 
 
 @router.get("/co-quan/{agency_code}", response_class=HTMLResponse)
@@ -81,11 +109,14 @@ def agency(ctx: Context, agency_code: str, nam: YearParam = None) -> HTMLRespons
     if not _CODE.match(agency_code):
         # Answered without the database or the cache: no code of this shape can exist.
         return HTMLResponse(not_found("Không tìm thấy cơ quan này.")[1], status_code=404)
+    year, this_year = _year(ctx, nam)
+    if year is None:
+        return _no_year(nam)
+    if not _known(ctx, agency_code, year):
+        message = f"Không tìm thấy cơ quan có mã “{agency_code}”."
+        return HTMLResponse(not_found(message)[1], status_code=404)
 
     def build() -> Built:
-        year, this_year = _year(ctx, nam)
-        if year is None:
-            return not_found(f"Không có số liệu cho năm “{nam}”.")
         figures = agency_figures(ctx, year, agency_code)
         statuses = latest_statuses(ctx.clickhouse, year.first, year.last, agency_code)
         # A code is shown when the org tree knows it or when it has figures or statuses: an
@@ -95,4 +126,4 @@ def agency(ctx: Context, agency_code: str, nam: YearParam = None) -> HTMLRespons
         page = agency_page(figures, ctx.get_plans(), statuses, this_year)
         return 200, render("agency.html", page=page, c=page.common)
 
-    return _serve(ctx, ("/co-quan", agency_code, nam or ""), build)
+    return _serve(ctx, ("/co-quan", agency_code, str(year.year)), build)
