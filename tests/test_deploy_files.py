@@ -322,7 +322,7 @@ async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> N
         NATS_CONF.read_text()
         .replace("/data/jetstream", str(tmp_path / "js"))
         .replace("0.0.0.0:4222", f"127.0.0.1:{port}")
-        .replace("http: 0.0.0.0:8222", f"http: 127.0.0.1:{free_port()}")
+        .replace("http: 127.0.0.1:8222", f"http: 127.0.0.1:{free_port()}")
     )
     (tmp_path / "nats.conf").write_text(conf)
     env = fake_env(nats_conf_variables())
@@ -437,3 +437,21 @@ def test_metrics_and_api_read_the_same_plan_folder(compose: dict[str, Any]) -> N
         mounts = compose["services"][name].get("volumes", [])
         assert f"./deploy/plans:{env['MOTCUA_PLANS_DIR']}:ro" in mounts, name
     assert (ROOT / "deploy" / "plans").is_dir()
+
+
+@pytest.mark.pure
+def test_only_nats_is_published_beyond_the_host_by_default(compose: dict[str, Any]) -> None:
+    # Catches (issue 14, finding 11): the API and Grafana published on every interface with no
+    # TLS in front, or NATS monitoring (server state, connections) open to the whole network.
+    # Integrators reach NATS from other machines, so only its client port is published wide.
+    published = {
+        name: service.get("ports", [])
+        for name, service in compose["services"].items()
+        if service.get("ports")
+    }
+    assert published == {
+        "nats": ["${NATS_HOST_PORT:-4222}:4222"],
+        "grafana": ["${GRAFANA_HOST_IP:-127.0.0.1}:${GRAFANA_HOST_PORT:-3000}:3000"],
+        "api": ["${API_HOST_IP:-127.0.0.1}:${API_HOST_PORT:-8000}:8000"],
+    }
+    assert re.search(r"^http: 127\.0\.0\.1:8222$", NATS_CONF.read_text(), re.M)
