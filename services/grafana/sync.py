@@ -20,8 +20,8 @@ from grafana_client.client import GrafanaClientError
 
 from services.grafana.alerting import ALERT_RULES
 from services.grafana.dashboards import all_dashboards
-from services.grafana.datasource import api_datasource_body, datasource_body
-from services.grafana.model import API_DATASOURCE_UID, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from services.grafana.datasource import SECRET_FIELDS, api_datasource_body, datasource_body
+from services.grafana.model import FOLDER_TITLE, FOLDER_UID
 from services.grafana.variables import API_URL
 
 Action = Literal["created", "updated", "unchanged"]
@@ -70,38 +70,39 @@ def sync_folder(api: Any) -> Change:
     return Change("folder", FOLDER_UID, "updated")
 
 
+def _sync_datasource(
+    api: Any, body: dict[str, Any], has_secret: bool, missing: str, force: bool
+) -> Change:
+    """Create or update one datasource by uid. Its secret cannot be read back: a datasource
+    without one must be created with it (`missing` says how), and one that has it is left alone
+    while its other settings are as desired."""
+    uid = body["uid"]
+    current = _get(lambda: api.datasource.get_datasource_by_uid(uid))
+    if current is None:
+        if not has_secret:
+            raise SystemExit(missing)
+        api.datasource.create_datasource(body)
+        return Change("datasource", uid, "created")
+    settings = {k: v for k, v in body.items() if k != "secureJsonData"}
+    stored = bool((current.get("secureJsonFields") or {}).get(SECRET_FIELDS[uid]))
+    if not force and stored and _subset_equal(settings, current):
+        return Change("datasource", uid, "unchanged")
+    api.datasource.update_datasource_by_uid(uid, body)
+    return Change("datasource", uid, "updated")
+
+
 def sync_datasource(
     api: Any, grafana_dir: Path, password: str | None, host: str | None, force: bool
 ) -> Change:
     body = datasource_body(grafana_dir, password, host)
-    current = _get(lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID))
-    if current is None:
-        if password is None:
-            raise SystemExit("the datasource does not exist yet: give --clickhouse-password")
-        api.datasource.create_datasource(body)
-        return Change("datasource", DATASOURCE_UID, "created")
-    settings = {k: v for k, v in body.items() if k != "secureJsonData"}
-    has_password = bool((current.get("secureJsonFields") or {}).get("password"))
-    if not force and has_password and _subset_equal(settings, current):
-        return Change("datasource", DATASOURCE_UID, "unchanged")
-    api.datasource.update_datasource_by_uid(DATASOURCE_UID, body)
-    return Change("datasource", DATASOURCE_UID, "updated")
+    missing = "the datasource does not exist yet: give --clickhouse-password"
+    return _sync_datasource(api, body, password is not None, missing, force)
 
 
 def sync_api_datasource(api: Any, grafana_dir: Path, key: str | None, force: bool) -> Change:
     body = api_datasource_body(grafana_dir, key, API_URL.value)
-    current = _get(lambda: api.datasource.get_datasource_by_uid(API_DATASOURCE_UID))
-    if current is None:
-        if key is None:
-            raise SystemExit("the API datasource does not exist yet: give --api-key")
-        api.datasource.create_datasource(body)
-        return Change("datasource", API_DATASOURCE_UID, "created")
-    settings = {k: v for k, v in body.items() if k != "secureJsonData"}
-    has_key = bool((current.get("secureJsonFields") or {}).get("bearerToken"))
-    if not force and has_key and _subset_equal(settings, current):
-        return Change("datasource", API_DATASOURCE_UID, "unchanged")
-    api.datasource.update_datasource_by_uid(API_DATASOURCE_UID, body)
-    return Change("datasource", API_DATASOURCE_UID, "updated")
+    missing = "the API datasource does not exist yet: give --api-key"
+    return _sync_datasource(api, body, key is not None, missing, force)
 
 
 def sync_dashboards(api: Any, force: bool) -> list[Change]:

@@ -195,20 +195,14 @@ def _refuse_aliases(text: str, file: str) -> None:
 
 
 def _compose(text: str, file: str) -> tuple[Any, _Lines]:
-    """The document's data and the line of each of its parts, from one parse."""
+    """The document's data and the line of each of its parts, from one composition (after a
+    scan of the parser's events for anchors and aliases)."""
     size = len(text.encode("utf-8"))
     if size > MAX_PLAN_BYTES:
         raise PlanError(file, 1, f"{size:,} bytes: a plan file is at most {MAX_PLAN_BYTES:,}")
-    try:
-        _refuse_aliases(text, file)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = mark.line + 1 if mark is not None else 1
-        raise PlanError(file, where, f"YAML syntax error: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise PlanError(file, 1, f"YAML error: {exc}") from None
     loader = yaml.SafeLoader(text)
     try:
+        _refuse_aliases(text, file)
         node = loader.get_single_node()
         if node is None:
             raise PlanError(file, 1, "the file is empty")
