@@ -49,6 +49,7 @@ from tests.test_replay import store
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = ROOT / "deploy" / "grafana" / export.DASHBOARDS_DIR
 CUT = date(2025, 7, 1)  # the province's restructuring: districts abolished, communes merged
+MS = timedelta(milliseconds=1)
 
 
 def local(d: date, hour: float = 0.0) -> datetime:
@@ -127,10 +128,8 @@ def _events(tree: Tree, now: datetime) -> list[dict[str, Any]]:
                 if rng.random() < 0.6:
                     out.append(dossier_event("digitized", a, d, at + timedelta(minutes=30)))
                 if rng.random() < 0.25:
-                    out.append(
-                        feedback_event("rated", a, d, at + timedelta(hours=3), rating="unsatisfied")
-                        | {"type": "dossier.rated", "dossier_id": d}
-                    )
+                    rated = at + timedelta(hours=3)
+                    out.append(dossier_event("rated", a, d, rated, rating="unsatisfied"))
             if rng.random() < 0.5:
                 f = f"F{n}"
                 at = local(day, rng.choice((0.5, 23.5, 10.0)))
@@ -141,8 +140,6 @@ def _events(tree: Tree, now: datetime) -> list[dict[str, Any]]:
                         out.append(feedback_event("answered", a, f, answer))
                         if rng.random() < 0.5:
                             out.append(feedback_event("published", a, f, answer))
-    for e in out:  # feedback_event names no dossier; a rating is a dossier event
-        e.pop("feedback_id", None) if e["type"] == "dossier.rated" else None
     return out
 
 
@@ -280,8 +277,9 @@ def ranges(now: datetime) -> list[Range]:
     today = now.astimezone(VN).date()
     return [
         Range("this month", local(today.replace(day=1)), now),
-        Range("June 2025", local(date(2025, 6, 1)), local(date(2025, 7, 1)) - timedelta(ms := 0)),
-        Range("Q3 2025", local(date(2025, 7, 1)), local(date(2025, 10, 1)) - timedelta(ms)),
+        # a whole month or quarter ends, as Grafana's time picker ends one, 1 ms before the next
+        Range("June 2025", local(date(2025, 6, 1)), local(date(2025, 7, 1)) - MS),
+        Range("Q3 2025", local(date(2025, 7, 1)), local(date(2025, 10, 1)) - MS),
         Range("20/6-10/7/2025", local(date(2025, 6, 20), 10), local(date(2025, 7, 10), 15)),
         Range(
             "22:00-02:00",
