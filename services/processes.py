@@ -96,6 +96,7 @@ async def run_api(settings: Settings) -> None:
             # Loaded here, so a bad plan file stops the start as it does for `motcua metrics`.
             plans=PlanSource(settings.plans_dir),
             page_cache=PageCache(settings.api_page_cache_seconds),
+            admission=settings.api_admission(),
         )
     )
     # Stopped by our handler, like the other services: uvicorn's own re-raises the signal after

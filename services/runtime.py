@@ -24,6 +24,7 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from pydantic import Field, SecretStr
 
+from services.api.admission import Admission
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
@@ -81,6 +82,18 @@ class Settings(IngestSettings, MetricsSettings):
         description="Queries the API and the public pages run at once (clients in its pool); "
         "more wait for a free one",
     )
+    api_requests_per_key: int = Field(
+        default=4,
+        ge=1,
+        description="Requests one API key may have in flight; the next is answered 429 with "
+        "Retry-After",
+    )
+    api_requests_in_flight: int = Field(
+        default=16,
+        ge=1,
+        description="Keyed requests (/v1/…) in flight in all; the next is answered 503 with "
+        "Retry-After (the public page and health are not counted)",
+    )
     nats_port: int = 4222
     replay_chunk_events: int = Field(
         default=2_000_000,
@@ -102,6 +115,12 @@ class Settings(IngestSettings, MetricsSettings):
 
     def api_limits(self) -> QueryLimits:
         return QueryLimits(self.api_query_seconds, self.api_query_memory_mb * 1024 * 1024)
+
+    def api_admission(self) -> Admission:
+        return Admission(
+            per_key=self.api_requests_per_key,
+            in_flight=max(self.api_requests_in_flight, self.api_requests_per_key),
+        )
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -341,6 +360,7 @@ async def embedded(
                 replay_dead_letters=functools.partial(replay_dead_letters, writer, nc.jetstream()),
                 plans=plans,
                 page_cache=PageCache(settings.api_page_cache_seconds),
+                admission=settings.api_admission(),
             )
         )
         uv = _EmbeddedServer(

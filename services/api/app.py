@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from services.api import page
+from services.api.admission import Admitted
 from services.api.auth import authorize, secured_openapi
 from services.api.deps import ApiContext
 from services.api.head import HeadAsGet
@@ -21,6 +22,7 @@ from services.api.routes import (
     targets,
     trails,
 )
+from services.storage.pool import RequestGone
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -33,7 +35,15 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.openapi = secured_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(HeadAsGet)
+    # outermost: a refused request costs no other middleware's work
+    app.add_middleware(Admitted, admission=context.admission)
     app.state.context = context
+
+    @app.exception_handler(RequestGone)
+    async def _gone(request: Request, exc: RequestGone) -> Response:
+        # the client disconnected before the answer (nginx's 499): nobody reads this
+        return Response(status_code=499)
+
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(metrics.rule_sets_router)

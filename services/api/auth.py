@@ -139,6 +139,15 @@ _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/
 _AUTH_RESPONSES = {
     "401": {"description": "Thiếu hoặc sai khóa API / missing or unknown API key", **_ERROR_REF},
     "403": {"description": "Khóa không đủ quyền / the key's role is too low", **_ERROR_REF},
+    "429": {
+        "description": "Khóa có quá nhiều yêu cầu cùng lúc / too many requests in flight for "
+        "this key: retry after `Retry-After` seconds (services/api/admission.py)",
+        **_ERROR_REF,
+    },
+    "503": {
+        "description": "Hệ thống đang bận / the API is busy: retry after `Retry-After` seconds",
+        **_ERROR_REF,
+    },
 }
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Request
 
+from services.api.admission import Admission
 from services.api.keys import KeyStore
 from services.api.page.cache import PageCache
 from services.plans.model import Plan
@@ -39,6 +40,8 @@ class ApiContext:
     plans: Mapping[str, Plan] | None = None
     # The public pages' server-side cache (services/api/page/cache.py); None: built per request.
     page_cache: PageCache | None = None
+    # How many keyed requests may run, per key and in all (services/api/admission.py).
+    admission: Admission = field(default_factory=Admission)
 
     def get_plans(self) -> Mapping[str, Plan]:
         from services.plans.source import PlanSource

@@ -9,14 +9,21 @@ and the 766 index's reads no longer queue behind each other.
 
 Only what the readers use is offered (query, command, insert); each call is self-contained (its
 settings and parameters travel with it), so which client runs it does not matter.
+
+A call made for a request whose client has gone (`abandon_with`: the API sets it per request)
+is refused with `RequestGone` before it starts or while it waits for a client: a request's
+later queries never run for nobody (issue 14: 200 requests whose clients had given up kept
+the API computing for 11 minutes). A query already running ends by itself, within the
+engine's time limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
@@ -26,6 +33,36 @@ from clickhouse_connect.driver.query import QueryResult
 T = TypeVar("T")
 _THREADS = "clickhouse-pool"
 _NESTED = "clickhouse-pool-nested"
+# How often a call waiting for a free client looks whether its request is still wanted.
+_WAIT_CHECK_SECONDS = 0.1
+
+
+class RequestGone(Exception):
+    """The request a call was for has gone (its client disconnected): nobody waits for it."""
+
+
+# Set while a request runs (services/api/admission.py); copied into the pool's threads with the
+# rest of the caller's context.
+_gone: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "motcua_request_gone", default=None
+)
+
+
+@contextlib.contextmanager
+def abandon_with(gone: threading.Event) -> Iterator[None]:
+    """Calls made in this context (and in the threads it hands work to) are refused once
+    `gone` is set."""
+    token = _gone.set(gone)
+    try:
+        yield
+    finally:
+        _gone.reset(token)
+
+
+def _check_wanted() -> None:
+    gone = _gone.get()
+    if gone is not None and gone.is_set():
+        raise RequestGone("the request's client has gone: its remaining queries are not run")
 
 
 class ClientPool:
@@ -54,11 +91,17 @@ class ClientPool:
                 client = self._factory()
                 self._made.append(client)
                 return client
-        return self._free.get()  # every client busy: wait for one
+        while True:  # every client busy: wait for one, as long as somebody waits for us
+            try:
+                return self._free.get(timeout=_WAIT_CHECK_SECONDS)
+            except queue.Empty:
+                _check_wanted()
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        _check_wanted()
         client = self._borrow()
         try:
+            _check_wanted()
             return getattr(client, name)(*args, **kwargs)
         finally:
             self._free.put(client)

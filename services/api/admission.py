@@ -1,0 +1,240 @@
+"""Admission to the keyed routes (/v1/…): how much work one key, and all keys together, may
+have running, and no work for a client that has gone (issue 14, finding 4).
+
+200 concurrent figure requests with one viewer key had the API unresponsive for 11 minutes, and
+it kept computing long after the clients had given up. Now:
+- a key with `per_key` requests in flight gets 429 for the next, with Retry-After;
+- past `in_flight` keyed requests in all, the next gets 503, with Retry-After;
+- when a request's client disconnects, its remaining queries are refused before they start
+  (services/storage/pool.py, RequestGone) and the request ends with 499, which nobody reads.
+
+The key is identified by what the client presents, before it is checked: a flood of made-up
+keys is answered 401 by the role check, each holding a slot for that long only. The open routes
+(the public page, health, the contract) are not limited here: health must answer whatever the
+load, and the page has its own cache, single build and fast 404s (services/api/page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.storage.pool import abandon_with
+
+# The keyed routes; everything else is open (services/api/auth.py ROUTE_ROLES).
+_KEYED_PREFIX = "/v1/"
+# Requests that carry no body: their client's going away can be watched for while they run.
+_WATCHED_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass
+class Admission:
+    """Each key runs `per_key` requests at a time and queues up to `queue_per_key` more (a
+    Grafana board asks for a dozen figures at once with one key); past that it is refused
+    with 429. All keys together run `in_flight` at a time; a queued request that has not
+    started within `queue_seconds` is refused with 503. A queue is served first come, first
+    served, and the keys in turn, so one busy key does not starve the others."""
+
+    per_key: int = 4
+    in_flight: int = 16
+    queue_per_key: int = 32
+    queue_seconds: float = 15.0
+    retry_after_seconds: int = 1
+    running: Counter[str] = field(default_factory=Counter)
+    waiting: dict[str, deque[asyncio.Future[None]]] = field(default_factory=dict)
+    # What a test or an operator can read: refusals by status, and requests whose client went
+    # away before their answer.
+    refused: Counter[int] = field(default_factory=Counter)
+    abandoned: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.per_key <= self.in_flight or self.queue_per_key < 0:
+            raise ValueError("admission needs 1 <= per_key <= in_flight and a queue >= 0")
+
+    def _free(self, identity: str) -> bool:
+        return self.running[identity] < self.per_key and self.running.total() < self.in_flight
+
+    async def enter(self, identity: str, gone: asyncio.Event) -> int | None:
+        """None: admitted (call leave() when done); else the status to refuse with. Only the
+        event loop calls this and leave(), so no lock is needed. `gone`: the client has
+        disconnected; a queued request then leaves the queue (status 499)."""
+        queue = self.waiting.get(identity)
+        if not queue and self._free(identity):
+            self.running[identity] += 1
+            return None
+        if queue is not None and len(queue) >= self.queue_per_key or self.queue_per_key == 0:
+            self.refused[429] += 1
+            return 429
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(identity, deque()).append(turn)
+        disconnected: asyncio.Future[Any] = asyncio.ensure_future(gone.wait())
+        try:
+            await asyncio.wait(
+                {turn, disconnected},
+                timeout=self.queue_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except asyncio.CancelledError:
+            if turn.done():
+                self.leave(identity)
+            else:
+                turn.cancel()
+                self._forget(identity, turn)
+            raise
+        finally:
+            disconnected.cancel()
+        if turn.done():
+            return None  # the slot was taken for us (_wake)
+        turn.cancel()
+        self._forget(identity, turn)
+        if gone.is_set():
+            self.abandoned += 1
+            return 499
+        self.refused[503] += 1
+        return 503
+
+    def leave(self, identity: str) -> None:
+        self.running[identity] -= 1
+        if self.running[identity] <= 0:
+            del self.running[identity]
+        self._wake()
+
+    def _wake(self) -> None:
+        """Start queued requests while there is room, one key after another."""
+        progressed = True
+        while progressed and self.running.total() < self.in_flight:
+            progressed = False
+            for identity in list(self.waiting):
+                queue = self.waiting[identity]
+                if queue and self._free(identity):
+                    turn = queue.popleft()
+                    self.running[identity] += 1
+                    turn.set_result(None)
+                    progressed = True
+                if not queue:
+                    del self.waiting[identity]
+
+    def _forget(self, identity: str, turn: asyncio.Future[None]) -> None:
+        queue = self.waiting.get(identity)
+        if queue is not None and turn in queue:
+            queue.remove(turn)
+            if not queue:
+                del self.waiting[identity]
+
+
+_REFUSALS = {
+    429: (
+        "Khóa API này đang có quá nhiều yêu cầu cùng lúc; hãy thử lại sau. "
+        "Too many requests in flight for this API key: retry after the Retry-After seconds."
+    ),
+    503: (
+        "Hệ thống đang bận; hãy thử lại sau. "
+        "The API is busy with other requests: retry after the Retry-After seconds."
+    ),
+}
+
+
+def _presented_key(scope: Scope) -> str | None:
+    """The key as services/api/auth.presented_key reads it, from the raw headers."""
+    headers: dict[str, str] = {
+        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+    }
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("x-api-key") or None
+
+
+class Admitted:
+    """ASGI middleware applying an Admission to the keyed routes."""
+
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app = app
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(_KEYED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        token = _presented_key(scope)
+        if token is None:  # the role check answers 401
+            await self.app(scope, receive, send)
+            return
+        identity = hashlib.sha256(token.encode()).hexdigest()
+        if scope["method"] not in _WATCHED_METHODS:  # a body to read: not watched
+            await self._admitted(identity, asyncio.Event(), scope, receive, send)
+            return
+        # The request's (empty) body is read here and handed on; after it, the server's
+        # receive() returns only once the client has gone (or the response is complete).
+        first = await receive()
+        if first["type"] == "http.disconnect":
+            self.admission.abandoned += 1
+            return
+        gone, disconnected = threading.Event(), asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+            disconnected.set()
+
+        pending: list[Message] = [first]
+
+        async def replay() -> Message:
+            if pending:
+                return pending.pop()
+            await disconnected.wait()
+            return {"type": "http.disconnect"}
+
+        watcher = asyncio.create_task(watch())
+        try:
+            with abandon_with(gone):
+                await self._admitted(identity, disconnected, scope, replay, send)
+        finally:
+            watcher.cancel()
+
+    async def _admitted(
+        self, identity: str, gone: asyncio.Event, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        refusal = await self.admission.enter(identity, gone)
+        if refusal == 499:
+            return  # nobody to answer
+        if refusal is not None:
+            await self._refuse(refusal, send)
+            return
+        unanswered = True  # no answer had started when the client went
+
+        async def tracked(message: Message) -> None:
+            nonlocal unanswered
+            if message["type"] == "http.response.start" and not gone.is_set():
+                unanswered = False
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        finally:
+            self.admission.leave(identity)
+            if gone.is_set() and unanswered:
+                self.admission.abandoned += 1
+
+    async def _refuse(self, status: int, send: Send) -> None:
+        body = json.dumps({"detail": _REFUSALS[status]}, ensure_ascii=False).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(self.admission.retry_after_seconds).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
