@@ -28,10 +28,15 @@ REFERENCE_KINDS = ("agency", "procedure")
 REFERENCE_DEAD_LETTER_AGENCY = "_reference"
 
 # The largest event the ingest accepts. Real events are well under 2 KiB; anything this big is an
-# integrator bug, refused before it is parsed. The stream's own max_msg_size is larger, so such a
-# message still reaches ingest and is dead-lettered with its bytes instead of vanishing at publish.
+# integrator bug, refused before it is parsed.
 MAX_EVENT_BYTES = 64 * 1024
-STREAM_MAX_MSG_BYTES = 1024 * 1024
+# The largest message the NATS server takes (max_payload) and the streams store: the contract's
+# 64 KiB and room for headers. A bigger publish is refused to the publisher at once (nats-py:
+# MaxPayloadError), so nobody can make the stream, the dead letters and the API hold megabytes
+# per message (issue 14: 150 x 1 MB dead letters made one listing 353 MB). A message between the
+# two limits still reaches the ingest and is dead-lettered as `oversized`, with its bytes.
+NATS_MAX_PAYLOAD = MAX_EVENT_BYTES + 8 * 1024
+STREAM_MAX_MSG_BYTES = NATS_MAX_PAYLOAD
 
 
 def event_subject(agency_code: str, event_type: str) -> str:

@@ -3,7 +3,6 @@ per integrator in the API, replayed once after a fix, and their bytes expire."""
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import uuid
@@ -12,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats.errors
 import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 import services.ingest.pipeline as ingest_pipeline
 from schemas import export
-from schemas.subjects import MAX_EVENT_BYTES, event_subject
+from schemas.subjects import MAX_EVENT_BYTES, NATS_MAX_PAYLOAD, event_subject
 from services.ingest.dlq import replay_dead_letters
 from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
 from tests.helpers import VN, eventually, publish, received, resolved
@@ -192,7 +192,7 @@ async def test_replay_after_a_fix_stores_once_and_counts(
     }
     assert old_name == listed
     bad = next(d for d in listed if d["reason"] == "invalid_json")
-    assert base64.b64decode(bad["raw_base64"]) == b"{not json"
+    assert bad["raw_preview"] == "{not json" and bad["raw_bytes"] == len(b"{not json")
     assert summary["total"] == 2
     assert summary["by_reason"] == {"invalid_field": 1, "invalid_json": 1}
     assert summary["by_integrator"] == {a: 2}
@@ -320,3 +320,38 @@ async def test_replay_over_the_api_while_motcua_up_runs_admin_only(
     }
     assert (again.json()["candidates"], again.json()["republished"]) == (0, 0)
     assert _received_count(clickhouse, a) == 1
+
+
+async def test_big_letters_are_listed_by_preview_and_downloaded_whole(
+    system: Any, nc: NatsClient, clickhouse: Client, agency: str
+) -> None:
+    # Catches (issue 14, finding 5): a listing that carries every letter's bytes twice (1,000
+    # letters of 1 MB made one response of 353 MB and the API's memory grow by 1.5 GB), and a
+    # NATS server that takes messages of any size up to its 1 MiB default.
+    subject = event_subject(agency, "dossier.received")
+    assert nc.max_payload == NATS_MAX_PAYLOAD  # what the server announces, from its config
+    with pytest.raises(nats.errors.MaxPayloadError):
+        await nc.jetstream().publish(subject, b" " * (NATS_MAX_PAYLOAD + 1))
+    letters = [bytes([65 + i]) * 500 + b"\xff" + b" " * (70_000 - 501) for i in range(3)]
+    for raw in letters:
+        await nc.jetstream().publish(subject, raw)
+    await eventually(lambda: len(_dead(clickhouse, agency)) == len(letters))
+    async with httpx.AsyncClient(base_url=system.api_url, headers=system.api_headers) as http:
+        listing = await http.get("/v1/dead-letters", params={"integrator": agency, "limit": 1000})
+        listed = listing.json()
+        # a few KB whatever the letters' size: the preview, the size, where the bytes are
+        assert len(listing.content) < len(letters) * 4_000
+        assert {d["reason"] for d in listed} == {"oversized"}
+        downloads = []
+        for d in listed:
+            assert d["raw_bytes"] == 70_000 and not d["raw_expired"]
+            assert d["raw_preview"].startswith(d["raw_preview"][0] * 500 + "\ufffd")
+            got = await http.get(d["raw_url"])
+            assert got.status_code == 200
+            assert got.headers["content-type"] == "application/octet-stream"
+            downloads.append(got.content)
+        missing = await http.get(
+            listed[0]["raw_url"].replace(f"/{listed[0]['stream_seq']}/", "/999999999/")
+        )
+    assert sorted(downloads) == sorted(letters)  # verbatim, invalid UTF-8 included
+    assert missing.status_code == 404

@@ -20,6 +20,7 @@ import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
+from schemas.subjects import NATS_MAX_PAYLOAD
 from services.common.nats_auth import inbox_prefix
 from services.common.nats_server import free_port, nats_server_binary
 from services.common.streams import ensure_streams
@@ -310,6 +311,14 @@ def test_nats_config_is_accepted_by_nats_server() -> None:
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.pure
+def test_the_nats_payload_limit_is_the_contracts() -> None:
+    # Catches (issue 14, finding 5): compose's server taking messages of any size up to the
+    # 1 MiB default, or a limit that drifted from the one the embedded server gets.
+    limits = re.findall(r"^max_payload:\s*(\d+)\s*$", NATS_CONF.read_text(), re.MULTILINE)
+    assert limits == [str(NATS_MAX_PAYLOAD)]
 
 
 @pytest.mark.nats

@@ -42,6 +42,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/feedback/{feedback_id}/events"): Role.auditor,
     ("GET", "/v1/dead-letters"): Role.auditor,
     ("GET", "/v1/dead-letters/summary"): Role.auditor,
+    ("GET", "/v1/dead-letters/{stream_seq}/raw"): Role.auditor,
     # Operations that change what the system does or who may use it.
     ("POST", "/v1/metrics:refresh"): Role.admin,
     ("POST", "/v1/dead-letters:replay"): Role.admin,

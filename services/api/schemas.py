@@ -64,8 +64,12 @@ class DeadLetterOut(BaseModel):
     event_id: str | None
     reason: str
     detail: str
-    raw: str = Field(description="The original bytes as text (invalid UTF-8 shown as U+FFFD)")
-    raw_base64: str = Field(description="The original bytes, verbatim; '' once expired")
+    raw_preview: str = Field(
+        description="The first 512 bytes as text (invalid UTF-8 shown as U+FFFD); the whole "
+        "bytes, verbatim, from `raw_url`"
+    )
+    raw_bytes: int = Field(description="How many bytes were refused; 0 once expired")
+    raw_url: str = Field(description="Where to download the original bytes (auditor)")
     raw_expired: bool = Field(description="The bytes were blanked by the retention TTL")
     replayed: bool = Field(description="`motcua dlq replay` republished it or found it stored")
 

@@ -39,6 +39,7 @@ from schemas.subjects import (
     EVENTS_PREFIX,
     EVENTS_STREAM,
     EVENTS_SUBJECTS,
+    NATS_MAX_PAYLOAD,
     REFERENCE_STREAM,
 )
 from services.common.nats_server import SERVER_NAME, EmbeddedNats
@@ -221,6 +222,7 @@ def render_config(service_hashes: dict[str, str], integrators: list[Integrator])
         "# `motcua integrators add|revoke`: edits here are overwritten. Same users and\n"
         "# permissions as deploy/nats/nats.conf, in the global account, bcrypt hashes only.\n"
         f"server_name: {json.dumps(SERVER_NAME)}\n"
+        f"max_payload: {NATS_MAX_PAYLOAD}\n"
         "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n}\n"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,8 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+
+from schemas.subjects import NATS_MAX_PAYLOAD
 
 SERVER_NAME = "motcua-embedded"
 
@@ -80,11 +83,13 @@ class EmbeddedNats:
         self._stop_orphan()
         # A config file names the server itself: a reload (SIGHUP) refuses a server name given
         # on the command line ("config reload not supported for ServerName").
-        config = (
-            ["-c", str(self.config_file.resolve())]
-            if self.config_file
-            else ["--server_name", SERVER_NAME]
-        )
+        config_file = self.config_file
+        if config_file is None:  # no users (tests): the name and the payload limit alone
+            config_file = self.store_dir / "nats-server.conf"
+            config_file.write_text(
+                f"server_name: {json.dumps(SERVER_NAME)}\nmax_payload: {NATS_MAX_PAYLOAD}\n"
+            )
+        config = ["-c", str(config_file.resolve())]
         self.process = subprocess.Popen(
             [
                 nats_server_binary(),

@@ -49,6 +49,10 @@ def dlq_stream_config() -> StreamConfig:
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
         max_age=90 * DAY,
+        # The dead_letters table is the record (motcua dlq replay reads it); this stream is a
+        # copy for subscribers, so a flood of refused messages ages its oldest out instead of
+        # filling the disk: 2 GiB is some 30,000 letters of the largest size.
+        max_bytes=2 * 1024**3,
         discard=DiscardPolicy.OLD,
         duplicate_window=2 * 3600,
     )
