@@ -48,7 +48,9 @@ _DESCRIPTION = (
     "Khánh Hòa gửi đến hệ thống giám sát. / Dossier and feedback events the one-stop systems of "
     "Khánh Hòa publish to motcua-monitor. One JSON object per message on "
     f"{EVENTS_PREFIX}.{{agency_code}}.{{type}}, with the Nats-Msg-Id header set to event_id. "
-    "No personal data: unknown fields are refused. Refused messages are republished unchanged on "
+    "No personal data: unknown fields are refused. Types are strict (a number is never a "
+    "string, a boolean never 0/1) and an object must not repeat a key. Refused messages are "
+    "republished unchanged on "
     f"{DLQ_PREFIX}.{{agency_code}} with the reason in headers."
 )
 _AGENCY_PARAMETER = {

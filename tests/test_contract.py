@@ -169,3 +169,43 @@ def test_processor_reasons_are_documented(subject: str, raw: bytes | None, reaso
     assert isinstance(result, DeadLetter)
     assert result.reason == reason
     assert reason in DEAD_LETTER_REASONS
+
+
+@pytest.mark.parametrize(
+    ("tail", "key"),
+    [
+        (b', "agency_code": "SNV"}', "agency_code"),  # the last one would have won
+        (b', "agency\\u005fcode": "STNMT"}', "agency_code"),  # the same key, escaped
+        (b', "amount_vnd": 1500000}', "amount_vnd"),  # even with the same value
+    ],
+    ids=["other-value", "escaped", "same-value"],
+)
+def test_a_repeated_key_is_refused_naming_it(tail: bytes, key: str) -> None:
+    # Catches (issue 14, finding 8): `"agency_code"` twice stored with the last value, where a
+    # system that keeps the first reads another agency.
+    raw = (V1 / "examples" / "dossier.paid.json").read_bytes().rstrip()[:-1] + tail
+    result = process(raw, _meta(event_subject("STNMT", "dossier.paid")))
+    assert isinstance(result, DeadLetter)
+    assert result.reason == "invalid_json"
+    assert repr(key) in result.detail and "twice" in result.detail
+
+
+def test_values_must_have_their_json_type() -> None:
+    # Catches (issue 14, finding 8): lax coercion accepting "5" for an integer, "true" for a
+    # boolean, 5.5 for an integer, where the JSON Schema says integer and boolean.
+    example = json.loads((V1 / "examples" / "dossier.received.json").read_bytes())
+    for field, value in (("fee_required", "true"), ("fee_required", 1)):
+        raw = json.dumps(example | {field: value}).encode()
+        result = process(raw, _meta(_subject_for(raw)))
+        assert isinstance(result, DeadLetter) and result.reason == "invalid_field", (field, value)
+        assert field in result.detail
+    paid = json.loads((V1 / "examples" / "dossier.paid.json").read_bytes())
+    for value in ("5", 5.5):
+        raw = json.dumps(paid | {"amount_vnd": value}).encode()
+        result = process(raw, _meta(_subject_for(raw)))
+        assert isinstance(result, DeadLetter) and result.reason == "invalid_field", value
+    # what JSON spells as strings stays strings: times, ids, codes
+    assert isinstance(
+        process(json.dumps(paid).encode(), _meta(event_subject("STNMT", "dossier.paid"))),
+        EventRow,
+    )

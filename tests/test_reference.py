@@ -150,6 +150,9 @@ AGENCY_SUBJECT = reference_subject("agency", "PHUONG_BACNHATRANG")
         (AGENCY_SUBJECT, _mutated({"valid_to": "2025-07-01"}), "invalid_field"),
         (AGENCY_SUBJECT, _mutated({"parent_code": None}), "invalid_field"),
         (AGENCY_SUBJECT, _mutated({"citizen_name": "x"}), "invalid_field"),
+        # issue 14, finding 8: a repeated key; a number for a string
+        (AGENCY_SUBJECT, _mutated({})[:-1] + b', "parent_code": null}', "invalid_json"),
+        (AGENCY_SUBJECT, _mutated({"name": 5}), "invalid_field"),
         ("motcua.reference.unit.X", _mutated({}), "bad_subject"),
         ("motcua.events.X.dossier.received", _mutated({}), "bad_subject"),
         (reference_subject("agency", "XA_KHAC"), _mutated({}), "code_mismatch"),

@@ -249,5 +249,10 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
 
 
 def parse_event(data: bytes | str) -> Event:
-    """Validate one JSON payload against contract v1; raises pydantic.ValidationError."""
-    return EVENT_ADAPTER.validate_json(data)
+    """Validate one JSON payload against contract v1; raises pydantic.ValidationError.
+
+    Strict: a JSON value must have the field's own JSON type (`"amount_vnd": "5"` is refused,
+    as the JSON Schema says; lax mode turned the string into 5). Times, UUIDs and codes are
+    strings in JSON, as the schema has them. A repeated key is the caller's check
+    (schemas/v1/strict_json.py), since it needs the bytes parsed a second time."""
+    return EVENT_ADAPTER.validate_json(data, strict=True)

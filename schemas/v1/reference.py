@@ -155,5 +155,6 @@ def reference_code(event: ReferenceEvent) -> str:
 
 
 def parse_reference(data: bytes | str) -> ReferenceEvent:
-    """Validate one JSON payload; raises pydantic.ValidationError."""
-    return REFERENCE_ADAPTER.validate_json(data)
+    """Validate one JSON payload, strictly (schemas/v1/events.parse_event); raises
+    pydantic.ValidationError."""
+    return REFERENCE_ADAPTER.validate_json(data, strict=True)

@@ -12,11 +12,12 @@ from enum import Enum
 from functools import cache, lru_cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from schemas.subjects import MAX_EVENT_BYTES, parse_subject
 from schemas.v1.events import DossierEvent, Event, parse_event
+from schemas.v1.strict_json import may_repeat, repeated_key
 
 # Insert column order of the `events` table (ingested_at is filled by ClickHouse). A drift test
 # ties this tuple to the table definition.
@@ -134,7 +135,11 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
         event = parse_event(raw)
     except ValidationError as exc:
         reason, detail = classify(exc)
+        if (repeat := repeated_detail(raw, None, reason)) is not None:
+            return refuse("invalid_json", repeat, source=_source_of(raw))
         return refuse(reason, detail, source=_best_effort_source(raw, reason))
+    if (repeat := repeated_detail(raw, event)) is not None:
+        return refuse("invalid_json", repeat, event)
     if (bad := _unstorable_time(event)) is not None:
         return refuse("invalid_field", bad, event)
     if event.agency_code != parts.agency_code:
@@ -150,6 +155,25 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
             event,
         )
     return EventRow(event=event, values=to_row(event, meta))
+
+
+def repeated_detail(raw: bytes, parsed: BaseModel | None, reason: str = "") -> str | None:
+    """Why `raw` is refused for a key it repeats (schemas/v1/strict_json.py), or None.
+    `parsed`: what the models made of it; None: they refused it for `reason`, and a repeat is
+    then looked for in an object refused for its fields only (the other reasons are what is
+    wrong with it, and a repeat may be why a field is wrong)."""
+    if parsed is not None:
+        if not may_repeat(raw, len(parsed.model_fields_set)):
+            return None
+    elif reason not in ("invalid_field", "unknown_type"):
+        return None
+    key = repeated_key(raw)
+    if key is None:
+        return None
+    return (
+        f"the key {key!r} appears twice in one object: the contract refuses repeated keys "
+        "(parsers disagree on which one counts)"
+    )
 
 
 # A few dozen agency × type subjects carry all the traffic: split each once.
@@ -221,6 +245,10 @@ def _best_effort_source(raw: bytes, reason: str) -> str:
     so a dead letter is attributed to its integrator even when the event itself is invalid."""
     if reason not in ("invalid_field", "unknown_type"):
         return ""
+    return _source_of(raw)
+
+
+def _source_of(raw: bytes) -> str:
     try:
         data = from_json(raw)
     except ValueError:

@@ -39,7 +39,7 @@ from schemas.v1.reference import (
     reference_code,
 )
 from services.ingest.consumer import dead_letter_publisher
-from services.ingest.processor import DeadLetter, MessageMeta, classify
+from services.ingest.processor import DeadLetter, MessageMeta, classify, repeated_detail
 from services.ingest.settings import IngestSettings
 from services.ingest.writer import StoreUnavailable
 
@@ -143,7 +143,12 @@ def process_reference(raw: bytes, meta: MessageMeta) -> ReferenceRow | DeadLette
     try:
         record = parse_reference(raw)
     except ValidationError as exc:
-        return refuse(*classify(exc))
+        reason, detail = classify(exc)
+        if (repeat := repeated_detail(raw, None, reason)) is not None:
+            return refuse("invalid_json", repeat)
+        return refuse(reason, detail)
+    if (repeat := repeated_detail(raw, record)) is not None:
+        return refuse("invalid_json", repeat, record)
     if record.type != f"reference.{parts.kind}":
         return refuse(
             "type_mismatch", f"payload type {record.type!r} ≠ subject kind {parts.kind!r}", record

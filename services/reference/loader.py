@@ -25,9 +25,9 @@ from schemas.subjects import reference_subject
 from schemas.v1.reference import (
     AGENCY_TYPE,
     PROCEDURE_TYPE,
-    REFERENCE_ADAPTER,
     AgencyReference,
     ReferenceEvent,
+    parse_reference,
     reference_code,
 )
 from services.ingest.processor import MessageMeta
@@ -94,7 +94,7 @@ def _event(record: Any, event_type: str, source: str, where: str) -> ReferenceEv
         "source": source,
     }
     try:  # from JSON, exactly as the ingest will parse it
-        return REFERENCE_ADAPTER.validate_json(json.dumps(payload, ensure_ascii=False))
+        return parse_reference(json.dumps(payload, ensure_ascii=False))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:]) or '<record>'}: {e['msg']}"
