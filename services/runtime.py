@@ -50,7 +50,7 @@ from services.reference.calendar_store import sync_calendar
 from services.reference.seed import seed_if_empty
 from services.storage.clickhouse import QueryLimits, connect
 from services.storage.migrate import migrate
-from services.storage.pool import pooled
+from services.storage.pool import checked, pooled
 
 log = logging.getLogger("motcua")
 
@@ -226,6 +226,9 @@ def _may_renice() -> bool:
 def start_metrics(
     client: Client, settings: MetricsSettings, plans: PlanSource, publish: Publish | None
 ) -> MetricsService:
+    # Its computations' and plan evaluations' queries are refused once it stops (checked): a stop
+    # waits for the query in flight, not the whole cycle.
+    client = checked(client)
     # beside the refolder below: targets are evaluated on what it has folded
     monitor = PlanMonitor(
         client,

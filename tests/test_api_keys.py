@@ -48,6 +48,10 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("GET", "/v1/feedback/{feedback_id}/events"): ("/v1/feedback/NO-SUCH/events", None),
     ("GET", "/v1/dead-letters"): ("/v1/dead-letters?integrator=KEYTEST", None),
     ("GET", "/v1/dead-letters/summary"): ("/v1/dead-letters/summary?integrator=KEYTEST", None),
+    ("GET", "/v1/dead-letters/{stream_seq}/raw"): (
+        "/v1/dead-letters/1/raw?subject=motcua.events.KEYTEST.dossier.received",
+        None,
+    ),
     ("POST", "/v1/metrics:refresh"): ("/v1/metrics:refresh", None),
     ("POST", "/v1/dead-letters:replay"): (
         "/v1/dead-letters:replay",
@@ -144,7 +148,9 @@ async def test_each_protected_route_needs_a_key_of_its_role(system: Any) -> None
             ok = await call(headers=_bearer(tokens[needed.name]))
             assert ok.status_code < 400 or ok.status_code == 404, (template, ok.status_code)
             if ok.status_code == 404:
-                assert template.endswith("/events") or template == "/v1/targets/{target_id}"
+                assert (
+                    template.endswith(("/events", "/raw")) or template == "/v1/targets/{target_id}"
+                )
         # The hierarchy: an admin may read what a viewer may, and X-API-Key works as well.
         by_header = await http.get("/v1/pipeline", headers={"X-API-Key": tokens["admin"]})
         assert by_header.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -181,3 +182,40 @@ async def test_the_metrics_service_queries_below_the_ingest_in_cpu_priority(
     for client in (service._client, service._refolder._client):
         assert client.command("SELECT getSetting('os_threads_nice_value_query')") == 7
         assert client.command("SELECT getSetting('os_threads_nice_value_materialized_view')") == 7
+
+
+async def test_a_stop_waits_for_the_query_in_flight_not_the_whole_cycle(
+    clickhouse: Client, clickhouse_url: str
+) -> None:
+    # Catches (issue 14, finding 7): a stop waiting for a whole figure computation (`motcua up`
+    # not exiting within 30 s of SIGINT while a 22 s cycle ran on a loaded machine). The test
+    # holds the cycle's first query at a gate of its own, stops the service, then opens it:
+    # no query of the cycle may start after the stop.
+    import threading
+
+    from services.plans.source import PlanSource
+    from services.runtime import Settings, connect_metrics, start_metrics
+
+    settings = Settings(clickhouse_url=clickhouse_url, metrics_interval=3600.0)
+    client = connect_metrics(settings)
+    real = client.query
+    gate, held, stopped = threading.Event(), threading.Event(), threading.Event()
+    after_stop: list[str] = []
+
+    def query(sql: str, *args: Any, **kwargs: Any) -> Any:
+        if stopped.is_set():
+            after_stop.append(sql[:80])
+        held.set()
+        assert gate.wait(60), "the test never opened the gate"
+        return real(sql, *args, **kwargs)
+
+    client.query = query  # type: ignore[method-assign]
+    service = start_metrics(client, settings, PlanSource(None), None)
+    running = asyncio.create_task(service.run())
+    await eventually(held.is_set)  # the first cycle is at its first query
+    stopped.set()
+    service.stop()
+    gate.set()
+    await asyncio.wait_for(running, 120)  # a guard against a hang, not a measure of speed
+    assert after_stop == []
+    assert service.status.last_error is None  # a stop is no failure

@@ -6,7 +6,7 @@ it kept computing long after the clients had given up. Now:
 - a key with `per_key` requests in flight gets 429 for the next, with Retry-After;
 - past `in_flight` keyed requests in all, the next gets 503, with Retry-After;
 - when a request's client disconnects, its remaining queries are refused before they start
-  (services/storage/pool.py, RequestGone) and the request ends with 499, which nobody reads.
+  (services/storage/pool.py, Abandoned) and the request ends with 499, which nobody reads.
 
 The key is identified by what the client presents, before it is checked: a flood of made-up
 keys is answered 401 by the role check, each holding a slot for that long only. The open routes

@@ -22,7 +22,7 @@ from services.api.routes import (
     targets,
     trails,
 )
-from services.storage.pool import RequestGone
+from services.storage.pool import Abandoned
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -39,8 +39,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_middleware(Admitted, admission=context.admission)
     app.state.context = context
 
-    @app.exception_handler(RequestGone)
-    async def _gone(request: Request, exc: RequestGone) -> Response:
+    @app.exception_handler(Abandoned)
+    async def _gone(request: Request, exc: Abandoned) -> Response:
         # the client disconnected before the answer (nginx's 499): nobody reads this
         return Response(status_code=499)
 

@@ -10,11 +10,13 @@ and the 766 index's reads no longer queue behind each other.
 Only what the readers use is offered (query, command, insert); each call is self-contained (its
 settings and parameters travel with it), so which client runs it does not matter.
 
-A call made for a request whose client has gone (`abandon_with`: the API sets it per request)
-is refused with `RequestGone` before it starts or while it waits for a client: a request's
-later queries never run for nobody (issue 14: 200 requests whose clients had given up kept
-the API computing for 11 minutes). A query already running ends by itself, within the
-engine's time limit.
+A call made for work nobody waits for any more is refused with `Abandoned` before it starts or
+while it waits for a client (`abandon_with` names the flag: the API sets one per request, set
+when its client disconnects; the metrics service one for its life, set when it stops). A
+request's later queries never run for nobody (issue 14: 200 requests whose clients had given up
+kept the API computing for 11 minutes), and a stop never waits for a whole figure computation.
+A query already running ends by itself, within the engine's time limit. `checked` gives a plain
+client the same refusal.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ _NESTED = "clickhouse-pool-nested"
 _WAIT_CHECK_SECONDS = 0.1
 
 
-class RequestGone(Exception):
-    """The request a call was for has gone (its client disconnected): nobody waits for it."""
+class Abandoned(Exception):
+    """Nobody waits for this call: its request's client disconnected, or its service stops."""
 
 
 # Set while a request runs (services/api/admission.py); copied into the pool's threads with the
@@ -62,7 +64,7 @@ def abandon_with(gone: threading.Event) -> Iterator[None]:
 def _check_wanted() -> None:
     gone = _gone.get()
     if gone is not None and gone.is_set():
-        raise RequestGone("the request's client has gone: its remaining queries are not run")
+        raise Abandoned("nobody waits for this work any more: its remaining queries are not run")
 
 
 class ClientPool:
@@ -130,6 +132,36 @@ class ClientPool:
             for client in self._made:
                 client.close()
             self._made.clear()
+
+
+class _Checked:
+    """A client whose calls are refused once nobody waits for them (abandon_with)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def query(self, *args: Any, **kwargs: Any) -> QueryResult:
+        _check_wanted()
+        return self._client.query(*args, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        _check_wanted()
+        return self._client.command(*args, **kwargs)
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        _check_wanted()
+        return self._client.insert(*args, **kwargs)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __getattr__(self, name: str) -> Any:  # settings, database: what the readers look at
+        return getattr(self._client, name)
+
+
+def checked(client: Client) -> Client:
+    """`client`, its query, command and insert refused once nobody waits for them."""
+    return cast(Client, _Checked(client))
 
 
 def pooled(factory: Callable[[], Client], size: int) -> Client:

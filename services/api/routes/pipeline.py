@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
 from services.api.deps import Context
@@ -172,7 +172,7 @@ def dead_letters(
 )
 def dead_letter_raw(
     ctx: Context,
-    stream_seq: int,
+    stream_seq: Annotated[int, Path(ge=1, le=2**63 - 1, description="The letter's stream_seq")],
     subject: Annotated[str, Query(max_length=256, description="The dead letter's subject")],
 ) -> StreamingResponse:
     rows = ctx.clickhouse.query(
