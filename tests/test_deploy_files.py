@@ -105,6 +105,8 @@ USERS_ENV = {
     "CLICKHOUSE_DB": "motcua",
     "CH_GRAFANA_PASSWORD": "it's\\tricky",
     "CH_API_PASSWORD": "0a1b2c",
+    "CH_INGEST_PASSWORD": "1b2c3d",
+    "CH_METRICS_PASSWORD": "2c3d4e",
 }
 
 # Splits the rendered script into statements and has chDB's parser format each one.
@@ -223,7 +225,12 @@ def test_each_container_receives_the_secrets_its_config_files_reference(
     datasource_vars = set(re.findall(r"\$\{(\w+)\}", DATASOURCE.read_text()))
     assert datasource_vars and datasource_vars <= set(service_env(compose, "grafana"))
     script_vars = set(re.findall(r'"\$\{(CH_\w+):\?', USERS_SCRIPT.read_text()))
-    assert script_vars == {"CH_GRAFANA_PASSWORD", "CH_API_PASSWORD"}
+    assert script_vars == {
+        "CH_GRAFANA_PASSWORD",
+        "CH_API_PASSWORD",
+        "CH_INGEST_PASSWORD",
+        "CH_METRICS_PASSWORD",
+    }
     assert script_vars <= set(service_env(compose, "clickhouse"))
 
 
@@ -281,12 +288,49 @@ def test_clickhouse_users_script_renders_read_only_users(tmp_path: Path) -> None
     assert "readonly = 1" in sql and "max_execution_time = 60 MAX 300 CHANGEABLE_IN_READONLY" in sql
     assert "GRANT SELECT ON `motcua`.* TO motcua_reader;" in sql
     assert "BY 'it\\'s\\\\tricky'" in sql and "BY '0a1b2c'" in sql
-    assert "GRANT motcua_reader TO grafana_ro, api_ro;" in sql
+    assert "GRANT motcua_reader TO api_ro;" in sql
+
+    # issue 14, finding 2: each process its own user and only what it uses
+    statements = [" ".join(x.split()) for x in sql.split(";")]
+    grants = {x for x in statements if x.startswith(("GRANT", "REVOKE"))}
+    assert "GRANT motcua_board_reader TO grafana_ro" in grants
+    assert "REVOKE SELECT ON `motcua`.api_keys FROM motcua_board_reader" in grants
+    assert "REVOKE SELECT(raw) ON `motcua`.dead_letters FROM motcua_board_reader" in grants
+    assert "GRANT SELECT, INSERT ON `motcua`.* TO motcua_ingest_writer" in grants
+    assert "REVOKE SELECT, INSERT ON `motcua`.api_keys FROM motcua_ingest_writer" in grants
+    assert "GRANT motcua_ingest_writer TO motcua_ingest" in grants
+    assert "GRANT motcua_metrics_writer TO motcua_metrics" in grants
+    # nothing but the admin may create, alter or drop anything, or manage access
+    for statement in grants:
+        assert not re.search(r"\b(ALL|CREATE|DROP TABLE|TRUNCATE|ACCESS|USER)\b", statement), (
+            statement
+        )
+    profiles = {x.split()[5]: x for x in statements if x.startswith("CREATE SETTINGS PROFILE")}
+    for name in ("motcua_readonly", "motcua_boards"):  # readers: bounded rows and concurrency
+        assert "readonly = 1" in profiles[name] and "max_result_rows" in profiles[name]
+        assert "max_concurrent_queries_for_user" in profiles[name]
 
     without_api_password = {k: v for k, v in USERS_ENV.items() if k != "CH_API_PASSWORD"}
     result, rendered = run_users_script(tmp_path, **without_api_password)
     assert result.returncode != 0 and "CH_API_PASSWORD" in result.stderr
     assert not rendered.exists()
+
+
+@pytest.mark.pure
+def test_only_migrate_connects_to_clickhouse_as_its_owner(compose: dict[str, Any]) -> None:
+    # Catches (issue 14, finding 2): ingest and metrics writing as motcua_admin, the user with
+    # DDL and access management.
+    users = {
+        name: re.sub(r"^http://([^:]+):.*$", r"\1", env["MOTCUA_CLICKHOUSE_URL"])
+        for name in APP_COMMANDS
+        if "MOTCUA_CLICKHOUSE_URL" in (env := service_env(compose, name))
+    }
+    assert users == {
+        "migrate": "motcua_admin",
+        "ingest": "motcua_ingest",
+        "metrics": "motcua_metrics",
+        "api": "api_ro",
+    }
 
 
 @pytest.mark.clickhouse
@@ -388,10 +432,20 @@ async def test_nats_users_can_do_their_job_and_nothing_else(tmp_path: Path) -> N
         await msg.ack_sync(timeout=2)
         assert (await gjs.publish("motcua.dlq.STNMT", b"x", timeout=2)).stream == "MOTCUA_DLQ"
         assert await denied(gjs, "motcua.events.STNMT.dossier.received")
+        # issue 14, finding 2: the ingest's JetStream API is its consumers', nothing more
+        for api_call in (
+            "$JS.API.STREAM.DELETE.MOTCUA_EVENTS",
+            "$JS.API.STREAM.PURGE.MOTCUA_EVENTS",
+            "$JS.API.STREAM.UPDATE.MOTCUA_EVENTS",
+            "$JS.API.CONSUMER.DELETE.MOTCUA_EVENTS.t",
+            "$JS.API.STREAM.CREATE.STOLEN",
+        ):
+            with pytest.raises(NatsTimeout):
+                await ingest.request(api_call, b"{}", timeout=0.5)
 
         ajs = api.jetstream()
         assert (await ajs.stream_info("MOTCUA_EVENTS")).state.messages == 1
-        assert (await ajs.consumer_info("MOTCUA_EVENTS", "t")).num_ack_pending == 0
+        assert (await ajs.consumer_info("MOTCUA_EVENTS", "t")).num_ack_pending == 0  # kept
         assert await denied(ajs, "motcua.events.STNMT.dossier.received")
         assert await denied(ajs, "motcua.alerts.STNMT")
 

@@ -36,6 +36,7 @@ import bcrypt
 from schemas.subjects import (
     ALERTS_SUBJECTS,
     DLQ_PREFIX,
+    DLQ_STREAM,
     EVENTS_PREFIX,
     EVENTS_STREAM,
     EVENTS_SUBJECTS,
@@ -71,9 +72,24 @@ def inbox_of(url: str) -> dict[str, str]:
 SERVICE_PERMISSIONS: dict[str, tuple[str, ...] | None] = {
     # ensure_streams and the reference seed (`motcua migrate` in compose).
     "admin": None,
-    # Its durable pull consumers, acks, dead letters (a JetStream publish).
+    # Its pull consumers on the two streams it reads (the durable ones and the restreams'
+    # temporary ones: create, look up, pull), acks, dead letters (a JetStream publish). Nothing
+    # else of the JetStream API: no stream or consumer deletion, purge or update (issue 14).
     "ingest": (
-        "$JS.API.>",
+        "$JS.API.INFO",
+        "$JS.API.STREAM.NAMES",
+        *(f"$JS.API.STREAM.INFO.{s}" for s in (EVENTS_STREAM, REFERENCE_STREAM, DLQ_STREAM)),
+        *(
+            f"$JS.API.CONSUMER.{action}.{s}{tail}"
+            for s in (EVENTS_STREAM, REFERENCE_STREAM)
+            for action, tail in (
+                ("CREATE", ""),
+                ("CREATE", ".>"),
+                ("DURABLE.CREATE", ".>"),
+                ("INFO", ".>"),
+                ("MSG.NEXT", ".>"),
+            )
+        ),
         f"$JS.ACK.{EVENTS_STREAM}.>",
         f"$JS.ACK.{REFERENCE_STREAM}.>",
         f"{DLQ_PREFIX}.>",
