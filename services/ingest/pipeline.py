@@ -111,6 +111,7 @@ class IngestPipeline:
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._feed: Callable[[], Coroutine[Any, Any, None]] | None = None
         self.stats = IngestStats()
 
@@ -143,11 +144,18 @@ class IngestPipeline:
         """
         # Remember what earlier processes stored before the first message arrives: a republish
         # (no Nats-Msg-Id, or past the stream's window) of an event stored before a restart is
-        # delivered as a first delivery, and only this memory tells it apart.
-        self._recent.add(
-            await self._retry_store([], lambda: self._writer.recent_digests(self._recent_capacity))
-        )
-        self._stored = StoredIds(await self._retry_store([], self._writer.stored_keys))
+        # delivered as a first delivery, and only this memory tells it apart. It takes seconds
+        # at tens of millions of events; a stop meanwhile ends the start at once (nothing was
+        # fetched yet), waiting only for the query in flight (issue 14, finding 7).
+        loading = asyncio.ensure_future(self._load_memory())
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        await asyncio.wait({loading, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not loading.done():
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
+            return
+        loading.result()
         feed = asyncio.create_task(self._feed(), name="ingest-pull") if self._feed else None
         try:
             while not self._stopping:
@@ -171,6 +179,15 @@ class IngestPipeline:
                 feed.cancel()
                 await asyncio.gather(feed, return_exceptions=True)
 
+    async def _load_memory(self) -> None:
+        self._recent.add(
+            await self._retry_store([], lambda: self._writer.recent_digests(self._recent_capacity))
+        )
+        keys = await self._retry_store([], self._writer.stored_keys)
+        # a sort of every stored id (seconds at tens of millions): off the event loop, which
+        # answers /healthz and fetches meanwhile
+        self._stored = await asyncio.to_thread(StoredIds, keys)
+
     async def flush(self) -> None:
         items, self._pending = self._pending, []
         self.stats.pending = 0
@@ -181,6 +198,7 @@ class IngestPipeline:
     async def stop(self) -> None:
         """Flush what is pending, then stop; unflushed messages are simply redelivered later."""
         self._stopping = True
+        self._stop_requested.set()
         self._wakeup.set()
         self._drained.set()
 
