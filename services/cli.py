@@ -151,7 +151,7 @@ def _store_directly(
 async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict[str, LoadCount]:
     import nats
 
-    from services.common.nats_auth import inbox_of, redacted
+    from services.common.nats_auth import connect_options, redacted
     from services.reference.loader import publish_events
 
     async def quiet(_: Exception) -> None:  # the failure is reported once, below
@@ -161,7 +161,7 @@ async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict
         # max_reconnect_attempts=0 would mean "forever", even for the first connection.
         nc = await nats.connect(
             url,
-            **inbox_of(url),
+            **connect_options(url),
             allow_reconnect=False,
             max_reconnect_attempts=1,
             reconnect_time_wait=0.5,

@@ -21,6 +21,7 @@ import nats
 import uvicorn
 from clickhouse_connect.driver.client import Client
 from faststream.nats import NatsBroker
+from faststream.security import BaseSecurity
 from nats.aio.client import Client as NatsClient
 from pydantic import Field, SecretStr
 
@@ -29,7 +30,7 @@ from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
 from services.api.page.cache import PageCache
-from services.common.nats_auth import RoleUrls, inbox_of, start_embedded
+from services.common.nats_auth import RoleUrls, connect_options, start_embedded
 from services.common.nats_server import EmbeddedNats
 from services.common.settings import CommonSettings
 from services.common.streams import ensure_streams
@@ -189,7 +190,7 @@ async def connect_nats(url: str) -> NatsClient:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         error_cb=on_error,
-        **inbox_of(url),
+        **connect_options(url),
     )
 
 
@@ -274,10 +275,13 @@ async def start_ingest(
     client = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
     # Per-batch "Received/Processed" lines would drown the log at thousands of events a second.
     # Replies and pulled messages arrive in the ingest user's own inbox (nats_auth.inbox_prefix).
-    inbox = inbox_of(nats_url).get("inbox_prefix", "_INBOX")
+    options = connect_options(nats_url)
+    inbox = options.get("inbox_prefix", "_INBOX")
     broker = NatsBroker(
         nats_url,
         inbox_prefix=inbox,
+        # a tls:// URL's CA (connect_options), as FastStream takes it
+        security=BaseSecurity(ssl_context=options["tls"]) if "tls" in options else None,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         log_level=logging.DEBUG,

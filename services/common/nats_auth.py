@@ -25,11 +25,12 @@ import os
 import re
 import secrets
 import signal
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import bcrypt
 
@@ -61,11 +62,24 @@ def inbox_prefix(user: str) -> str:
     return f"_INBOX_{user}"
 
 
-def inbox_of(url: str) -> dict[str, str]:
-    """nats.connect() options for a URL with its user in it (nats://user:password@host): the
-    user's own inbox prefix, which its permissions allow it alone to subscribe to."""
-    user = urlsplit(url.split(",")[0]).username
-    return {"inbox_prefix": inbox_prefix(unquote(user))} if user else {}
+def connect_options(url: str) -> dict[str, Any]:
+    """nats.connect() options a URL implies.
+
+    - With its user in it (nats://user:password@host): the user's own inbox prefix, which its
+      permissions allow it alone to subscribe to.
+    - tls://…?tls_ca=/path/ca.pem: the server's certificate verified against that CA (a
+      private one, as deploy/README's TLS section makes); tls:// alone verifies against the
+      system's CAs. Either way the host name must match the certificate."""
+    first = urlsplit(url.split(",")[0])
+    options: dict[str, Any] = {}
+    if first.username:
+        options["inbox_prefix"] = inbox_prefix(unquote(first.username))
+    ca = parse_qs(first.query).get("tls_ca")
+    if ca:
+        if first.scheme != "tls":
+            raise ValueError(f"tls_ca= needs a tls:// NATS URL, not {first.scheme}://")
+        options["tls"] = ssl.create_default_context(cafile=ca[0])
+    return options
 
 
 # user → subjects it may publish to (it may subscribe to its own inbox only); None: everything.

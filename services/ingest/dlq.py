@@ -235,7 +235,7 @@ async def _run_replay(settings: Any, client: Client, args: argparse.Namespace) -
         return await replay_dead_letters(client, None, **options)
     import nats
 
-    from services.common.nats_auth import inbox_of, start_embedded
+    from services.common.nats_auth import connect_options, start_embedded
 
     server = None
     url = settings.nats_url
@@ -245,7 +245,9 @@ async def _run_replay(settings: Any, client: Client, args: argparse.Namespace) -
             print(notice)
         url = urls.admin
     try:
-        nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1, **inbox_of(url))
+        nc = await nats.connect(
+            url, connect_timeout=3, max_reconnect_attempts=1, **connect_options(url)
+        )
         try:
             if server:  # as `motcua up` would at start: the stream must exist to take the events
                 from services.common.streams import ensure_streams

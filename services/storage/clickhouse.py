@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -79,6 +79,11 @@ def connect(
         return client
     if parsed.scheme in ("http", "https"):
         db = database or parsed.path.strip("/") or DEFAULT_DATABASE
+        query = parse_qs(parsed.query)
+        if "ca_cert" in query:  # https://…?ca_cert=/path/ca.pem: a private CA (deploy/README)
+            if parsed.scheme != "https":
+                raise ValueError("ca_cert= needs an https:// ClickHouse URL")
+            kwargs.setdefault("ca_cert", query["ca_cert"][0])
         bootstrap = clickhouse_connect.get_client(
             host=parsed.hostname or "localhost",
             port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
