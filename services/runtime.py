@@ -295,6 +295,7 @@ async def start_ingest(
         max_pending=settings.max_pending,
         ack_wait=settings.ingest_ack_wait,
         recent_capacity=settings.ingest_recent_events,
+        dead_letter_bytes_per_day=settings.ingest_dead_letter_bytes_per_day,
     )
     subscribe(broker, pipeline, settings)
     # Reference data (agencies, procedures) on the same broker, with a client of its own.

@@ -355,3 +355,33 @@ async def test_big_letters_are_listed_by_preview_and_downloaded_whole(
         )
     assert sorted(downloads) == sorted(letters)  # verbatim, invalid UTF-8 included
     assert missing.status_code == 404
+
+
+async def test_the_quota_starts_from_what_the_store_keeps_today(
+    clickhouse: Client, agency: str
+) -> None:
+    # Catches: a restart forgetting what was kept today (each restart would allow a new quota).
+    from services.ingest.writer import EventWriter
+
+    at = datetime.now(UTC)
+    clickhouse.insert(
+        "dead_letters",
+        [
+            (at, event_subject(agency, "x"), i, at, agency, "", "invalid_json", "t", b"y" * 10)
+            for i in range(3)
+        ],  # fmt: skip
+        column_names=[
+            "dead_lettered_at",
+            "subject",
+            "stream_seq",
+            "published_at",
+            "agency_code",
+            "source",
+            "reason",
+            "detail",
+            "raw",
+        ],  # fmt: skip
+    )
+    used = EventWriter(clickhouse).dead_letter_bytes_since(at - timedelta(minutes=1))
+    assert used[agency] == 30
+    assert agency not in EventWriter(clickhouse).dead_letter_bytes_since(at + timedelta(days=1))

@@ -17,11 +17,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from datetime import time as dt_time
 from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 
 from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
+from services.ingest.quota import VN, DeadLetterQuota
 from services.ingest.stored_ids import StoredIds
 from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
 
@@ -96,6 +98,7 @@ class IngestPipeline:
         max_pending: int = 30_000,
         ack_wait: float = 60.0,
         recent_capacity: int = 500_000,
+        dead_letter_bytes_per_day: int = 256 * 1024 * 1024,
     ) -> None:
         self._writer = writer
         self._publish_dead_letters = publish_dead_letters
@@ -105,6 +108,7 @@ class IngestPipeline:
         self._ack_wait = ack_wait
         self._recent_capacity = recent_capacity
         self._recent = RecentEvents(recent_capacity)
+        self._quota = DeadLetterQuota(dead_letter_bytes_per_day)
         self._stored = StoredIds()
         self._pending: list[_Item] = []
         self._oldest = 0.0  # when the oldest pending message was added (monotonic)
@@ -183,6 +187,10 @@ class IngestPipeline:
         self._recent.add(
             await self._retry_store([], lambda: self._writer.recent_digests(self._recent_capacity))
         )
+        since = datetime.combine(self._quota.today(), dt_time(), VN)
+        self._quota.start(
+            await self._retry_store([], lambda: self._writer.dead_letter_bytes_since(since))
+        )
         keys = await self._retry_store([], self._writer.stored_keys)
         # a sort of every stored id (seconds at tens of millions): off the event loop, which
         # answers /healthz and fetches meanwhile
@@ -205,6 +213,7 @@ class IngestPipeline:
     async def _flush(self, items: list[_Item]) -> None:
         started = time.perf_counter()
         rows, keys, dead, duplicates = await self._dedup(items)
+        dead = self._quota.keep(dead)
         result = await self._write_until_stored(items, rows, dead)
         if result.rejected:
             refused = [

@@ -18,6 +18,12 @@ class IngestSettings(CommonSettings):
     ingest_flush_rows: int = Field(default=10_000, ge=1)
     ingest_flush_interval: float = Field(default=0.2, gt=0)
     ingest_ack_wait: float = Field(default=60.0, gt=0)
+    ingest_dead_letter_bytes_per_day: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Refused bytes kept per integrator and day; past it a dead letter keeps its "
+        "reason and size but not its bytes, so a flood of garbage cannot fill the disk",
+    )
     ingest_recent_events: int = Field(
         default=500_000,
         ge=0,

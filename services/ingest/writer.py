@@ -9,6 +9,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,20 @@ class EventWriter:
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [(event_id, bytes(digest)) for event_id, digest in reversed(rows)]
+
+    def dead_letter_bytes_since(self, since: datetime) -> dict[str, int]:
+        """Refused bytes the store keeps per integrator since `since` (services/ingest/quota)."""
+        try:
+            rows = self._client.query(
+                "SELECT agency_code, sum(length(raw)) FROM dead_letters "
+                "WHERE dead_lettered_at >= {since:DateTime64(3, 'UTC')} "
+                "AND published_at >= {since:DateTime64(3, 'UTC')} - INTERVAL 7 DAY "
+                "GROUP BY agency_code",
+                parameters={"since": since},
+            ).result_rows
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return {str(code): int(n) for code, n in rows}
 
     def stored_keys(self) -> Keys:
         """The key (stored_ids.key_of) of every event in the raw table, for the ingest's filter
