@@ -52,11 +52,14 @@ def _send(http: httpx.Client, case: Any, base_url: str, headers: dict[str, str])
         body["json"] = kwargs["json"]
     elif kwargs.get("data") is not None:
         body["content"] = kwargs["data"]
+    # httpx frames the body itself; a Content-Length a case carries (one negative case sent
+    # an invalid one) would make the client refuse to send it, and nothing reach the API
+    sent = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "content-length"}
     return http.request(
         kwargs["method"],
         kwargs["url"],
         params=kwargs.get("params"),
-        headers=kwargs.get("headers"),
+        headers=sent,
         **body,
     )
 
