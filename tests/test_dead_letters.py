@@ -20,7 +20,13 @@ import services.ingest.pipeline as ingest_pipeline
 from schemas import export
 from schemas.subjects import MAX_EVENT_BYTES, NATS_MAX_PAYLOAD, event_subject
 from services.ingest.dlq import replay_dead_letters
-from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
+from services.ingest.processor import (
+    DEAD_LETTER_COLUMNS,
+    DeadLetter,
+    EventRow,
+    MessageMeta,
+    process,
+)
 from tests.helpers import VN, eventually, publish, received, resolved
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -364,23 +370,13 @@ async def test_the_quota_starts_from_what_the_store_keeps_today(
     from services.ingest.writer import EventWriter
 
     at = datetime.now(UTC)
+    letters = [
+        DeadLetter(MessageMeta(event_subject(agency, "x"), i, at), agency, "invalid_json", "t",
+                   b"y" * 10)
+        for i in range(3)
+    ]  # fmt: skip
     clickhouse.insert(
-        "dead_letters",
-        [
-            (at, event_subject(agency, "x"), i, at, agency, "", "invalid_json", "t", b"y" * 10)
-            for i in range(3)
-        ],  # fmt: skip
-        column_names=[
-            "dead_lettered_at",
-            "subject",
-            "stream_seq",
-            "published_at",
-            "agency_code",
-            "source",
-            "reason",
-            "detail",
-            "raw",
-        ],  # fmt: skip
+        "dead_letters", [d.values() for d in letters], column_names=DEAD_LETTER_COLUMNS
     )
     used = EventWriter(clickhouse).dead_letter_bytes_since(at - timedelta(minutes=1))
     assert used[agency] == 30
