@@ -28,16 +28,7 @@ from typing import Any
 import httpx
 
 from bench.probes import process_cpu
-from bench.query_bench import (
-    ROOT,
-    Api,
-    _free_port,
-    _migrate,
-    _out_path,
-    _quantile,
-    child_env,
-    nats_server,
-)
+from bench.query_bench import ROOT, _out_path, _quantile, api_on_store
 from services.grafana import export
 from services.grafana.model import API_DATASOURCE_UID
 from services.metrics.queries import VN
@@ -96,41 +87,29 @@ def main() -> None:
     start = datetime.fromisoformat(args.first).replace(tzinfo=VN)
     end = datetime.fromisoformat(f"{args.last}T23:59:59.999").replace(tzinfo=VN)
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="board-bench-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        base = {"clickhouse_url": f"chdb://{store}", "data_dir": str(tmp / "data")}
-        _migrate(base, key, ROOT)
-        port = _free_port()
-        with nats_server(tmp) as nats_url:
-            env = child_env(
-                ROOT, **base, bootstrap_admin_key=key, nats_url=nats_url, api_port=str(port)
-            )
-            api = Api(env, tmp / "api.log", f"http://127.0.0.1:{port}")
-            api.start(600)
-            try:
-                headers = {"Authorization": f"Bearer {key}"}
-                with httpx.Client(headers=headers, timeout=120) as client:
-                    urls = board_urls(api.url, start, end, args.agency)
-                    for uid, board in urls.items():
-                        refresh(client, board, args.concurrency)  # warm-up
-                        cpu_before = process_cpu(api.pid)
-                        times = sorted(
-                            refresh(client, board, args.concurrency) for _ in range(args.runs)
-                        )
-                        cpu = (process_cpu(api.pid) - cpu_before) / args.runs
-                        results[uid] = {
-                            "requests": len(board),
-                            "p50_ms": statistics.median(times) * 1000,
-                            "p95_ms": _quantile(times, 0.95) * 1000,
-                            "api_cpu_ms": cpu * 1000,
-                        }
-                        print(
-                            f"{uid:22} {len(board):3} requests  p50 {results[uid]['p50_ms']:7.0f} "
-                            f"p95 {results[uid]['p95_ms']:7.0f} ms  API CPU {cpu * 1000:6.0f} ms",
-                            flush=True,
-                        )
-            finally:
-                api.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="board-bench-") as tmp_dir,
+        api_on_store(store, key, Path(tmp_dir)) as api,
+    ):
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(headers=headers, timeout=120) as client:
+            urls = board_urls(api.url, start, end, args.agency)
+            for uid, board in urls.items():
+                refresh(client, board, args.concurrency)  # warm-up
+                cpu_before = process_cpu(api.pid)
+                times = sorted(refresh(client, board, args.concurrency) for _ in range(args.runs))
+                cpu = (process_cpu(api.pid) - cpu_before) / args.runs
+                results[uid] = {
+                    "requests": len(board),
+                    "p50_ms": statistics.median(times) * 1000,
+                    "p95_ms": _quantile(times, 0.95) * 1000,
+                    "api_cpu_ms": cpu * 1000,
+                }
+                print(
+                    f"{uid:22} {len(board):3} requests  p50 {results[uid]['p50_ms']:7.0f} "
+                    f"p95 {results[uid]['p95_ms']:7.0f} ms  API CPU {cpu * 1000:6.0f} ms",
+                    flush=True,
+                )
     out = _out_path(args.out)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
     out.write_text(json.dumps({"settings": settings, "boards": results}, indent=2))

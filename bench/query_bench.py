@@ -517,6 +517,26 @@ def nats_server(tmp: Path) -> Iterator[str]:
         server.stop()
 
 
+@contextmanager
+def api_on_store(store: Path, key: str, tmp: Path, ready_timeout: float = 600) -> Iterator[Api]:
+    """`motcua migrate` (storing `key` as an admin key) then `motcua api` of this checkout on
+    `store`, with a throwaway nats-server; stopped on exit. The single-API benches and the
+    attack scripts (bench/attacks) run against it."""
+    base = {"clickhouse_url": f"chdb://{store}", "data_dir": str(tmp / "data")}
+    _migrate(base, key, ROOT)
+    port = _free_port()
+    with nats_server(tmp) as nats_url:
+        env = child_env(
+            ROOT, **base, bootstrap_admin_key=key, nats_url=nats_url, api_port=str(port)
+        )
+        api = Api(env, tmp / "api.log", f"http://127.0.0.1:{port}")
+        api.start(ready_timeout)
+        try:
+            yield api
+        finally:
+            api.stop()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

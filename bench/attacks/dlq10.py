@@ -5,16 +5,15 @@ letters: its size, the process's RSS, /healthz meanwhile."""
 import asyncio
 import json
 import secrets
-import signal
-import subprocess
-import sys
 import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import nats
 
-from bench.query_bench import ROOT, _free_port, child_env
+from bench.attacks.up import motcua_up
+from bench.query_bench import _free_port
 
 
 def rss_mb(pid):
@@ -83,45 +82,19 @@ async def attack(nats_url, api, key, pid):
 
 
 def main():
-    with tempfile.TemporaryDirectory() as tmp:
-        port, nport = _free_port(), _free_port()
-        key = secrets.token_hex(32)
-        env = child_env(
-            ROOT,
-            data_dir=f"{tmp}/data",
-            api_port=str(port),
-            nats_port=str(nport),
-            bootstrap_admin_key=key,
-        )
-        p = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
-            cwd=ROOT,
-            env=env,
-            stdout=open(f"{tmp}/up.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
-            creds = json.load(open(f"{tmp}/data/nats/credentials.json"))["users"]["admin"][
-                "password"
-            ]
-            asyncio.run(
-                attack(
-                    f"nats://admin:{creds}@127.0.0.1:{nport}",
-                    f"http://127.0.0.1:{port}",
-                    key,
-                    p.pid,
-                )
+    port, nport = _free_port(), _free_port()
+    key = secrets.token_hex(32)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        motcua_up(Path(tmp), port, nats_port=str(nport), bootstrap_admin_key=key) as p,
+    ):
+        with open(f"{tmp}/data/nats/credentials.json") as f:
+            creds = json.load(f)["users"]["admin"]["password"]
+        asyncio.run(
+            attack(
+                f"nats://admin:{creds}@127.0.0.1:{nport}", f"http://127.0.0.1:{port}", key, p.pid
             )
-        finally:
-            p.send_signal(signal.SIGINT)
-            p.wait(60)
+        )
 
 
 main()

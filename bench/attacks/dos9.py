@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.query_bench import ROOT, Api, _free_port, _migrate, child_env, nats_server
+from bench.query_bench import api_on_store
 
 
 async def attack(url: str, seconds: float = 15.0) -> None:
@@ -56,23 +56,12 @@ async def attack(url: str, seconds: float = 15.0) -> None:
 
 
 def main() -> None:
-    store = Path(sys.argv[1])
     key = secrets.token_hex(32)
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        base = {"clickhouse_url": f"chdb://{store}", "data_dir": str(tmp / "data")}
-        _migrate(base, key, ROOT)
-        port = _free_port()
-        with nats_server(tmp) as nats_url:
-            env = child_env(
-                ROOT, **base, bootstrap_admin_key=key, nats_url=nats_url, api_port=str(port)
-            )
-            api = Api(env, tmp / "api.log", f"http://127.0.0.1:{port}")
-            api.start(600)
-            try:
-                asyncio.run(attack(api.url))
-            finally:
-                api.stop()
+    with (
+        tempfile.TemporaryDirectory() as tmp_dir,
+        api_on_store(Path(sys.argv[1]), key, Path(tmp_dir)) as api,
+    ):
+        asyncio.run(attack(api.url))
 
 
 main()

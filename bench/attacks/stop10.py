@@ -8,42 +8,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-import httpx
-
-from bench.query_bench import ROOT, _free_port, child_env
+from bench.attacks.up import motcua_up
+from bench.query_bench import _free_port
 
 store = sys.argv[1]
 out = []
 for trial in range(int(sys.argv[2]) if len(sys.argv) > 2 else 4):
-    with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        env = child_env(
-            ROOT,
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        motcua_up(
+            Path(tmp),
+            _free_port(),
             clickhouse_url=f"chdb://{store}",
-            data_dir=f"{tmp}/data",
-            api_port=str(port),
             metrics_interval="1",
             metrics_max_busy_share="1",
             metrics_full_snapshot_every="1",
             bootstrap_admin_key=secrets.token_hex(32),
-        )
-        log = open(f"{tmp}/up.log", "wb")
-        p = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        ) as p,
+    ):
         time.sleep(15 + 3 * trial)  # into the cycles
         t0 = time.perf_counter()
         p.send_signal(signal.SIGINT)
