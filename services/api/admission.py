@@ -3,8 +3,10 @@ have running, and no work for a client that has gone (issue 14, finding 4).
 
 200 concurrent figure requests with one viewer key had the API unresponsive for 11 minutes, and
 it kept computing long after the clients had given up. Now:
-- a key with `per_key` requests in flight gets 429 for the next, with Retry-After;
-- past `in_flight` keyed requests in all, the next gets 503, with Retry-After;
+- a key runs `per_key` requests at a time and queues a few more; past them it gets 429, with
+  Retry-After;
+- `in_flight` keyed requests run in all; one queued longer than `queue_seconds` gets 503, with
+  Retry-After;
 - when a request's client disconnects, its remaining queries are refused before they start
   (services/storage/pool.py, Abandoned) and the request ends with 499, which nobody reads.
 
@@ -24,8 +26,10 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.auth import presented_key
 from services.storage.pool import abandon_with
 
 # The keyed routes; everything else is open (services/api/auth.py ROUTE_ROLES).
@@ -141,17 +145,6 @@ _REFUSALS = {
 }
 
 
-def _presented_key(scope: Scope) -> str | None:
-    """The key as services/api/auth.presented_key reads it, from the raw headers."""
-    headers: dict[str, str] = {
-        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-    }
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return headers.get("x-api-key") or None
-
-
 class Admitted:
     """ASGI middleware applying an Admission to the keyed routes."""
 
@@ -163,7 +156,7 @@ class Admitted:
         if scope["type"] != "http" or not scope["path"].startswith(_KEYED_PREFIX):
             await self.app(scope, receive, send)
             return
-        token = _presented_key(scope)
+        token = presented_key(Request(scope))  # the role check's reading of the headers
         if token is None:  # the role check answers 401
             await self.app(scope, receive, send)
             return
