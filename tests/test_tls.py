@@ -20,9 +20,8 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from schemas.subjects import NATS_MAX_PAYLOAD
 from services.common.nats_auth import connect_options
-from services.common.nats_server import SERVER_NAME, EmbeddedNats, free_port
+from services.common.nats_server import EmbeddedNats, free_port, server_config
 from services.runtime import connect_nats
 from services.storage.clickhouse import connect
 
@@ -61,10 +60,8 @@ async def test_nats_over_tls_verifies_the_server_against_the_urls_ca(
     # Catches: no way to connect motcua to a NATS server over TLS with a private CA (passwords
     # and events in the clear between machines), or a client that does not verify the server.
     config = tmp_path / "nats.conf"
-    config.write_text(
-        f'server_name: "{SERVER_NAME}"\nmax_payload: {NATS_MAX_PAYLOAD}\n'
-        f'tls {{\n  cert_file: "{certificates["cert"]}"\n  key_file: "{certificates["key"]}"\n}}\n'
-    )
+    cert, key = certificates["cert"], certificates["key"]
+    config.write_text(server_config(f'tls {{\n  cert_file: "{cert}"\n  key_file: "{key}"\n}}\n'))
     server = EmbeddedNats(tmp_path / "store", port=free_port(), config_file=config)
     await server.start()
     try:

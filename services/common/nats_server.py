@@ -15,8 +15,15 @@ import time
 from pathlib import Path
 
 from schemas.subjects import NATS_MAX_PAYLOAD
+from services.common.private import private_dir
 
 SERVER_NAME = "motcua-embedded"
+
+
+def server_config(rest: str = "") -> str:
+    """A config file's server-wide settings, then `rest` (users, for motcua up). The server is
+    named here, not on the command line: a reload (SIGHUP) refuses a name given there."""
+    return f"server_name: {json.dumps(SERVER_NAME)}\nmax_payload: {NATS_MAX_PAYLOAD}\n{rest}"
 
 
 def nats_server_binary() -> str:
@@ -77,18 +84,12 @@ class EmbeddedNats:
                 time.sleep(0.05)
 
     async def start(self, timeout: float = 10.0) -> None:
-        # The JetStream store holds every event as published: this user's only (0700).
-        self.store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.store_dir, 0o700)
+        private_dir(self.store_dir)  # the JetStream store holds every event as published
         self._stop_orphan()
-        # A config file names the server itself: a reload (SIGHUP) refuses a server name given
-        # on the command line ("config reload not supported for ServerName").
         config_file = self.config_file
-        if config_file is None:  # no users (tests): the name and the payload limit alone
+        if config_file is None:  # no users (tests): the server-wide settings alone
             config_file = self.store_dir / "nats-server.conf"
-            config_file.write_text(
-                f"server_name: {json.dumps(SERVER_NAME)}\nmax_payload: {NATS_MAX_PAYLOAD}\n"
-            )
+            config_file.write_text(server_config())
         config = ["-c", str(config_file.resolve())]
         self.process = subprocess.Popen(
             [

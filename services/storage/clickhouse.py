@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +10,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+
+from services.common.private import private_dir
 
 DEFAULT_DATABASE = "motcua"
 
@@ -99,14 +100,6 @@ def connect(
     raise ValueError(
         f"unsupported ClickHouse URL scheme {parsed.scheme!r}: use chdb:// or http(s)://"
     )
-
-
-def private_dir(path: Path) -> None:
-    """Create `path` (and missing parents) readable by this user only, and narrow it if it
-    exists: a store holds refused raw bytes, API key hashes and every event. The engine writes
-    its files 0644 inside; a 0700 directory keeps other users out of all of them."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
 
 
 def _ident(name: str) -> str:
