@@ -17,13 +17,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from datetime import time as dt_time
 from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 
 from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
-from services.ingest.quota import VN, DeadLetterQuota
+from services.ingest.quota import DeadLetterQuota
 from services.ingest.stored_ids import StoredIds
 from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
 
@@ -187,7 +186,7 @@ class IngestPipeline:
         self._recent.add(
             await self._retry_store([], lambda: self._writer.recent_digests(self._recent_capacity))
         )
-        since = datetime.combine(self._quota.today(), dt_time(), VN)
+        since = self._quota.day_start()
         self._quota.start(
             await self._retry_store([], lambda: self._writer.dead_letter_bytes_since(since))
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from services.ingest.processor import DeadLetter
@@ -32,6 +32,10 @@ class DeadLetterQuota:
 
     def today(self) -> date:
         return self._clock().astimezone(VN).date()
+
+    def day_start(self) -> datetime:
+        """When today began in Vietnam: what the store keeps since then counts (start())."""
+        return datetime.combine(self.today(), time(), VN)
 
     def start(self, used_today: dict[str, int]) -> None:
         """What the store already keeps of today's refused bytes, per integrator."""
