@@ -86,14 +86,14 @@ class Settings(IngestSettings, MetricsSettings):
     api_requests_per_key: int = Field(
         default=4,
         ge=1,
-        description="Requests one API key may have in flight; the next is answered 429 with "
-        "Retry-After",
+        description="Requests one API key runs at once; up to 32 more wait their turn, the next "
+        "is answered 429 with Retry-After",
     )
     api_requests_in_flight: int = Field(
         default=16,
         ge=1,
-        description="Keyed requests (/v1/…) in flight in all; the next is answered 503 with "
-        "Retry-After (the public page and health are not counted)",
+        description="Keyed requests (/v1/…) run at once in all; one that waited 15 s is answered "
+        "503 with Retry-After (the public page and health are not counted)",
     )
     nats_port: int = 4222
     replay_chunk_events: int = Field(

@@ -125,11 +125,11 @@ class MetricsService:
         self._last_plans = -float("inf")
         self._reconciled = False
         self._trigger = asyncio.Event()
-        self._stopping = False
-        # Set by stop(): the query calls of a computation in flight are refused from then on
-        # (services/storage/pool.py abandon_with; the runtime hands this service checked
-        # clients), so a stop waits for one query, not a whole cycle (issue 14: `motcua up` not
-        # exiting within 30 s of SIGINT while a 22 s cycle ran on a loaded machine).
+        # Set by stop(): it ends the loops, and the queries of a computation in flight are
+        # refused from then on (services/storage/pool.py abandon_with; the runtime hands this
+        # service checked clients), so a stop waits for one query, not a whole cycle (issue 14:
+        # `motcua up` not exiting within 30 s of SIGINT while a 22 s cycle ran on a loaded
+        # machine).
         self._halt = threading.Event()
         self.status = MetricsStatus()
         self._note_plans()
@@ -153,7 +153,7 @@ class MetricsService:
 
     async def _refold_loop(self) -> None:
         # Apart from the figure computations, so a slow one never lets the facts fall behind.
-        while not self._stopping and self._refolder is not None:
+        while not self._halt.is_set() and self._refolder is not None:
             try:
                 await asyncio.to_thread(self.refold_once)
             except Exception as exc:  # the store may be down: report, keep the loop alive
@@ -187,7 +187,7 @@ class MetricsService:
             for _ in range(20):  # a backlog is taken over several cycles, not all at once
                 step = self._refolder.step(entity)
                 items += step.items
-                if not step.items or self._stopping:  # a stop waits for one step at most
+                if not step.items or self._halt.is_set():  # a stop waits for one step at most
                     break
             if entity == "dossier":
                 self.status.refold_watermark = step.watermark
@@ -199,7 +199,7 @@ class MetricsService:
         return items
 
     async def _compute_loop(self) -> None:
-        while not self._stopping:
+        while not self._halt.is_set():
             try:
                 await asyncio.to_thread(self.compute_once)
             except Abandoned:  # stopping: the next start computes again
@@ -252,7 +252,6 @@ class MetricsService:
             s.plans_file_error = source.error
 
     def stop(self) -> None:
-        self._stopping = True
         self._halt.set()
         self._trigger.set()
 
