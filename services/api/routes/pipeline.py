@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response
 
 from services.api.deps import Context
 from services.api.schemas import DeadLetterDay, DeadLetterOut, DeadLetterSummary
@@ -98,8 +97,6 @@ ToDay = Annotated[date | None, Query(description="Last day (Vietnam), inclusive"
 # MB, however big the letters (issue 14: 1,000 letters of 1 MB each, twice over, made 353 MB).
 PREVIEW_BYTES = 512
 DETAIL_CHARS = 1000
-# The download is sent in pieces of this size.
-_CHUNK = 64 * 1024
 
 
 def _raw_url(subject: str, stream_seq: int) -> str:
@@ -167,14 +164,15 @@ def dead_letters(
 @router.get(
     "/dead-letters/{stream_seq}/raw",
     summary="One dead letter's original bytes, verbatim",
-    response_class=StreamingResponse,
+    response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
 )
 def dead_letter_raw(
     ctx: Context,
     stream_seq: Annotated[int, Path(ge=1, le=2**63 - 1, description="The letter's stream_seq")],
     subject: Annotated[str, Query(max_length=256, description="The dead letter's subject")],
-) -> StreamingResponse:
+) -> Response:
+    # one letter's bytes at most: 72 KiB since the server's payload limit, 1 MiB before it
     rows = ctx.clickhouse.query(
         "SELECT raw FROM dead_letters FINAL "
         "WHERE subject = {subject:String} AND stream_seq = {seq:UInt64} "
@@ -184,19 +182,10 @@ def dead_letter_raw(
     ).result_rows
     if not rows:
         raise HTTPException(404, "Không có thư lỗi này. No such dead letter.")
-    raw = bytes(rows[0][0])
-
-    def pieces() -> Iterator[bytes]:
-        for start in range(0, len(raw), _CHUNK):
-            yield raw[start : start + _CHUNK]
-
-    return StreamingResponse(
-        pieces(),
+    return Response(
+        bytes(rows[0][0]),
         media_type="application/octet-stream",
-        headers={
-            "Content-Length": str(len(raw)),
-            "Content-Disposition": f'attachment; filename="dead-letter-{stream_seq}.bin"',
-        },
+        headers={"Content-Disposition": f'attachment; filename="dead-letter-{stream_seq}.bin"'},
     )
 
 
