@@ -202,7 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--simulate", action="store_true", help="publish realistic Khánh Hòa traffic")
     up.add_argument("--seed", type=int, default=7860, help="simulator seed (default 7860)")
     up.add_argument("--history-days", type=int, default=60, help="days of history to backfill")
-    up.add_argument("--rate", type=float, default=20.0, help="live simulated events per second")
+    up.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="top live traffic up to this many events per second, for a faster demo (default: "
+        "the history's own volume, ~150 dossiers per working day, in office hours)",
+    )
     up.set_defaults(func=_up)
 
     sub.add_parser("migrate", help="apply ClickHouse migrations, declare streams").set_defaults(

@@ -123,7 +123,6 @@ async def run_simulate(settings: Settings) -> None:
         nc.jetstream(),
         seed=7860,
         history_days=60,
-        rate_per_second=20.0,
         stop=stop,
         now=lambda: datetime.now(UTC),
     )

@@ -24,6 +24,7 @@ from schemas.v1.events import (
     parse_event,
 )
 from services.reference.calendar import WorkingCalendar
+from services.cli import build_parser
 from services.simulator import publisher, workdays
 from services.simulator.catalog import (
     AGENCIES,
@@ -393,6 +394,45 @@ async def test_run_simulator_backfills_then_keeps_the_rate() -> None:
     assert len(backfill) > 1000
     assert 0.9 * 3.0 * 595 <= len(live) <= 3.0 * 600 + 1
     assert all(ev.occurred_at <= clock[0] for ev in live)
+
+
+async def test_live_traffic_follows_the_history_by_default() -> None:
+    # Catches a live default that floods the current month: `motcua up --simulate` topped the
+    # history up to 20 events/s, and the month got 12,120 dossiers in two days against ~3,100 a
+    # month of history (issue 15). Without a rate, live arrivals are the history's continuation.
+    js, stop = FakeJetStream(), asyncio.Event()
+    start = datetime(2025, 6, 2, 0, 0, tzinfo=UTC)  # a Monday, 07:00 in Khánh Hòa
+    clock = [start]
+    calls = 0
+
+    def now() -> datetime:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            clock[0] += timedelta(minutes=10)
+        if clock[0] >= start + timedelta(days=14):
+            stop.set()
+        return clock[0]
+
+    await run_simulator(
+        js,  # type: ignore[arg-type]
+        seed=1,
+        history_days=28,
+        stop=stop,
+        now=now,
+        tick_seconds=0,
+    )
+    received = [
+        ev.occurred_at
+        for ev in (parse_event(payload) for _, payload, _ in js.published)
+        if ev.type == "dossier.received"
+    ]
+    history = sum(1 for at in received if start - timedelta(days=28) < at <= start)
+    live = sum(1 for at in received if at > start)
+    # two weeks live against four of history: the same volume per week, give or take the draw
+    assert history > 1000
+    assert 0.35 * history <= live <= 0.65 * history
+    assert build_parser().parse_args(["up", "--simulate"]).rate is None
 
 
 async def test_stop_ends_a_backfill_between_two_publishes() -> None:

@@ -78,19 +78,22 @@ async def run_simulator(
     *,
     seed: int,
     history_days: int,
-    rate_per_second: float,
+    rate_per_second: float | None = None,
     stop: asyncio.Event,
     now: Callable[[], datetime],
     dossiers_per_day: float = HISTORY_DOSSIERS_PER_DAY,
     tick_seconds: float = TICK_SECONDS,
     max_open_items: int = MAX_OPEN_ITEMS,
 ) -> None:
-    """Backfill `history_days`, then publish live traffic at about `rate_per_second` until `stop`.
+    """Backfill `history_days`, then publish live traffic until `stop`.
 
-    Live traffic is the history's own arrivals continuing in real time, with their pending events
-    released as their time comes, topped up with extra arrivals up to the rate. Backfill and the
-    history's continuation are deterministic for a seed, so a restart republishes duplicates, not
-    new dossiers; the top-up is not (its dossiers have fresh ids each run).
+    Live traffic is the history's own arrivals continuing in real time (`dossiers_per_day` per
+    working day, in office hours), with their pending events released as their time comes. With
+    `rate_per_second`, extra arrivals top it up to about that many events per second: a faster
+    demo, whose current month then holds far more dossiers than the history's (at 20 events/s,
+    four times a month's worth in a day). Backfill and the history's continuation are
+    deterministic for a seed, so a restart republishes duplicates, not new dossiers; the top-up is
+    not (its dossiers have fresh ids each run).
     """
     started = now()
     timeline = Timeline()
@@ -109,7 +112,8 @@ async def run_simulator(
     top_up = random.Random(f"{seed}:live:{started.isoformat()}")
     # Events still owed to reach the rate. Bounded both ways to a minute's worth, so a clock jump
     # (a laptop waking up) or a burst of due history neither floods nor starves the stream for long.
-    budget, bound = 0.0, rate_per_second * 60
+    rate = rate_per_second or 0.0
+    budget, bound = 0.0, rate * 60
     published, last, last_log, capped = 0, started, started, False
     while not stop.is_set():
         try:
@@ -123,7 +127,7 @@ async def run_simulator(
         timeline.add(arrivals(seed, last, current, dossiers_per_day))
         due = timeline.release(current)
         elapsed = (current - last).total_seconds()
-        budget = max(-bound, min(bound, budget + rate_per_second * elapsed) - len(due))
+        budget = max(-bound, min(bound, budget + rate * elapsed) - len(due))
         room = max_open_items - len(timeline)
         if budget >= 1 and room <= 0 and not capped:
             log.warning("live: %d items open, no more top-up until some close", len(timeline))
