@@ -310,7 +310,7 @@ class Up:
         return r.json() if r.status_code == 200 else None
 
     async def stored(self) -> int | None:
-        """Events in the raw table (FINAL), as the running process counts them."""
+        """Rows in the raw table, as the running process counts them."""
         body = await self.api("/v1/pipeline")
         return int(body["events_stored"]) if body else None
 
