@@ -10,7 +10,8 @@ fields are read, periods and filters only for their attributes.
 
 Keep the SQL text byte-for-byte where it was copied (only the watermark columns, which no
 function returns, are left out): a difference between this file and the fast path is a change of
-what the figures mean, never of how they are computed.
+what the figures mean, never of how they are computed. A rule added since (the section after the
+catalogue) is written here from the metrics reference, not copied from the fast path.
 """
 
 from __future__ import annotations
@@ -306,6 +307,37 @@ METRICS: dict[str, Metric] = {
 }
 
 
+# --- rules added after eeced79, from the metrics reference ----------------------------------------
+
+# Reference §2 (issue 15, reference@2): apology compliance counts the dossiers whose original due
+# date passed before they finished, or that are open past it. "Passed" is the §2 comparison of the
+# clock (supplement pauses deducted) with due_at, at the rule set's boundary, and nothing else: a
+# second supplement request alone misses no date. The leading indicator counts the open dossiers
+# whose due date has not passed yet, those not (yet) in that population.
+_DUE_MISSED = (
+    "if({lenient_boundary:UInt8} = 1, "
+    f"toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'), effective_at > due_at)"
+)
+_MISSED_DUE_DATE: dict[str, Metric] = {
+    "apology_compliance": Metric(
+        "dossier", f"({FINISHED} OR {OPEN_AT_T}) AND {_DUE_MISSED}", "apology_ok", None
+    ),
+    "due_soon_without_apology": Metric(
+        "dossier",
+        f"{OPEN_AT_T} AND NOT {_DUE_MISSED}",
+        "due_day <= horizon_day AND length(apologies) = 0",
+        None,
+    ),
+}
+
+
+def definition(metric_id: str, rule_set: Any) -> Metric:
+    """The figure under `rule_set`: eeced79's, but for the rules added since."""
+    if getattr(rule_set.rules, "apology_population", "late") == "missed_due_date":
+        return _MISSED_DUE_DATE.get(metric_id, METRICS[metric_id])
+    return METRICS[metric_id]
+
+
 # --- MetricQuery.sql / run at eeced79 -------------------------------------------------------------
 
 
@@ -324,7 +356,7 @@ def metric(
 ) -> list[tuple[Any, ...]]:
     """(group, numerator, denominator) rows of one figure, ordered by group; with_events: and
     the distinct events behind each row's items (MetricRow.events)."""
-    m = METRICS[metric_id]
+    m = definition(metric_id, rule_set)
     params: dict[str, Any] = {
         "period_start": period.start,
         "period_end": period.end,

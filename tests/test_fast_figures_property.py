@@ -21,7 +21,8 @@ Catches, in a pre-folded facts table plus a live fold of what came after its wat
 - an as-of answer that reads facts folded after the as-of instant, or misses the delta before it;
 - judging drift: open dossiers overdue the moment due_at passes, stock figures judged at each
   day/month bucket's end, Asia/Ho_Chi_Minh midnights, month and quarter ends, working-day
-  deadlines (Tết 2026), both shipped rule sets;
+  deadlines (Tết 2026), every shipped rule set (from reference@2, apology compliance over the
+  dossiers whose due date passed, not those late only by a second supplement request);
 - the same dossier id under two agencies mixed up, a scope or filter applied to only one half.
 
 Without services.metrics.facts (commit eeced79) catch_up is a no-op and the test checks that the
@@ -66,7 +67,7 @@ except ImportError:  # before the facts tables exist, every answer is already a 
 # run.
 EXAMPLES = int(os.environ.get("MOTCUA_FAST_FIGURES_EXAMPLES", "25"))
 
-RULE_SETS = ("reference@1", "lenient-boundary@1")
+RULE_SETS = ("reference@1", "lenient-boundary@1", "reference@2", "lenient-boundary@2")
 METRIC_IDS = tuple(sorted(reference_fold.METRICS))
 DOMAINS = ("dat_dai", "ho_tich", "xay_dung")
 LEVELS = ("province", "district", "commune")
@@ -847,6 +848,41 @@ def test_one_stream_with_every_event_type(frozen_log: Client) -> None:
             ("district",),
         ),
     ]
+    # A/D2 is late only by its second supplement request (its clock stopped on 27/2, before
+    # its due date): in apology compliance's population under reference@1, out of it from
+    # reference@2, whose population is the missed due dates; open until 20/3, so before then
+    # also in the leading indicator's population from reference@2 only.
+    ref2 = rules.get("reference@2")
+    for rule_set, want in ((reference, [(None, 0, 1)]), (ref2, [])):
+        got = reference_fold.metric(
+            frozen_log, "apology_compliance", march, after, Filters((a, b)), None, None, rule_set
+        )
+        assert got == want, rule_set.id
+    before_withdrawal = vn(18, 12)
+    for rule_set_id in ("reference@1", "reference@2", "lenient-boundary@2"):
+        asked += [
+            Asked("metric", march, after, None, rule_set_id, (a, b), "apology_compliance"),
+            Asked(
+                "metric",
+                march,
+                before_withdrawal,
+                stored.watermarks[1],
+                rule_set_id,
+                (a,),
+                "apology_compliance",
+                group_by="day",
+            ),
+            Asked(
+                "metric",
+                march,
+                before_withdrawal,
+                None,
+                rule_set_id,
+                (a, b),
+                "due_soon_without_apology",
+                group_by="agency",
+            ),
+        ]
     for i, metric_id in enumerate(METRIC_IDS):
         feedback = reference_fold.METRICS[metric_id].entity == "feedback"
         group_by = GROUP_BYS[i % len(GROUP_BYS)]
@@ -858,7 +894,7 @@ def test_one_stream_with_every_event_type(frozen_log: Client) -> None:
                 march,
                 after if i % 3 else due_d1,
                 as_ofs[i % 4],
-                RULE_SETS[i % 2],
+                RULE_SETS[i % len(RULE_SETS)],
                 (a, b),
                 metric_id,
                 group_by=group_by,

@@ -9,6 +9,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from services.metrics import rules
 from services.metrics.queries import Filters, Period, metric_query
 from services.reference.calendar import WorkingCalendar
 from tests.helpers import (
@@ -28,11 +29,22 @@ MARCH = Period.from_dates(date(2026, 3, 1), date(2026, 3, 31))
 
 
 def figure(
-    client: Client, metric: str, agency: str, period: Period, now: datetime
+    client: Client,
+    metric: str,
+    agency: str,
+    period: Period,
+    now: datetime,
+    rule_set: str | None = None,
+    as_of: datetime | None = None,
 ) -> tuple[int, int]:
-    rows = metric_query(metric, period=period, now=now, filters=Filters(agencies=(agency,))).run(
-        client
-    )
+    rows = metric_query(
+        metric,
+        period=period,
+        now=now,
+        filters=Filters(agencies=(agency,)),
+        rule_set=rules.get(rule_set),
+        as_of=as_of,
+    ).run(client)
     return (rows[0].numerator, rows[0].denominator) if rows else (0, 0)
 
 
@@ -72,8 +84,10 @@ async def test_apology_compliance_one_day_too_late_and_second_reschedule(
         await publish(nc, e)
     await eventually(lambda: stored(clickhouse, a) == len(events))
     now = datetime(2026, 11, 1, tzinfo=VN)
-    # late: P1..P4 = 4; compliant: P1 → 1/4
-    assert figure(clickhouse, "apology_compliance", a, MARCH, now) == (1, 4)
+    # late, each past its original due date: P1..P4 = 4; compliant: P1 → 1/4, under both
+    # versions of the reference
+    for rule_set in ("reference@1", "reference@2"):
+        assert figure(clickhouse, "apology_compliance", a, MARCH, now, rule_set) == (1, 4)
 
 
 async def test_leading_indicator_counts_dossiers_due_within_three_working_days(
@@ -94,8 +108,10 @@ async def test_leading_indicator_counts_dossiers_due_within_three_working_days(
     await eventually(lambda: stored(clickhouse, a) == len(events))
     # judged Fri 3/13 12:00: the 3rd working day after is Wed 3/18 (Mon 16, Tue 17, Wed 18)
     now = datetime(2026, 3, 13, 12, tzinfo=VN)
-    # open within deadline: L1, L2, L3 = 3; due by 3/18 without apology: L1 → 1/3
-    assert figure(clickhouse, "due_soon_without_apology", a, MARCH, now) == (1, 3)
+    # open within deadline: L1, L2, L3 = 3; due by 3/18 without apology: L1 → 1/3, under both
+    # versions of the reference
+    for rule_set in ("reference@1", "reference@2"):
+        assert figure(clickhouse, "due_soon_without_apology", a, MARCH, now, rule_set) == (1, 3)
 
 
 async def test_feedback_deadline_skips_the_tet_holiday(
@@ -128,7 +144,9 @@ async def test_feedback_deadline_skips_the_tet_holiday(
     assert WorkingCalendar.load().add_working_days(date(2026, 2, 10), 15) == date(2026, 3, 10)
     period = Period.from_dates(date(2026, 2, 1), date(2026, 3, 31))
     now = datetime(2026, 11, 1, tzinfo=VN)
-    # F1 answered 10/3 → on time; F2 11/3 → late; F3 open past 10/3 → open overdue: 1/3 each
-    assert figure(clickhouse, "feedback_answered_on_time", a, period, now) == (1, 3)
-    assert figure(clickhouse, "feedback_answered_late", a, period, now) == (1, 3)
-    assert figure(clickhouse, "feedback_open_overdue", a, period, now) == (1, 3)
+    # F1 answered 10/3 → on time; F2 11/3 → late; F3 open past 10/3 → open overdue: 1/3 each,
+    # under both versions of the reference
+    for rule_set in ("reference@1", "reference@2"):
+        for metric in ("feedback_answered_on_time", "feedback_answered_late"):
+            assert figure(clickhouse, metric, a, period, now, rule_set) == (1, 3)
+        assert figure(clickhouse, "feedback_open_overdue", a, period, now, rule_set) == (1, 3)

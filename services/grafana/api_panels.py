@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.grafana.model import ApiQuery, ColumnKind, Panel
+from services.metrics import rules
 from services.metrics.definitions import METRICS
 from services.metrics.index766 import INDICATORS
 
@@ -165,7 +166,10 @@ def index_stat(*, width: int = 8) -> Panel:
 
 
 def index_indicators(*, width: int = 24) -> Panel:
-    """Every indicator of the scope's index: numerator, denominator, rate, points, or why not."""
+    """Every indicator of the scope's index: numerator, denominator, rate, points, or why not.
+    The board asks under the default rule set, so its rates are in that set's unit (a
+    percentage from reference@2, a fraction of 1 before)."""
+    percent = rules.get().rules.rate_unit == "percent"
     columns: tuple[tuple[str, str, ColumnKind], ...] = (
         ("id", "id", "string"),
         ("label", "label", "string"),
@@ -180,7 +184,9 @@ def index_indicators(*, width: int = 24) -> Panel:
         "Các chỉ tiêu QĐ 766",
         "table",
         ApiQuery(_INDEX_PATH, SCOPE_PARAMS, "results[0].indicators", columns),
-        description=f"{len(INDICATORS)} chỉ tiêu; chỉ tiêu thiếu dữ liệu để trống điểm, kèm lý do.",
+        description=f"{len(INDICATORS)} chỉ tiêu; chỉ tiêu thiếu dữ liệu để trống điểm, kèm lý do. "
+        f"Tỷ lệ {'tính theo phần trăm' if percent else 'là phân số của 1'}, theo bộ quy tắc "
+        f"{rules.DEFAULT_RULE_SET}.",
         width=width,
         height=14,
         decimals=2,
@@ -190,7 +196,7 @@ def index_indicators(*, width: int = 24) -> Panel:
             "max_points": "Điểm tối đa",
             "numerator": "Tử số",
             "denominator": "Mẫu số",
-            "rate": "Tỷ lệ",
+            "rate": "Tỷ lệ (%)" if percent else "Tỷ lệ",
             "points": "Điểm",
             "note": "Ghi chú",
         },

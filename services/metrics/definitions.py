@@ -77,6 +77,11 @@ ANSWERED_IN_TIME = f"answered_at < t AND toDate(answered_at, '{TZ}') <= deadline
 ANSWERED_LATE = f"answered_at < t AND toDate(answered_at, '{TZ}') > deadline_day"
 UNANSWERED = "(answered_at IS NULL OR answered_at >= t)"
 LATE_AT_T = "timeliness = 'late'"
+# A late dossier the apology rules judge (KH 7860 B.4.1): every one, or under a rule set whose
+# apology population is the missed due dates (rules.Rules.apology_population) only one whose
+# original due date passed (`due_missed`, queries._APOLOGY_JUDGED): the letter apologises for a
+# missed date, so a dossier late only by a second supplement request has none to apologise for.
+APOLOGY_DUE = f"{LATE_AT_T} AND ({{apology_missed_due_only:UInt8}} = 0 OR due_missed)"
 
 
 DOSSIER_METRICS: tuple[Metric, ...] = (
@@ -143,11 +148,14 @@ DOSSIER_METRICS: tuple[Metric, ...] = (
     Metric(
         "apology_compliance",
         "Tỷ lệ hồ sơ quá hạn có văn bản xin lỗi đúng quy định",
-        "Hồ sơ quá hạn (đã giải quyết quá hạn trong kỳ hoặc đang quá hạn) có văn bản xin lỗi, hẹn "
-        "lại ngày trả ban hành chậm nhất 1 ngày làm việc trước ngày hẹn trả ban đầu và không hẹn "
-        "lại quá một lần / hồ sơ quá hạn (KH 7860 B.4.1).",
+        "Hồ sơ đã quá ngày hẹn trả ban đầu (giải quyết xong sau ngày hẹn trong kỳ, hoặc đang giải "
+        "quyết đã quá ngày hẹn) có văn bản xin lỗi, hẹn lại ngày trả ban hành chậm nhất 1 ngày "
+        "làm việc trước ngày hẹn trả ban đầu và không hẹn lại quá một lần / hồ sơ đã quá ngày hẹn "
+        "trả ban đầu (KH 7860 B.4.1). Hồ sơ chỉ bị tính quá hạn vì yêu cầu bổ sung quá một lần mà "
+        "giải quyết trước ngày hẹn không có ngày hẹn bị lỡ nên không thuộc đối tượng (theo bộ quy "
+        "tắc reference@1: mọi hồ sơ quá hạn).",
         "dossier",
-        f"({FINISHED} OR {OPEN_AT_T}) AND {LATE_AT_T}",
+        f"({FINISHED} OR {OPEN_AT_T}) AND {APOLOGY_DUE}",
         "apology_ok",
         None,
         target="100%",
@@ -155,10 +163,13 @@ DOSSIER_METRICS: tuple[Metric, ...] = (
     Metric(
         "due_soon_without_apology",
         "Hồ sơ sắp đến hạn chưa có văn bản xin lỗi",
-        "Hồ sơ đang giải quyết còn trong hạn, đến hạn trong số ngày làm việc của quy tắc (mặc "
-        "định 3) mà chưa có văn bản xin lỗi / hồ sơ đang giải quyết trong hạn: cảnh báo sớm.",
+        "Hồ sơ đang giải quyết chưa quá ngày hẹn trả, đến hạn trong số ngày làm việc của quy tắc "
+        "(mặc định 3) mà chưa có văn bản xin lỗi / hồ sơ đang giải quyết chưa quá ngày hẹn trả: "
+        "cảnh báo sớm, trước khi hồ sơ vào đối tượng của tỷ lệ xin lỗi đúng quy định (theo bộ "
+        "quy tắc reference@1: hồ sơ đang giải quyết trong hạn).",
         "dossier",
-        f"{OPEN_AT_T} AND NOT {LATE_AT_T}",
+        # the open dossiers not (yet) in apology compliance's population
+        f"{OPEN_AT_T} AND NOT ({APOLOGY_DUE})",
         "due_day <= horizon_day AND apologies = 0",
         None,
     ),

@@ -1,15 +1,23 @@
 """The QĐ 766 index (100 points) per agency scope and period, as the metrics reference §4 writes it.
 
-Each indicator carries its numerator, denominator, rate (rounded as the rule set says), points and
-the scoring rule used. An indicator the events and the catalogue cannot support is reported as
-missing, never as zero, and the total says how many points could not be assessed.
+Each indicator carries its numerator, denominator, rate (in the rule set's unit and decimals),
+points and the scoring rule used. An indicator the events and the catalogue cannot support is
+reported as missing, never as zero, and the total says how many points could not be assessed.
+
+How a rate becomes points is a rule (rules.Rules.points_from): reference@1 scored the rate as
+shown, a fraction rounded to 2 decimals (5/9 → 0.56, 11.2 of 20 points), and added the points as
+shown; from reference@2 the rate is a percentage like every other figure (55.56) and points come
+from the exact numerator / denominator (11.11), kept exact (Fraction) until shown, so a group or
+the total is the sum of unrounded points, rounded once.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from fractions import Fraction
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
@@ -118,10 +126,13 @@ class Score:
     indicator: Indicator
     numerator: int | None
     denominator: int | None
-    rate: float | None
-    points: float | None
+    rate: float | None  # in the rule set's unit (rules.Rules.rate_unit), rounded
+    points: float | None  # rounded to 2 decimals
     rule: str
     note: str = ""
+    # The points unrounded, what a group's and the total's points add up when the rule set
+    # keeps them exact (points_from exact_rate); None otherwise, and when missing.
+    exact_points: Fraction | None = None
 
     def as_dict(self) -> dict[str, Any]:
         i = self.indicator
@@ -149,6 +160,7 @@ class Index766:
     calendar: str
     catalog: str
     notes: list[str] = field(default_factory=list)
+    exact: bool = False  # points kept exact until shown (rules.Rules.points_from)
 
     def groups(self) -> list[dict[str, Any]]:
         out = []
@@ -159,7 +171,7 @@ class Index766:
                     "group": gid,
                     "label": label,
                     "max_points": max_points,
-                    "points": round(sum(s.points or 0 for s in mine), 2),
+                    "points": _points_sum(mine, self.exact),
                     "not_assessed_points": sum(
                         s.indicator.max_points for s in mine if s.points is None
                     ),
@@ -169,11 +181,27 @@ class Index766:
 
     @property
     def total(self) -> float:
-        return round(sum(s.points or 0 for s in self.scores), 2)
+        return _points_sum(self.scores, self.exact)
 
     @property
     def not_assessed(self) -> float:
         return sum(s.indicator.max_points for s in self.scores if s.points is None)
+
+
+def _points_sum(scores: list[Score], exact: bool) -> float:
+    """The scores' points added up and rounded once: `exact`, their unrounded points; else as
+    reference@1 added them (the points as shown, Python's round)."""
+    if exact:
+        return half_up(sum((Fraction(s.exact_points or 0) for s in scores), Fraction(0)), 2)
+    return round(sum(s.points or 0 for s in scores), 2)
+
+
+def half_up(value: Fraction, decimals: int) -> float:
+    """`value` (≥ 0) to `decimals` decimals, a half rounded up as a report rounds it, exactly:
+    a float's round() rounds half to even on a binary approximation (round(0.125, 2) is 0.12,
+    round(1.005, 2) is 1.0)."""
+    scale = 10**decimals
+    return float(Fraction(math.floor(value * scale + Fraction(1, 2)), scale))
 
 
 def score(indicator: Indicator, num: int | None, den: int | None, rule_set: RuleSet) -> Score:
@@ -184,24 +212,58 @@ def score(indicator: Indicator, num: int | None, den: int | None, rule_set: Rule
         return Score(indicator, None, None, None, None, rule, indicator.missing_reason)
     if num is None or den is None:
         return Score(indicator, num, den, None, None, rule, "không đủ dữ liệu danh mục")
+    exact = rule_set.rules.points_from == "exact_rate"
     if den == 0:
         if indicator.empty_points is None:
             return Score(indicator, num, den, None, None, rule, "không có đối tượng trong kỳ")
+        empty = indicator.empty_points
         return Score(
             indicator,
             num,
             den,
             None,
-            indicator.empty_points,
+            empty,
             rule,
             "không có đối tượng trong kỳ: điểm theo quy định",
+            Fraction(empty) if exact else None,
         )
-    rate = round(num / den, rule_set.rules.rate_decimals)
+    if exact:
+        points = _exact_points(indicator, rule, Fraction(num, den))
+        rate = _shown_rate(num, den, rule_set)
+        return Score(indicator, num, den, rate, half_up(points, 2), rule, exact_points=points)
+    return _rounded_rate_score(indicator, rule, num, den, rule_set)
+
+
+def _shown_rate(num: int, den: int, rule_set: RuleSet) -> float:
+    r = rule_set.rules
+    scale = 100 if r.rate_unit == "percent" else 1
+    return half_up(Fraction(num * scale, den), r.rate_decimals)
+
+
+def _exact_points(indicator: Indicator, rule: str, rate: Fraction) -> Fraction:
+    top = Fraction(indicator.max_points)
     if rule == "lin":
-        points = indicator.max_points * rate
+        return top * rate
+    threshold = Fraction(rule.split(":")[1])  # "0.8" → 4/5, exactly
+    return top if rate >= threshold else top * rate / threshold
+
+
+def _rounded_rate_score(
+    indicator: Indicator, rule: str, num: int, den: int, rule_set: RuleSet
+) -> Score:
+    """reference@1's scoring, kept as it computed: the rate rounded as a float first (Python's
+    round), points from that rounded rate."""
+    r = rule_set.rules
+    rate = round(num / den, r.rate_decimals)
+    fraction = rate
+    if r.rate_unit == "percent":
+        rate = round(100 * num / den, r.rate_decimals)
+        fraction = rate / 100
+    if rule == "lin":
+        points = indicator.max_points * fraction
     else:
         threshold = float(rule.split(":")[1])
-        points = indicator.max_points * (1 if rate >= threshold else rate / threshold)
+        points = indicator.max_points * (1 if fraction >= threshold else fraction / threshold)
     return Score(indicator, num, den, rate, round(points, 2), rule)
 
 
@@ -614,6 +676,7 @@ def index_for(
         rule_set=rule_set.id,
         calendar=calendar.version,
         catalog=catalog_version if procedures is not None else "",
+        exact=rule_set.rules.points_from == "exact_rate",
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -149,6 +149,11 @@ _APOLOGY_JUDGED = f"""
        subtractDays(due_day, {{apology_days_before_due:Int32}})) AS apology_deadline_day,
     apologies >= 1 AND apologies <= {{max_reschedules:UInt8}}
         AND toDate(first_apology_at, '{TZ}') <= apology_deadline_day AS apology_ok,
+    -- The original due date missed (reference §2, the apology population of rule sets from
+    -- reference@2): the clock, at the end or at `t` for an open dossier, past due_at by the
+    -- rule set's boundary; the §2 lateness without the second-supplement rule.
+    if({{lenient_boundary:UInt8}} = 1, toDate(effective_at, '{TZ}') > toDate(due_at, '{TZ}'),
+       effective_at > due_at) AS due_missed,
     -- The leading indicator's horizon: the N-th working day after the judging day.
     toDate(subtractMilliseconds(t, 1), '{TZ}') AS t_day,
     {_first_index("addDays(t_day, 1)")} AS horizon_first,
@@ -655,15 +660,29 @@ def day_split(kind: Reads, period: Period, now: datetime, params: dict[str, Any]
 
 # Columns of the judgment (_DOSSIER_JUDGED, _APOLOGY_JUDGED) a figure's SQL may name.
 _JUDGED = ("timeliness", "effective_at", "requests", "judged_at", "finished_by_t")
-_APOLOGY = ("apology_ok", "apology_deadline_day", "horizon_day", "due_day")
+_APOLOGY = ("apology_ok", "apology_deadline_day", "horizon_day", "due_day", "due_missed")
 
 _GROUP_COLUMNS = {"agency": "agency_code", "domain": "domain_code", "level": "level"}
 
 
+# A drill-down item's timeliness (services/api/drilldown.py): a dossier finished by the judging
+# instant as §2 judged it at its end (early, on_time, late); one still open there within its
+# deadline or overdue at that instant, as Biểu II.06a counts open dossiers (report_ii06a.py,
+# at_t_dossiers): it has not finished, so it is neither early nor late yet. The figures keep
+# `timeliness` itself, whose 'late' for an open dossier is this 'overdue' (OPEN_LATE).
+ITEM_TIMELINESS = (
+    "multiIf(timeliness IS NULL, NULL, finished_by_t, timeliness, "
+    "timeliness = 'late', 'overdue', 'within')"
+)
+# Named apart in the SQL: an alias `timeliness` would replace the column in the figure's WHERE.
+_ITEM_RENAMED = {"item_timeliness": "timeliness"}
+_ITEM_KEYS = {"dossier": "dossier_id", "feedback": "feedback_id"}
+
 _ITEM_COLUMNS = {
     "dossier": (
         "agency_code, dossier_id, domain_code, level, channel, received_at, due_at, end_at, "
-        "effective_at, requests AS supplements, timeliness, event_count"
+        f"effective_at, requests AS supplements, {ITEM_TIMELINESS} AS item_timeliness, "
+        "event_count"
     ),
     "feedback": (
         "agency_code, feedback_id, topic, filed_at, due_at, answered_at, published_at, event_count"
@@ -808,26 +827,75 @@ class MetricQuery:
         self, client: Client, part: Literal["numerator", "denominator"], limit: int, offset: int
     ) -> tuple[int, list[dict[str, Any]]]:
         """The items behind the figure (judged at the period end), paged: (total, page)."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        source = self._source(params, Read.of(client, self.as_of), bucketed=False, items=True)
+        base, params = self._items_from(part, Read.of(client, self.as_of))
+        total = client.query(f"SELECT sum(sign) {base}", parameters=params).result_rows[0][0]
+        page = self._item_rows(client, base, params, limit, offset)
+        return int(total or 0), page
+
+    def item_chunks(
+        self, client: Client, part: Literal["numerator", "denominator"], chunk: int, limit: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The first `limit` items behind the figure in the order of items(), `chunk` at a time:
+        each chunk one query resuming after the last item of the one before (keyset), so memory
+        holds one chunk whatever the population, each query reads only the items from there on
+        (the facts are ordered by agency and item), and an item that changes between two
+        chunks is never listed twice nor skipped."""
+        read = Read.of(client, self.as_of)
+        after: tuple[str, str] | None = None
+        while limit > 0:
+            base, params = self._items_from(part, read, after)
+            rows = self._item_rows(client, base, params, min(chunk, limit), 0)
+            if rows:
+                yield rows
+            if len(rows) < min(chunk, limit):
+                return
+            limit -= len(rows)
+            after = (rows[-1]["agency_code"], rows[-1][_ITEM_KEYS[self.metric.entity]])
+
+    def _items_from(
+        self,
+        part: Literal["numerator", "denominator"],
+        read: Read,
+        after: tuple[str, str] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The FROM and WHERE of the items of `part` (after the item `after`), and their
+        parameters."""
+        params: dict[str, Any] = {}
+        resume = None
+        if after is not None:
+            key = _ITEM_KEYS[self.metric.entity]
+            # agency first alone: the facts' primary key prunes by it
+            resume = (
+                "agency_code >= {after_agency:String} AND (agency_code > {after_agency:String} "
+                f"OR {key} > {{after_key:String}})"
+            )
+            params.update(after_agency=after[0], after_key=after[1])
+        source = self._source(params, read, bucketed=False, items=True, resume=resume)
         condition = self.metric.population
         if part == "numerator":
             condition = f"({condition}) AND ({self.metric.numerator})"
-        columns = _ITEM_COLUMNS[self.metric.entity]
-        key = "dossier_id" if self.metric.entity == "dossier" else "feedback_id"
         base = f"FROM ({source}) WHERE {condition}"
-        params = used(base, params) | {"limit": limit, "offset": offset}
-        total = client.query(f"SELECT sum(sign) {base}", parameters=params).result_rows[0][0]
+        return base, used(base, params)
+
+    def _item_rows(
+        self, client: Client, base: str, params: dict[str, Any], limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        columns = _ITEM_COLUMNS[self.metric.entity]
+        key = _ITEM_KEYS[self.metric.entity]
         # A version and its cancellation are the same row with opposite signs: what is left
         # after summing is the item as it stands.
-        page = client.query(
+        rows = client.query(
             f"SELECT * EXCEPT (net) FROM (SELECT {columns}, sum(sign) AS net {base} "
             f"GROUP BY ALL HAVING net > 0) ORDER BY agency_code, {key} "
             "LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
-            parameters=params,
+            parameters={**params, "limit": limit, "offset": offset},
         ).named_results()
-        return int(total or 0), [
-            {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in page
+        return [
+            {
+                _ITEM_RENAMED.get(k, k): utc(v) if isinstance(v, datetime) else v
+                for k, v in row.items()
+            }
+            for row in rows
         ]
 
     def daily_by_agency(self, client: Client, read: Read | None = None) -> list[DailyRow]:
@@ -879,7 +947,10 @@ class MetricQuery:
         bucketed: bool,
         items: bool = False,
         split: Split | None = None,
+        resume: str | None = None,
     ) -> str:
+        """`resume`: a condition on the items' key columns (the drill-down's keyset), read with
+        the filters so that it prunes what is read."""
         judged_at = min(self.period.end, self.now)
         params.update(
             period_start=self.period.start,
@@ -889,6 +960,8 @@ class MetricQuery:
             **rule_params(self.rule_set),
         )
         where = self._filters(params)
+        if resume is not None:
+            where = f"{where} AND ({resume})"
         if self.as_of is not None:
             params["as_of"] = self.as_of
         stock_buckets = (

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_RULE_SET = "reference@1"
+# reference@1 stays servable as it was: an answer that cites it is reproduced exactly.
+DEFAULT_RULE_SET = "reference@2"
 
 
 class Rules(BaseModel):
@@ -35,8 +36,24 @@ class Rules(BaseModel):
         description="working_days: N working days from filing (reference §5); source_due_at: "
         "the due_at the source system sent"
     )
+    apology_population: Literal["late", "missed_due_date"] = Field(
+        description="late: every late dossier is in apology compliance's population; "
+        "missed_due_date: only those whose original due date passed before they finished (or "
+        "that are open past it), as the apology letter is for a missed date (reference §2): a "
+        "dossier late only by the more-than-one-supplement rule is left out. The leading "
+        "indicator counts the open dossiers not (yet) in that population"
+    )
     score_4_2: Literal["thr80", "lin"]
-    rate_decimals: int = Field(ge=0, le=6)
+    rate_unit: Literal["fraction", "percent"] = Field(
+        description="a 766 indicator's rate: fraction of 1, or percentage like every other rate "
+        "of the service (5/9: 0.56 or 55.56 with 2 decimals)"
+    )
+    rate_decimals: int = Field(ge=0, le=6, description="decimals of a 766 rate in its unit")
+    points_from: Literal["rounded_rate", "exact_rate"] = Field(
+        description="rounded_rate: 766 points from the rate as shown (5/9 of 20 = 0.56 × 20 = "
+        "11.2) and totals from the points as shown; exact_rate: from numerator / denominator "
+        "unrounded (11.11), points and totals rounded only when shown"
+    )
 
 
 class RuleSet(BaseModel):
@@ -65,6 +82,7 @@ class RuleSet(BaseModel):
             "leading_working_days": r.leading_indicator_working_days,
             "feedback_working_days": r.feedback_answer_working_days,
             "feedback_deadline_source": int(r.feedback_deadline == "source_due_at"),
+            "apology_missed_due_only": int(r.apology_population == "missed_due_date"),
         }
 
 

@@ -128,6 +128,21 @@ def evaluate_index766(
     return Index766Evaluation(first, last, period, chosen, scope, catalog, leaves)
 
 
+def _scoring(rule_set: RuleSet) -> str:
+    r = rule_set.rules
+    unit = "a percentage" if r.rate_unit == "percent" else "a fraction of 1"
+    how = (
+        "points from the unrounded numerator / denominator, rounded to 2 decimals only when "
+        "shown (groups and total add the unrounded points)"
+        if r.points_from == "exact_rate"
+        else "points from the rate as shown"
+    )
+    return (
+        "lin = max × rate; thr T = max if rate ≥ T else max × rate / T; "
+        f"rate: {unit} with {r.rate_decimals} decimals; {how}"
+    )
+
+
 @router.get("/index766", summary="Chỉ số 766 per agency (rolled up through the org tree)")
 def get_index766(
     ctx: Context,
@@ -153,8 +168,9 @@ def get_index766(
         "period_from": evaluation.first,
         "period_to": evaluation.last,
         "results": results,
-        "scoring": "lin = max × rate; thr T = max if rate ≥ T else max × rate / T; "
-        "rates rounded as the rule set says",
+        "scoring": _scoring(evaluation.rule_set),
+        # how `rate` reads: a fraction of 1 under reference@1, a percentage from reference@2
+        "rate_unit": evaluation.rule_set.rules.rate_unit,
         "note": "Catalogue indicators cover the procedures applicable at the scope's levels; "
         "indicators the events cannot support are missing, never zero.",
         "provenance": {
