@@ -95,6 +95,12 @@ class Settings(IngestSettings, MetricsSettings):
         description="Keyed requests (/v1/…) run at once in all; one that waited 15 s is answered "
         "503 with Retry-After (the public page and health are not counted)",
     )
+    api_export_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Rows a streamed CSV export (the drill-down's) holds at most; past it the "
+        "file ends with a line saying it was cut",
+    )
     nats_port: int = 4222
     replay_chunk_events: int = Field(
         default=2_000_000,
@@ -369,6 +375,7 @@ async def embedded(
                 plans=plans,
                 page_cache=PageCache(settings.api_page_cache_seconds),
                 admission=settings.api_admission(),
+                export_max_rows=settings.api_export_max_rows,
             )
         )
         uv = _EmbeddedServer(

@@ -9,6 +9,7 @@ from services.api import page
 from services.api.admission import Admitted
 from services.api.auth import authorize, secured_openapi
 from services.api.deps import ApiContext
+from services.api.docs import install_docs
 from services.api.head import HeadAsGet
 from services.api.routes import (
     health,
@@ -30,6 +31,9 @@ def create_app(context: ApiContext) -> FastAPI:
         title="motcua-monitor",
         summary="Giám sát Một cửa điện tử tỉnh Khánh Hòa: chỉ tiêu, tiến độ so với kế hoạch",
         version="0.1.0",
+        # /docs from the packaged Swagger UI instead of a CDN (services/api/docs.py)
+        docs_url=None,
+        redoc_url=None,
         # Every route is checked against the role table in services/api/auth.py.
         dependencies=[Depends(authorize)],
     )
@@ -38,6 +42,7 @@ def create_app(context: ApiContext) -> FastAPI:
     # outermost: a refused request costs no other middleware's work
     app.add_middleware(Admitted, admission=context.admission)
     app.state.context = context
+    install_docs(app)
 
     @app.exception_handler(Abandoned)
     async def _gone(request: Request, exc: Abandoned) -> Response:

@@ -42,6 +42,10 @@ class ApiContext:
     page_cache: PageCache | None = None
     # How many keyed requests may run, per key and in all (services/api/admission.py).
     admission: Admission = field(default_factory=Admission)
+    # A streamed CSV export (the drill-down's) holds at most this many rows, read this many at
+    # a time (services/api/drilldown.py).
+    export_max_rows: int = 1_000_000
+    export_chunk_rows: int = 10_000
 
     def get_plans(self) -> Mapping[str, Plan]:
         from services.plans.source import PlanSource

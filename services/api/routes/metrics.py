@@ -9,7 +9,8 @@ from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ApiContext, Context
-from services.api.exports import CSV_RESPONSES, csv_response
+from services.api.drilldown import ItemsPage, csv_items, labelled
+from services.api.exports import CSV_RESPONSES
 from services.api.schemas import MetricDefinition, MetricGroup, MetricResult, Provenance
 from services.metrics import rules
 from services.metrics.definitions import METRICS
@@ -284,6 +285,7 @@ def get_metric(
 @router.get(
     "/{metric}/items",
     summary="The dossiers or feedback behind a figure (drill-down)",
+    response_model=ItemsPage,
     responses=CSV_RESPONSES,  # format=csv
 )
 def metric_items(
@@ -298,20 +300,44 @@ def metric_items(
     part: Annotated[
         Literal["numerator", "denominator"], Query(description="Which side of the ratio")
     ] = "numerator",
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    # bounded: the offset must fit the engine's UInt64
+    page: Annotated[
+        int | None, Query(ge=1, le=1_000_000_000, description="JSON only; default 1")
+    ] = None,
+    page_size: Annotated[
+        int | None, Query(ge=1, le=10_000, description="JSON only; default 100")
+    ] = None,
     format: Literal["json", "csv"] = "json",
     rule_set: RuleSetParam = None,
     rollup: RollupParam = True,
 ) -> Any:
+    """The items judged as the figure judges them, at `judged_at` (the period's end, or now).
+    JSON: a page of them and their `total`. CSV: every one of them, in the same order, streamed
+    (at most MOTCUA_API_EXPORT_MAX_ROWS; past it the file ends with a line saying it was cut);
+    `page` and `page_size` are refused with it.
+
+    A dossier's `timeliness`: `early`, `on_time` or `late` once finished (§2, at its end);
+    `within` or `overdue` while still open at `judged_at`, as Biểu II.06a counts open dossiers
+    (`timeliness_label`: the same in Vietnamese)."""
+    if format == "csv" and (page is not None or page_size is not None):
+        raise HTTPException(
+            422,
+            "Tệp CSV gồm mọi mục: bỏ `page` và `page_size` (chỉ dùng cho JSON). "
+            "format=csv holds every item: drop `page` and `page_size` (they page the JSON).",
+        )
     query = build_query(
         ctx, metric, from_, to, agency, domain, level, None, as_of, rule_set, rollup
     )
-    total, items = query.items(ctx.clickhouse, part, page_size, (page - 1) * page_size)
     if format == "csv":
-        headings = list(items[0]) if items else ["agency_code"]
-        table = [[row[h] for h in headings] for row in items]
-        return csv_response(f"{metric}_{part}_{page}", headings, table)
+        return csv_items(
+            query,
+            ctx.clickhouse,
+            part,
+            chunk=ctx.export_chunk_rows,
+            max_rows=ctx.export_max_rows,
+        )
+    page, page_size = page or 1, page_size or 100
+    total, items = query.items(ctx.clickhouse, part, page_size, (page - 1) * page_size)
     return {
         "metric": metric,
         "part": part,
@@ -321,7 +347,7 @@ def metric_items(
         "total": total,
         "page": page,
         "page_size": page_size,
-        "items": items,
+        "items": [labelled(item) for item in items],
     }
 
 
