@@ -1,25 +1,64 @@
-"""`motcua`: run the system embedded (`up`) or one service per process (compose)."""
+"""`motcua`: run the system embedded (`up`) or one service per process (compose).
+
+Building the parser imports nothing of the system: each command imports what it runs, inside its
+function, and a command group defined beside its code (COMMAND_GROUPS) is imported only when it
+is the command asked for. Importing the runtime (the API, chDB, FastStream) took 2-3 s on an idle
+machine and 10-17 s on a busy one, for every command, `--help` included (bench/cli_bench.py).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
+import importlib
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services import runtime
-
 if TYPE_CHECKING:
     from schemas.v1.reference import ReferenceEvent
+    from services import runtime
     from services.reference.loader import LoadCount
+
+# `motcua up`'s exit codes besides 0, 1 (a failure the traceback explains) and 2 (usage); each
+# refusal is one line on stderr. README, "Exit codes".
+EXIT_PLAN_FILE = 7
+UP_EPILOG = """\
+exit codes: 3 the API's port is in use, 4 the NATS port is in use, 5 the data directory
+cannot be written, 6 the data directory is in use by another process, 7 a plan file is invalid.
+
+configuration: environment variables (the README's "Configuration" table lists them all), e.g.
+  MOTCUA_DATA_DIR        where the NATS store and the chDB store live (default: data)
+  MOTCUA_API_HOST        the API's address (default: 127.0.0.1)
+  MOTCUA_API_PORT        the API's port (default: 8000)
+  MOTCUA_NATS_PORT       the embedded nats-server's port (default: 4222)
+  MOTCUA_NATS_URL        use this NATS server instead of starting one
+  MOTCUA_CLICKHOUSE_URL  chdb:///path or http(s)://user:pass@host:port/db
+  MOTCUA_BOOTSTRAP_ADMIN_KEY  an admin API key to store at start (>= 32 characters)
+  MOTCUA_PLANS_DIR       a directory of extra plan files (*.yaml)
+"""
+
+
+class _UpHelp(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default after its help (a flag's False says nothing), the epilog as
+    written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if isinstance(action.default, bool) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def _up(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from services import runtime
+    from services.common.preflight import StartRefused
+    from services.plans.loader import PlanError
+
     settings = runtime.Settings()
     simulate: dict[str, Any] | None = None
     if args.simulate:
@@ -28,10 +67,21 @@ def _up(args: argparse.Namespace) -> None:
             "history_days": args.history_days,
             "rate_per_second": args.rate,
         }
-    asyncio.run(runtime.run_until_signal(settings, simulate))
+    try:
+        asyncio.run(runtime.run_until_signal(settings, simulate))
+    except StartRefused as exc:
+        print(f"motcua up: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except PlanError as exc:
+        print(f"motcua up: invalid plan file {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_PLAN_FILE) from None
 
 
 def _migrate(_: argparse.Namespace) -> None:
+    import asyncio
+
+    from services import runtime
+
     async def go() -> None:
         settings = runtime.Settings()
         client = await runtime.prepare_storage(settings)
@@ -66,6 +116,10 @@ def _migrate(_: argparse.Namespace) -> None:
 
 
 def _replay(args: argparse.Namespace) -> None:
+    import asyncio
+    import time
+
+    from services import runtime
     from services.ingest.restream import restream
     from services.ingest.writer import EventWriter
     from services.metrics.facts import replay_all
@@ -111,6 +165,10 @@ def _catalog_load(args: argparse.Namespace) -> None:
         events = read_catalog_file(args.file)
     except (OSError, CatalogFileError) as exc:
         raise SystemExit(f"{args.file}: {exc}") from exc
+    import asyncio
+
+    from services import runtime
+
     settings = runtime.Settings()
     if args.direct:
         lines = summary(_store_directly(settings, events), "stored", "already stored")
@@ -186,19 +244,47 @@ async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict
 
 def _service(name: str) -> Any:
     def run(_: argparse.Namespace) -> None:
-        from services import processes
+        import asyncio
+
+        from services import processes, runtime
 
         asyncio.run(getattr(processes, f"run_{name}")(runtime.Settings()))
 
     return run
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Command groups whose parsers live beside their code: module and the help `motcua --help`
+# shows for it (tests/test_cli_imports.py holds it to the module's own). Some of these modules
+# import the store's client or the plans' checks at their top.
+COMMAND_GROUPS = {
+    "grafana": ("services.grafana.cli", "dashboards, alert rules and datasource as code"),
+    "keys": ("services.api.keys_cli", "API keys: create, list, revoke"),
+    "integrators": (
+        "services.common.integrators_cli",
+        "who may publish events to `motcua up`'s NATS",
+    ),
+    "dlq": ("services.ingest.dlq", "dead letters: replay them after a fix"),
+    "plans": ("services.plans.cli", "the plans in force; check a new plan file"),
+}
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named on the line (the first word that is not an option)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command tree; with `argv`, only the group that names is built in full."""
     parser = argparse.ArgumentParser(prog="motcua", description="Giám sát Một cửa điện tử")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="run everything in one process (embedded NATS and chDB)")
+    up = sub.add_parser(
+        "up",
+        help="run everything in one process (embedded NATS and chDB)",
+        formatter_class=_UpHelp,
+        epilog=UP_EPILOG,
+    )
     up.add_argument("--simulate", action="store_true", help="publish realistic Khánh Hòa traffic")
     up.add_argument("--seed", type=int, default=7860, help="simulator seed (default 7860)")
     up.add_argument("--history-days", type=int, default=60, help="days of history to backfill")
@@ -241,34 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
         ("simulate", "publish simulated traffic to MOTCUA_NATS_URL"),
     ):
         sub.add_parser(name, help=text).set_defaults(func=_service(name))
-    # --- grafana (services/grafana/cli.py): motcua grafana export|sync ---
-    from services.grafana.cli import add_parser as add_grafana_parser
-
-    add_grafana_parser(sub)
-    # --- end grafana ---
-    # --- keys (services/api/keys_cli.py): motcua keys create|list|revoke ---
-    from services.api.keys_cli import add_parser as add_keys_parser
-
-    add_keys_parser(sub)
-    # --- end keys ---
-    # --- integrators (services/common/integrators_cli.py): motcua integrators add|list|revoke ---
-    from services.common.integrators_cli import add_parser as add_integrators_parser
-
-    add_integrators_parser(sub)
-    # --- end integrators ---
-    # --- dlq (services/ingest/dlq.py): motcua dlq replay ---
-    from services.ingest.dlq import add_parser as add_dlq_parser
-
-    add_dlq_parser(sub)
-    # --- end dlq ---
-    from services.plans.cli import add_parser as add_plans_parser
-
-    add_plans_parser(sub)
+    wanted = None if argv is None else _command(argv)
+    for name, (module, text) in COMMAND_GROUPS.items():
+        if argv is None or name == wanted:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=text)  # listed by `motcua --help`, built when asked for
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

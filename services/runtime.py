@@ -11,11 +11,14 @@ import contextlib
 import functools
 import logging
 import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import nats
 import uvicorn
@@ -30,10 +33,14 @@ from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
 from services.api.page.cache import PageCache
-from services.common.nats_auth import RoleUrls, connect_options, start_embedded
-from services.common.nats_server import EmbeddedNats
+from services.common import preflight
+from services.common.nats_auth import RoleUrls, connect_options
+from services.common.nats_auth import prepare as prepare_nats_users
+from services.common.nats_server import EmbeddedNats, stop_orphan
 from services.common.settings import CommonSettings
 from services.common.streams import ensure_streams
+from services.common.unshown import FILE as UNSHOWN_FILE
+from services.common.unshown import Unshown
 from services.ingest.consumer import dead_letter_publisher, subscribe
 from services.ingest.dlq import replay_dead_letters
 from services.ingest.pipeline import IngestPipeline
@@ -157,6 +164,8 @@ class Running:
     new_admin_key: str | None = None
     # The embedded NATS server's first start: the credentials to print, once.
     nats_credentials_notice: str | None = None
+    # Every credential created and not printed yet, this start's and earlier ones'.
+    unshown: Unshown | None = None
 
 
 def _nats_ready(nc: NatsClient) -> Callable[[], Any]:
@@ -311,22 +320,75 @@ async def start_ingest(
     return broker, pipeline
 
 
+def check_before_start(settings: Settings) -> socket.socket:
+    """services/common/preflight.py's checks, in the order that explains most: a directory that
+    cannot be written, one in use (another `motcua up` on it would also hold both ports), then
+    the ports. Returns the API's listening socket, held from now on."""
+    data, embedded_nats = settings.data_dir, not settings.nats_url
+    url = urlsplit(settings.resolved_clickhouse_url())
+    chdb = Path(unquote(url.path)) if url.scheme == "chdb" else None
+    for directory in (data, data / "nats" if embedded_nats else None, chdb):
+        if directory is not None:
+            preflight.check_writable(directory)
+    if chdb is not None:
+        preflight.check_store_free(chdb, data)
+    if embedded_nats:
+        preflight.check_nats_store_free(data / "nats", data)
+    api_socket = preflight.bind_api(settings.api_host, settings.api_port)
+    try:
+        if embedded_nats:
+            stop_orphan(data / "nats")
+            preflight.check_nats_port(settings.nats_port, data / "nats")
+    except BaseException:
+        api_socket.close()
+        raise
+    return api_socket
+
+
+def _api_url(host: str, api_socket: socket.socket) -> str:
+    port = api_socket.getsockname()[1]  # MOTCUA_API_PORT=0: the one the system chose
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _start_nats(
+    settings: Settings, unshown: Unshown
+) -> tuple[EmbeddedNats, RoleUrls, str | None]:
+    """The embedded nats-server with authentication: each part connects as its own user
+    (services/common/nats_auth.py). The first start's credentials are kept before the server
+    starts, which can still fail."""
+    nats_dir = settings.data_dir / "nats"
+    auth = await asyncio.to_thread(prepare_nats_users, nats_dir)
+    server = EmbeddedNats(nats_dir, port=settings.nats_port, config_file=auth.config_file)
+    notice = auth.notice(server.url)
+    if notice:
+        unshown.keep(notice)
+    try:
+        await server.start()
+    except BaseException:
+        server.stop()  # a server that never became ready is not left running
+        raise
+    return server, auth.urls(server.url), notice
+
+
+def admin_key_notice(key: str) -> str:
+    return (
+        f"Khóa API quản trị (admin), chỉ hiện một lần — hãy lưu lại:\n"
+        f"  {key}\n"
+        f"  (Authorization: Bearer <khóa>; thêm khóa: POST /v1/keys hoặc `motcua keys`)"
+    )
+
+
 @contextlib.asynccontextmanager
 async def embedded(
     settings: Settings, *, simulate: dict[str, Any] | None = None
 ) -> AsyncIterator[Running]:
-    """Run the whole system in this process until the context exits, then stop it cleanly."""
+    """Run the whole system in this process until the context exits, then stop it cleanly.
+
+    Whatever can be checked is checked before any credential is created (preflight), and each
+    credential is kept on disk until it is printed (`running.unshown`)."""
+    api_socket = await asyncio.to_thread(check_before_start, settings)
     server: EmbeddedNats | None = None
-    nats_url = settings.nats_url
-    credentials_notice: str | None = None
-    if nats_url:
-        urls = RoleUrls.same(nats_url)
-    else:
-        # With authentication: each part connects as its own user (services/common/nats_auth.py).
-        server, urls, credentials_notice = await start_embedded(
-            settings.data_dir / "nats", settings.nats_port
-        )
-        nats_url = server.url
+    unshown = Unshown(settings.data_dir)
     clients: dict[str, NatsClient] = {}
 
     async def client(url: str) -> NatsClient:
@@ -336,14 +398,28 @@ async def embedded(
         return clients[url]
 
     try:
+        # A bad plan file stops the start here, with its file and line, not at the first request;
+        # later changes to the plan files are taken while running (services/plans/source.py).
+        plans = PlanSource(settings.plans_dir)
         clickhouse = await prepare_storage(settings)
+        writer = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
+        keys = KeyStore(writer)
+        bootstrap = settings.bootstrap_admin_key
+        admin_key, generated = await asyncio.to_thread(
+            admin_key_at_start, keys, bootstrap.get_secret_value() if bootstrap else None
+        )
+        if generated and admin_key:
+            unshown.keep(admin_key_notice(admin_key))
+        credentials_notice: str | None = None
+        if settings.nats_url:
+            nats_url, urls = settings.nats_url, RoleUrls.same(settings.nats_url)
+        else:
+            server, urls, credentials_notice = await _start_nats(settings, unshown)
+            nats_url = server.url
         nc = await client(urls.admin)
         await ensure_streams(nc.jetstream())
         await seed_if_empty(clickhouse, nc.jetstream())
         broker, pipeline = await start_ingest(settings, urls.ingest)
-        # A bad plan file stops the start here, with its file and line, not at the first request;
-        # later changes to the plan files are taken while running (services/plans/source.py).
-        plans = PlanSource(settings.plans_dir)
         metrics_client = await asyncio.to_thread(connect_metrics, settings)
         metrics_nc = await client(urls.metrics)
         metrics = start_metrics(metrics_client, settings, plans, jetstream_publisher(metrics_nc))
@@ -355,12 +431,6 @@ async def embedded(
                 settings.resolved_clickhouse_url(), read_only=True, limits=settings.api_limits()
             ),
             settings.api_query_concurrency,
-        )
-        writer = await asyncio.to_thread(connect, settings.resolved_clickhouse_url())
-        keys = KeyStore(writer)
-        bootstrap = settings.bootstrap_admin_key
-        admin_key, generated = await asyncio.to_thread(
-            admin_key_at_start, keys, bootstrap.get_secret_value() if bootstrap else None
         )
         api = create_app(
             ApiContext(
@@ -389,7 +459,7 @@ async def embedded(
         )
         running = Running(
             nats_url=nats_url,
-            api_url=f"http://{settings.api_host}:{settings.api_port}",
+            api_url=_api_url(settings.api_host, api_socket),
             clickhouse=clickhouse,
             nats=api_nc,
             api_clickhouse=api_client,
@@ -398,11 +468,12 @@ async def embedded(
             nats_credentials_notice=credentials_notice,
             api_headers={"Authorization": f"Bearer {admin_key}"} if admin_key else {},
             new_admin_key=admin_key if generated else None,
+            unshown=unshown,
         )
         running.tasks += [
             asyncio.create_task(pipeline.run(), name="ingest-flusher"),
             asyncio.create_task(metrics.run(), name="metrics"),
-            asyncio.create_task(uv.serve(), name="api"),
+            asyncio.create_task(uv.serve(sockets=[api_socket]), name="api"),
         ]
         simulator_stop = asyncio.Event()
         if simulate is not None:
@@ -441,6 +512,7 @@ async def embedded(
     finally:
         if server:
             server.stop()
+        api_socket.close()
 
 
 async def _simulate(nc: NatsClient, options: dict[str, Any], stop: asyncio.Event) -> None:
@@ -458,29 +530,44 @@ async def run_until_signal(settings: Settings, simulate: dict[str, Any] | None) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with embedded(settings, simulate=simulate) as running:
-        print(
-            f"motcua-monitor đang chạy\n"
-            f"  API:          {running.api_url}\n"
-            f"  Tài liệu API: {running.api_url}/docs\n"
-            f"  NATS:         {running.nats_url} (subjects motcua.events.<agency>.<type>)\n"
-            f"  ClickHouse:   {settings.resolved_clickhouse_url()}\n"
-            f"Ctrl-C để dừng.",
-            flush=True,
-        )
-        if running.nats_credentials_notice:
-            print(running.nats_credentials_notice, flush=True)
-        if running.new_admin_key:
+    try:
+        async with embedded(settings, simulate=simulate) as running:
+            await _serve(settings, running, stop)
+    except preflight.StartRefused:
+        raise  # before any credential was created: its one line says it all
+    except BaseException:
+        kept = settings.data_dir / UNSHOWN_FILE
+        if kept.exists():
             print(
-                f"Khóa API quản trị (admin), chỉ hiện một lần — hãy lưu lại:\n"
-                f"  {running.new_admin_key}\n"
-                f"  (Authorization: Bearer <khóa>; thêm khóa: POST /v1/keys hoặc `motcua keys`)",
+                f"Thông tin đăng nhập chưa hiện được giữ trong {kept} (mode 0600) và sẽ hiện ở "
+                "lần `motcua up` sau chạy được. The credentials not shown yet are kept there "
+                "and shown by the next start that gets this far.",
+                file=sys.stderr,
                 flush=True,
             )
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait([waiter, *running.tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in running.tasks:
-            if task.done() and not task.cancelled() and task.exception():
-                log.error("%s stopped: %r", task.get_name(), task.exception())
-        print("Đang dừng…", flush=True)
+        raise
     print("Đã dừng.", flush=True)
+
+
+async def _serve(settings: Settings, running: Running, stop: asyncio.Event) -> None:
+    """The banner and the credentials not shown yet, then wait for a signal or a failure."""
+    print(
+        f"motcua-monitor đang chạy\n"
+        f"  API:          {running.api_url}\n"
+        f"  Tài liệu API: {running.api_url}/docs\n"
+        f"  NATS:         {running.nats_url} (subjects motcua.events.<agency>.<type>)\n"
+        f"  ClickHouse:   {settings.resolved_clickhouse_url()}\n"
+        f"Ctrl-C để dừng.",
+        flush=True,
+    )
+    if running.unshown is not None:
+        credentials = running.unshown.text()
+        if credentials:
+            print(credentials, flush=True)
+        running.unshown.shown()
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([waiter, *running.tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in running.tasks:
+        if task.done() and not task.cancelled() and task.exception():
+            log.error("%s stopped: %r", task.get_name(), task.exception())
+    print("Đang dừng…", flush=True)

@@ -7,6 +7,8 @@ in a subprocess.
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -139,6 +141,34 @@ async def system(
         yield running
 
 
+# --- The browser (tests/test_page.py and every test that renders a page) ------------------------
+# A missing chromium skips those tests with a reason that says so, listed at the end of the run
+# (pytest -q shows only a count of skips); with MOTCUA_REQUIRE_BROWSER=1 (.ci/run) it fails them,
+# so CI never passes without having run a browser.
+
+REQUIRE_BROWSER = "MOTCUA_REQUIRE_BROWSER"
+NO_BROWSER = (
+    "chromium not found on PATH: the browser tests did not run. Install it "
+    "(Debian/Ubuntu: apt-get install chromium; elsewhere: Chromium or Chrome as `chromium`)"
+)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless browser's executable (chromium, or chromium-browser on older Ubuntus)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get(REQUIRE_BROWSER) == "1":
+        pytest.fail(f"{NO_BROWSER}; {REQUIRE_BROWSER}=1 requires it", pytrace=False)
+    pytest.skip(NO_BROWSER)
+
+
+def _browser_skips(terminalreporter: Any) -> list[str]:
+    skipped = terminalreporter.stats.get("skipped", [])
+    return [r.nodeid for r in skipped if NO_BROWSER in str(getattr(r, "longrepr", ""))]
+
+
 # --- Fault suite figures (tests/test_faults.py) -------------------------------------------------
 # Its figures lines go into the terminal summary: pytest captures print() while a test runs.
 
@@ -146,6 +176,12 @@ async def system(
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     from tests.fault_figures import LINES
 
+    browser_skips = _browser_skips(terminalreporter)
+    if browser_skips:
+        terminalreporter.section("browser tests skipped", yellow=True)
+        terminalreporter.write_line(NO_BROWSER)
+        for nodeid in browser_skips:
+            terminalreporter.write_line(f"  {nodeid}")
     if LINES:
         terminalreporter.section("fault injection figures")
         for line in LINES:

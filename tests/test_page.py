@@ -1,12 +1,11 @@
 """The public scorecard page (/ and /co-quan/{code}): server-rendered Vietnamese HTML showing the
-very numbers the API returns, checked over real HTTP and in a real headless browser (Debian's
-chromium, installed by .ci/run)."""
+very numbers the API returns, checked over real HTTP and in a real headless browser (conftest's
+`chromium` fixture: Debian's chromium, installed by .ci/run)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,6 @@ from tests.helpers import resolved as resolved_event
 from tests.test_pipeline import d, stored
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 METRICS = ("on_time_rate", "online_share", "online_payment_share", "feedback_answered_on_time")
 
 
@@ -123,13 +121,12 @@ async def expected_row(http: httpx.AsyncClient, a: str) -> list[str]:
     return [*cells, vn_points(mine["total_points"])]
 
 
-def chromium(*args: str, url: str) -> str:
-    """One headless chromium run with a fresh profile; returns what it printed."""
-    assert CHROMIUM
+def headless(chromium: str, *args: str, url: str) -> str:
+    """One headless run of the `chromium` executable with a fresh profile; what it printed."""
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
             [
-                CHROMIUM,
+                chromium,
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
@@ -210,10 +207,10 @@ async def test_page_shows_the_numbers_the_api_returns(
 
 
 @on_session_loop
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 async def test_page_in_a_headless_browser(
-    system: Any, nc: NatsClient, clickhouse: Client, agency: str
+    chromium: str, system: Any, nc: NatsClient, clickhouse: Client, agency: str
 ) -> None:
+    # `chromium` first: without a browser the test skips before the system starts.
     # Catches: markup a real browser cannot render to the same numbers (broken HTML, a figure
     # only in an attribute), and a layout that is unreadable on a phone (the screenshot is kept
     # for a person to look at).
@@ -223,11 +220,11 @@ async def test_page_in_a_headless_browser(
     ) as http:
         await seed(nc, clickhouse, http, a)
         expected = await expected_row(http, a)
-    dom = await asyncio.to_thread(chromium, "--dump-dom", url=f"{system.api_url}/")
+    dom = await asyncio.to_thread(headless, chromium, "--dump-dom", url=f"{system.api_url}/")
     assert agency_row(dom, a) == expected
     assert "Toàn tỉnh" in dom and "Điểm 766" in dom
     agency_dom = await asyncio.to_thread(
-        chromium, "--dump-dom", url=f"{system.api_url}/co-quan/{a}"
+        headless, chromium, "--dump-dom", url=f"{system.api_url}/co-quan/{a}"
     )
     assert card(agency_dom, "on_time_rate") == ("66,7%", "2/3 hồ sơ đã giải quyết")
 
@@ -236,6 +233,7 @@ async def test_page_in_a_headless_browser(
         shot = ARTIFACTS / name
         shot.unlink(missing_ok=True)
         await asyncio.to_thread(
+            headless,
             chromium,
             f"--screenshot={shot}",
             "--window-size=390,2400",

@@ -23,8 +23,8 @@ from schemas.v1.events import (
     Level,
     parse_event,
 )
-from services.reference.calendar import WorkingCalendar
 from services.cli import build_parser
+from services.reference.calendar import WorkingCalendar
 from services.simulator import publisher, workdays
 from services.simulator.catalog import (
     AGENCIES,

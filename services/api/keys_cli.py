@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.api.keys import KeyStore, Role
+if TYPE_CHECKING:
+    from services.api.keys import KeyStore
+
+# services.api.keys.Role's names, spelled out so that `motcua keys --help` need not import the
+# key store (and the ClickHouse client); tests/test_cli_imports.py holds the two equal.
+ROLE_NAMES = ("viewer", "auditor", "admin")
 
 
 def _store() -> KeyStore:
     from services import runtime
+    from services.api.keys import KeyStore
     from services.storage.clickhouse import connect
     from services.storage.migrate import migrate
 
@@ -33,6 +39,8 @@ def _store() -> KeyStore:
 
 
 def _create(args: argparse.Namespace) -> None:
+    from services.api.keys import Role
+
     key, token = _store().create(args.name, Role[args.role], "cli")
     # The key alone on stdout (for `KEY=$(motcua keys create …)`), the rest on stderr.
     print(f"id {key.key_id}, role {key.role.name}, name “{key.name}”", file=sys.stderr)
@@ -66,7 +74,7 @@ def add_parser(sub: Any) -> None:
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")
     commands = keys.add_subparsers(dest="keys_command", required=True)
     create = commands.add_parser("create", help="create a key and print it, once")
-    create.add_argument("--role", required=True, choices=[r.name for r in Role])
+    create.add_argument("--role", required=True, choices=ROLE_NAMES)
     create.add_argument("--name", required=True, help='who holds it, e.g. "Kiểm toán nhà nước"')
     create.set_defaults(func=_create)
     commands.add_parser("list", help="every key: id, role, created, revoked, name").set_defaults(

@@ -9,21 +9,31 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.common import nats_auth
-from services.common.settings import CommonSettings
+# Imported by the commands, not here: `motcua --help` builds this parser (pydantic-settings,
+# bcrypt and the subjects cost more than the rest of the parser).
+if TYPE_CHECKING:
+    from services.common.settings import CommonSettings
 
 SEED_NOTE = "the packaged sample services/reference/data/khanhhoa.json"
 
 
-class _Settings(CommonSettings):
-    nats_port: int = 4222
+def _settings() -> Any:
+    """CommonSettings and the embedded server's port, which `motcua up` reads as well."""
+    from services.common.settings import CommonSettings
+
+    class _Settings(CommonSettings):
+        nats_port: int = 4222
+
+    return _Settings()
 
 
 def known_agencies(settings: CommonSettings) -> tuple[set[str], str]:
     """The agency codes of the reference data, and where they come from: the store when it can
     be opened (a chDB store is locked while `motcua up` runs), else the packaged sample."""
+    from services.common import nats_auth
+
     url = settings.resolved_clickhouse_url()
     if url.startswith("chdb://"):
         usable = (settings.data_dir / "clickhouse").exists() and (
@@ -50,6 +60,8 @@ def known_agencies(settings: CommonSettings) -> tuple[set[str], str]:
 
 def _apply(nats_dir: Path) -> str:
     """Re-render the server config; say when the change takes effect."""
+    from services.common import nats_auth
+
     if nats_auth.write_config(nats_dir) is None:
         return "takes effect when `motcua up` first starts"
     if nats_auth.reload_running_server(nats_dir):
@@ -58,7 +70,9 @@ def _apply(nats_dir: Path) -> str:
 
 
 def _add(args: argparse.Namespace) -> None:
-    settings = _Settings()
+    from services.common import nats_auth
+
+    settings = _settings()
     agencies = tuple(args.agency)
     if not args.skip_agency_check:
         known, source = known_agencies(settings)
@@ -81,7 +95,9 @@ def _add(args: argparse.Namespace) -> None:
 
 
 def _list(_: argparse.Namespace) -> None:
-    integrators = nats_auth.load_integrators(_Settings().data_dir / "nats")
+    from services.common import nats_auth
+
+    integrators = nats_auth.load_integrators(_settings().data_dir / "nats")
     for i in integrators:
         print(f"{i.name}\t{','.join(i.agencies)}\t{i.created_at}")
     if not integrators:
@@ -89,7 +105,9 @@ def _list(_: argparse.Namespace) -> None:
 
 
 def _rotate(args: argparse.Namespace) -> None:
-    settings = _Settings()
+    from services.common import nats_auth
+
+    settings = _settings()
     nats_dir = settings.data_dir / "nats"
     try:
         new = nats_auth.rotate_integrator(nats_dir, args.name)
@@ -102,7 +120,9 @@ def _rotate(args: argparse.Namespace) -> None:
 
 
 def _revoke(args: argparse.Namespace) -> None:
-    nats_dir = _Settings().data_dir / "nats"
+    from services.common import nats_auth
+
+    nats_dir = _settings().data_dir / "nats"
     try:
         nats_auth.revoke_integrator(nats_dir, args.name)
     except ValueError as exc:

@@ -47,6 +47,57 @@ def free_port() -> int:
         return port
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent(pid: int) -> int:
+    try:
+        # /proc/<pid>/stat: "pid (comm) state ppid …", and comm may hold spaces or ")"
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def store_server(store_dir: Path) -> tuple[int, int | None] | None:
+    """The nats-server running on this JetStream store (by its pid file), and the pid of the
+    motcua process that started it, None when that process is gone: a `motcua up` killed with
+    SIGKILL leaves its server running, adopted by init (it has its own session)."""
+    try:
+        pid = int((store_dir / "nats-server.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    cmdline = _cmdline(pid)
+    if b"nats-server" not in cmdline or str(store_dir).encode() not in cmdline:
+        return None  # a stale pid file, the pid reused by another program
+    parent = _parent(pid)
+    owner = _cmdline(parent) if parent > 1 else b""
+    alive = b"motcua" in owner or b"services.cli" in owner
+    return pid, parent if alive else None
+
+
+def stop_orphan(store_dir: Path) -> None:
+    """A `motcua up` killed with SIGKILL leaves its server behind (own session): stop it, or
+    the new one could not take the port and the store. A server whose motcua still runs is
+    refused instead: stopping it would cut a running system off its stream."""
+    found = store_server(store_dir)
+    if found is None:
+        return
+    pid, owner = found
+    if owner not in (None, os.getpid()):
+        raise RuntimeError(
+            f"the NATS store {store_dir} is in use by pid {owner} (its server {pid})"
+        )
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.05)
+
+
 class EmbeddedNats:
     """A nats-server child process with JetStream, its store under `store_dir`."""
 
@@ -68,24 +119,9 @@ class EmbeddedNats:
     def pid_file(self) -> Path:
         return self.store_dir / "nats-server.pid"
 
-    def _stop_orphan(self) -> None:
-        """A `motcua up` killed with SIGKILL leaves its server behind (own session): stop it, or
-        the new one could not take the port and the store."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return
-        if b"nats-server" in cmdline and str(self.store_dir).encode() in cmdline:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not Path(f"/proc/{pid}").exists():
-                    break
-                time.sleep(0.05)
-
     async def start(self, timeout: float = 10.0) -> None:
         private_dir(self.store_dir)  # the JetStream store holds every event as published
-        self._stop_orphan()
+        stop_orphan(self.store_dir)
         config_file = self.config_file
         if config_file is None:  # no users (tests): the server-wide settings alone
             config_file = self.store_dir / "nats-server.conf"
