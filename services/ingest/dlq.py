@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from clickhouse_connect.driver.client import Client
-
 from schemas.subjects import EVENTS_PREFIX
 from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
 
 if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
     from nats.js import JetStreamContext
 
 Processor = Callable[[bytes, MessageMeta], EventRow | DeadLetter]
