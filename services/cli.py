@@ -247,8 +247,13 @@ def _service(name: str) -> Any:
         import asyncio
 
         from services import processes, runtime
+        from services.common.preflight import StartRefused
 
-        asyncio.run(getattr(processes, f"run_{name}")(runtime.Settings()))
+        try:
+            asyncio.run(getattr(processes, f"run_{name}")(runtime.Settings()))
+        except StartRefused as exc:  # one line and its exit code, as `motcua up` says it
+            print(f"motcua {name}: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
 
     return run
 

@@ -14,6 +14,7 @@ from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore
 from services.api.page.cache import PageCache
+from services.common import preflight
 from services.plans.source import PlanSource
 from services.runtime import (
     Settings,
@@ -106,7 +107,9 @@ async def run_api(settings: Settings) -> None:
     server = _EmbeddedServer(
         uvicorn.Config(app, host=settings.api_host, port=settings.api_port, lifespan="off")
     )
-    serving = asyncio.create_task(server.serve())
+    # A busy port: one line and exit code 3 (services/cli.py), not uvicorn's log and exit 1.
+    api_socket = preflight.bind_api(settings.api_host, settings.api_port)
+    serving = asyncio.create_task(server.serve(sockets=[api_socket]))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True

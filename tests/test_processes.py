@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from datetime import datetime
@@ -175,6 +176,18 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
             page = await http.get(f"/co-quan/{AGENCY}", params={"nam": "2025"})
         running.remove(api)
         api.stop()
+        # Its port taken: one line and exit code 3, as `motcua up` says it (issue 15), not
+        # uvicorn's error log and exit 1.
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            taken = {**env, "MOTCUA_API_PORT": str(holder.getsockname()[1])}
+            busy = Process(taken, tmp_path / "api-busy.log", "api")
+            busy.proc.wait(timeout=120)
+        refusal = busy.log.read_text(encoding="utf-8").strip()
+        assert busy.proc.returncode == 3, refusal
+        assert refusal.splitlines()[-1].startswith("motcua api: the API's port"), refusal
+        assert "Traceback" not in refusal
         assert late["groups"] == [{"group": None, "numerator": 5, "denominator": 5, "rate": 1.0}]
         (target,) = targets["targets"]
         assert {(s["agency_code"], s["status"]) for s in target["statuses"]} == {
