@@ -39,6 +39,12 @@ def unit(metric_id: str) -> str:
     return "m" if METRICS[metric_id].unit == "minutes" else "percentunit"
 
 
+def decimals(metric_id: str) -> int:
+    """A rate is a percentage with 2 decimals everywhere (55.56 %, as the 766 index and the
+    public page write it: reference §4); minutes with 1."""
+    return 2 if unit(metric_id) == "percentunit" else 1
+
+
 def describe(metric_id: str) -> str:
     m = METRICS[metric_id]
     target = f" Mục tiêu: {m.target}." if m.target else ""
@@ -67,7 +73,7 @@ def metric_stat(metric_id: str, *, width: int = 4) -> Panel:
         unit=unit(metric_id),
         width=width,
         height=5,
-        decimals=1,
+        decimals=decimals(metric_id),
     )
 
 
@@ -116,7 +122,7 @@ def by_agency(metric_ids: Sequence[str], title: str, *, width: int = 24) -> Pane
         unit=unit(metric_ids[0]),
         width=width,
         height=10,
-        decimals=1,
+        decimals=decimals(metric_ids[0]),
         renames={"agency_code": "Mã cơ quan", **{m: METRICS[m].label for m in metric_ids}},
     )
 
