@@ -165,3 +165,17 @@ async def test_made_up_years_and_codes_cost_no_build_and_health_never_waits(
         finally:
             busy.set()
             await asyncio.gather(*blockers)
+
+
+def test_a_failed_rebuild_does_not_freeze_the_old_page() -> None:
+    # Catches: a build that raised (a query stopped past MOTCUA_API_QUERY_SECONDS) leaving the
+    # page marked as being rebuilt, so that every later visitor got the old copy, forever.
+    cache = PageCache(30)
+    cache.get("p", 0.0, lambda: (200, "old"))
+
+    def failing() -> tuple[int, str]:
+        raise RuntimeError("query stopped")
+
+    with pytest.raises(RuntimeError):
+        cache.get("p", 40.0, failing)
+    assert cache.get("p", 41.0, lambda: (200, "new")).body == "new"

@@ -13,7 +13,9 @@ it kept computing long after the clients had given up. Now:
 The key is identified by what the client presents, before it is checked: a flood of made-up
 keys is answered 401 by the role check, each holding a slot for that long only. The open routes
 (the public page, health, the contract) are not limited here: health must answer whatever the
-load, and the page has its own cache, single build and fast 404s (services/api/page).
+load, and the page has its own cache, single build and fast 404s (services/api/page). The open
+data (/v1/open/…, no key) shares the page's cache and is bounded per client address
+(AddressRate), since no key identifies its callers.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import threading
-from collections import Counter, deque
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +41,43 @@ from services.storage.pool import abandon_with
 _KEYED_PREFIX = "/v1/"
 # Requests that carry no body: their client's going away can be watched for while they run.
 _WATCHED_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass
+class AddressRate:
+    """Requests per client address to the open data: a token bucket of `burst` requests,
+    refilled at `per_second` (a visitor following the page's links, or a script fetching every
+    table of every year, stays well inside it; a loop does not). The addresses remembered are
+    bounded: the least recently seen is forgotten first. Behind a reverse proxy the address is
+    the proxy's unless uvicorn is told to trust its X-Forwarded-For (--forwarded-allow-ips)."""
+
+    per_second: float = 1.0
+    burst: int = 60
+    max_addresses: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    refused: int = 0
+    _buckets: OrderedDict[str, tuple[float, float]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0 or self.burst < 1 or self.max_addresses < 1:
+            raise ValueError("an address rate needs per_second > 0, burst >= 1, addresses >= 1")
+
+    def admit(self, address: str) -> int:
+        """0: admitted (one request taken from the address's bucket); else the whole seconds
+        until the next request would be (a Retry-After)."""
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.pop(address, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - at) * self.per_second)
+            admitted = tokens >= 1
+            self._buckets[address] = (tokens - 1 if admitted else tokens, now)
+            while len(self._buckets) > self.max_addresses:
+                self._buckets.popitem(last=False)
+            if admitted:
+                return 0
+            self.refused += 1
+            return max(1, math.ceil((1 - tokens) / self.per_second))
 
 
 @dataclass
@@ -57,6 +99,8 @@ class Admission:
     # away before their answer.
     refused: Counter[int] = field(default_factory=Counter)
     abandoned: int = 0
+    # The open data's bound per client address (it has no key to count by).
+    open_data: AddressRate = field(default_factory=AddressRate)
 
     def __post_init__(self) -> None:
         if not 1 <= self.per_key <= self.in_flight or self.queue_per_key < 0:

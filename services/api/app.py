@@ -16,6 +16,7 @@ from services.api.routes import (
     index766,
     keys,
     metrics,
+    open_data,
     pipeline,
     plans,
     replay,
@@ -64,6 +65,8 @@ def create_app(context: ApiContext) -> FastAPI:
     # The public scorecard at / and /co-quan/{agency_code}: what a citizen, and a newcomer after
     # `motcua up --simulate`, sees first.
     app.include_router(page.router)
+    # The page's figures as open data (JSON, CSV), no key: /v1/open/…
+    app.include_router(open_data.router)
 
     @app.get("/asyncapi.json", tags=["contract"], summary="The event contract as AsyncAPI 3.0")
     def asyncapi() -> JSONResponse:

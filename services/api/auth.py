@@ -26,6 +26,12 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/asyncapi.json"): None,
+    # The page's figures as open data (services/api/routes/open_data.py): bounded per address.
+    ("GET", "/v1/open"): None,
+    ("GET", "/v1/open/figures"): None,
+    ("GET", "/v1/open/monthly"): None,
+    ("GET", "/v1/open/index766"): None,
+    ("GET", "/v1/open/targets"): None,
     # Figures and where they stand: what a dashboard or a newsroom needs.
     ("GET", "/v1/metrics"): Role.viewer,
     ("GET", "/v1/metrics/{metric}"): Role.viewer,

@@ -1,4 +1,5 @@
-"""The public pages, rendered at most once per key every `seconds`.
+"""The public pages, and the province figures behind them and the open data, built at most
+once per key every `seconds`.
 
 `/` and `/co-quan/{code}` are open to everyone and each costs a dozen queries (0.3-0.6 s on the
 simulated province, more with years of data). In `motcua up` the API shares one process with the
@@ -16,13 +17,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
+class Page(Generic[T]):
     built_at: float
     status: int
-    body: str
+    body: T  # the HTML, or what several answers are drawn from (page/scorecard.py)
 
 
 class PageCache:
@@ -30,7 +34,7 @@ class PageCache:
         self.seconds = seconds
         self._max_pages = max_pages
         self._lock = threading.Lock()
-        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self._pages: OrderedDict[Hashable, Page[Any]] = OrderedDict()
         self._building: dict[Hashable, threading.Lock] = {}
         self.builds = 0
 
@@ -38,9 +42,9 @@ class PageCache:
         self,
         key: Hashable,
         now: float,
-        build: Callable[[], tuple[int, str]],
+        build: Callable[[], tuple[int, T]],
         clock: Callable[[], float] | None = None,
-    ) -> Page:
+    ) -> Page[T]:
         """The page for `key`: cached if younger than `seconds` at `now`, else built once; its
         age counts from the end of its build (`clock`, the time `now` was read from; without it,
         `now` plus how long the build took)."""
@@ -50,35 +54,41 @@ class PageCache:
         with self._lock:
             page = self._fresh(key, now)
             if page is not None:
-                return page
+                return cast(Page[T], page)
             stale = self._pages.get(key)
             if stale is not None and key in self._building:
                 # Another request is rebuilding it: the last page meanwhile, not a wait (a build
                 # under load takes longer than a visitor should).
-                return stale
+                return cast(Page[T], stale)
             building = self._building.setdefault(key, threading.Lock())
         with building:
             with self._lock:  # built by the request this one waited for
                 page = self._fresh(key, now)
                 if page is not None:
-                    return page
+                    return cast(Page[T], page)
             # Stamped when the build ends: stamped at its start, a build slower than `seconds`
             # (a loaded machine) would leave a page already stale, and every request would
             # build it again.
             started = time.monotonic()
-            status, body = build()
+            try:
+                status, body = build()
+            except BaseException:
+                # Left marked as building, the old page would be served forever, never rebuilt.
+                with self._lock:
+                    self._building.pop(key, None)
+                raise
             built = clock() if clock else now + (time.monotonic() - started)
-            page = Page(built, status, body)
+            made = Page(built, status, body)
             with self._lock:
                 self.builds += 1
-                self._pages[key] = page
+                self._pages[key] = made
                 self._pages.move_to_end(key)
                 while len(self._pages) > self._max_pages:  # unknown codes must not grow it
                     self._pages.popitem(last=False)
                 self._building.pop(key, None)
-        return page
+        return made
 
-    def _fresh(self, key: Hashable, now: float) -> Page | None:
+    def _fresh(self, key: Hashable, now: float) -> Page[Any] | None:
         page = self._pages.get(key)
         if page is None or now - page.built_at >= self.seconds:
             return None

@@ -5,6 +5,9 @@ same SQL, grouped once by both), and `evaluate_index766` is GET /v1/index766: th
 SQL of its own for figures. A unit with children is shown with its whole subtree, as
 `?agency=X` answers by default; that is the sum of its subtree's `group_by=agency` rows, because
 every figure is a numerator and a denominator that reconcile across groups (README).
+
+One figure is arranged, not only read: the feedback answered on time leaves out the items still
+within their answer deadline (decided_feedback), from three of the API's figures.
 """
 
 from __future__ import annotations
@@ -31,12 +34,21 @@ PAGE_METRICS: tuple[str, ...] = (
     "online_payment_share",
     "feedback_answered_on_time",
 )
+FEEDBACK = "feedback_answered_on_time"
+# Read beside the page's figures: with them the feedback figure leaves out the items whose
+# answer deadline has not passed (decided_feedback).
+_FEEDBACK_FAILURES: tuple[str, ...] = ("feedback_answered_late", "feedback_open_overdue")
+_READ_METRICS: tuple[str, ...] = (*PAGE_METRICS, *_FEEDBACK_FAILURES)
 
 
 @dataclass(frozen=True)
 class Count:
     numerator: int = 0
     denominator: int = 0
+    # Items whose outcome is not decided yet (feedback still within its answer deadline): in
+    # neither the numerator nor the denominator, so they count neither as a success nor as a
+    # failure.
+    undecided: int = 0
 
     @property
     def rate(self) -> float | None:
@@ -46,7 +58,32 @@ class Count:
     @staticmethod
     def total(counts: Iterable[Count]) -> Count:
         parts = list(counts)
-        return Count(sum(c.numerator for c in parts), sum(c.denominator for c in parts))
+        return Count(
+            sum(c.numerator for c in parts),
+            sum(c.denominator for c in parts),
+            sum(c.undecided for c in parts),
+        )
+
+
+def decided_feedback(
+    on_time: dict[str, Count], late: dict[str, Count], overdue: dict[str, Count]
+) -> dict[str, Count]:
+    """Feedback answered on time over feedback whose outcome is known, per group: answered (on
+    time or late) or past its deadline unanswered. GET /v1/metrics/feedback_answered_on_time
+    divides by every item filed, so a month of items still within their 15 working days read
+    0% (issue 15: December, 0 of 218); the three figures' numerators split the filed items into
+    on time, late, overdue and still undecided, and the last are set aside."""
+    out = {}
+    for group, filed in on_time.items():
+        failed = late.get(group, Count()).numerator + overdue.get(group, Count()).numerator
+        decided = filed.numerator + failed
+        out[group] = Count(filed.numerator, decided, filed.denominator - decided)
+    return out
+
+
+# The oldest year the page (?nam=) and the open data (?year=) answer for: one cache entry per
+# year, so the range bounds them.
+OLDEST_YEAR = 2000
 
 
 @dataclass(frozen=True)
@@ -72,10 +109,7 @@ class Provenance:
     watermark: datetime | None
     rule_set: str
     org_tree: str
-
-
-def _by_group(result: MetricResult) -> dict[str, Count]:
-    return {str(g.group): Count(g.numerator, g.denominator) for g in result.groups if g.group}
+    calendar: str
 
 
 def _provenance(results: Iterable[MetricResult]) -> Provenance:
@@ -87,6 +121,7 @@ def _provenance(results: Iterable[MetricResult]) -> Provenance:
         max(marks, default=None),
         first.provenance.rule_set,
         first.provenance.org_tree,
+        first.provenance.calendar,
     )
 
 
@@ -99,6 +134,7 @@ class ProvinceFigures:
     index_total: dict[str, Any]  # one result of GET /v1/index766
     index_by_agency: dict[str, dict[str, Any]]  # agency code → result of ?group_by=agency
     provenance: Provenance
+    catalog: str  # the procedure catalogue's version the index was scored with
 
     def units(self) -> list[str]:
         """Every agency with a figure, or with children that have: the API's own list."""
@@ -108,7 +144,8 @@ class ProvinceFigures:
         return sorted(codes)
 
     def rolled_up(self, metric: str, code: str) -> Count:
-        """The unit with its subtree, equal to GET /v1/metrics/{metric}?agency=code."""
+        """The unit with its subtree, equal to GET /v1/metrics/{metric}?agency=code (for the
+        feedback figure, to decided_feedback of three such answers)."""
         members = self.tree.descendants(code) if code in self.tree else {code}
         own = self.own[metric]
         return Count.total(own[c] for c in members if c in own)
@@ -118,13 +155,18 @@ class ProvinceFigures:
         return Count.total(self.own[metric].values())
 
 
+def _by_group(result: MetricResult) -> dict[str, Count]:
+    """Counts per group; the one group of an ungrouped answer under ""."""
+    return {str(g.group or ""): Count(g.numerator, g.denominator) for g in result.groups}
+
+
 def _read_all(
     ctx: ApiContext,
     year: Year,
     group_by: Literal["agency"] | None,
     agency: list[str] | None = None,
 ) -> tuple[list[tuple[MetricResult, MetricResult]], Index766Evaluation]:
-    """Per page metric, GET /v1/metrics/{metric} grouped by `group_by` and by month (both from
+    """Per metric read, GET /v1/metrics/{metric} grouped by `group_by` and by month (both from
     one read: metric_result_with_months), and the index (GET /v1/index766), side by side on the
     API's client pool, not one after another. All of them read one state of the store: how far
     it is folded, and the reference data."""
@@ -141,7 +183,7 @@ def _read_all(
                 group_by=group_by,
                 read=read,
             )
-            for metric in PAGE_METRICS
+            for metric in _READ_METRICS
         ]
         calls.append(
             functools.partial(
@@ -152,22 +194,42 @@ def _read_all(
     return done[:-1], done[-1]
 
 
-def province_figures(ctx: ApiContext, year: Year) -> ProvinceFigures:
-    own: dict[str, dict[str, Count]] = {}
+@dataclass(frozen=True)
+class _Read:
+    grouped: dict[str, dict[str, Count]]  # metric → group → count (PAGE_METRICS only)
+    monthly: dict[str, dict[str, Count]]  # metric → first day of month (ISO) → count
+    index: Index766Evaluation
+    provenance: Provenance
+
+
+def _read(
+    ctx: ApiContext, year: Year, group_by: Literal["agency"] | None, agency: list[str] | None
+) -> _Read:
+    pairs, index = _read_all(ctx, year, group_by, agency)
+    grouped: dict[str, dict[str, Count]] = {}
     monthly: dict[str, dict[str, Count]] = {}
     results: list[MetricResult] = []
-    pairs, index = _read_all(ctx, year, "agency")
-    for metric, (by_agency, by_month) in zip(PAGE_METRICS, pairs, strict=True):
-        own[metric], monthly[metric] = _by_group(by_agency), _by_group(by_month)
-        results += [by_agency, by_month]
+    for metric, (whole, by_month) in zip(_READ_METRICS, pairs, strict=True):
+        grouped[metric], monthly[metric] = _by_group(whole), _by_group(by_month)
+        results += [whole, by_month]
+    for counts in (grouped, monthly):
+        counts[FEEDBACK] = decided_feedback(
+            *(counts.pop(m) for m in (FEEDBACK, *_FEEDBACK_FAILURES))
+        )
+    return _Read(grouped, monthly, index, _provenance(results))
+
+
+def province_figures(ctx: ApiContext, year: Year) -> ProvinceFigures:
+    read = _read(ctx, year, "agency", None)
     return ProvinceFigures(
         year=year,
-        tree=index.scope.tree,
-        own=own,
-        monthly=monthly,
-        index_total=index.total(),
-        index_by_agency={str(r["agency"]): r for r in index.by_agency()},
-        provenance=_provenance(results),
+        tree=read.index.scope.tree,
+        own=read.grouped,
+        monthly=read.monthly,
+        index_total=read.index.total(),
+        index_by_agency={str(r["agency"]): r for r in read.index.by_agency()},
+        provenance=read.provenance,
+        catalog=read.index.catalog.version,
     )
 
 
@@ -176,32 +238,26 @@ class AgencyFigures:
     year: Year
     code: str
     tree: OrgTree
-    totals: dict[str, Count]  # metric → GET /v1/metrics/{metric}?agency=code
+    totals: dict[str, Count]  # metric → GET /v1/metrics/{metric}?agency=code (as rolled_up)
     monthly: dict[str, dict[str, Count]]
     index: dict[str, Any]  # GET /v1/index766?agency=code
     provenance: Provenance
 
     @property
     def has_data(self) -> bool:
-        return any(c.denominator for c in self.totals.values()) or bool(self.index["events"])
+        return any(c.denominator or c.undecided for c in self.totals.values()) or bool(
+            self.index["events"]
+        )
 
 
 def agency_figures(ctx: ApiContext, year: Year, code: str) -> AgencyFigures:
-    totals: dict[str, Count] = {}
-    monthly: dict[str, dict[str, Count]] = {}
-    results: list[MetricResult] = []
-    pairs, index = _read_all(ctx, year, None, agency=[code])
-    for metric, (whole, by_month) in zip(PAGE_METRICS, pairs, strict=True):
-        group = whole.groups[0] if whole.groups else None
-        totals[metric] = Count(group.numerator, group.denominator) if group else Count()
-        monthly[metric] = _by_group(by_month)
-        results += [whole, by_month]
+    read = _read(ctx, year, None, [code])
     return AgencyFigures(
         year=year,
         code=code,
-        tree=index.scope.tree,
-        totals=totals,
-        monthly=monthly,
-        index=index.total(),
-        provenance=_provenance(results),
+        tree=read.index.scope.tree,
+        totals={m: read.grouped[m].get("", Count()) for m in PAGE_METRICS},
+        monthly=read.monthly,
+        index=read.index.total(),
+        provenance=read.provenance,
     )

@@ -35,8 +35,11 @@ def percent(rate: float | None) -> str:
 
 
 def points(value: float | None) -> str:
-    """766 points, as precise as the index computes them (two decimals)."""
-    return DASH if value is None else decimal(value, 2)
+    """766 points with two decimals always, as the index computes them: "58,80" beside
+    "59,24", never "58,8" (issue 15)."""
+    if value is None:
+        return DASH
+    return f"{float(value):,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
 
 
 def day(value: date) -> str:

@@ -28,6 +28,7 @@ from services.api.page.view import (
     MonthRow,
     agency_href,
     cards,
+    index_points,
     level_groups,
     name_of,
     trend_rows,
@@ -83,6 +84,11 @@ class ProvincePage:
     plans: tuple[PlanView, ...]
     other_plans: tuple[OtherPlan, ...]
 
+    @property
+    def marks_children(self) -> bool:
+        """Whether a row carries the "*" the footnote explains: no footnote without one."""
+        return any(r.has_children for g in self.levels for r in g.rows)
+
 
 def province_page(
     figures: ProvinceFigures, plans: Mapping[str, Plan], statuses: list[Status], this_year: int
@@ -98,20 +104,19 @@ def province_page(
         "Toàn tỉnh",
         "",
         tuple(Figure.of(m, totals[m]) for m in PAGE_METRICS),
-        fmt.points(figures.index_total["total_points"]),
+        fmt.points(index_points(figures.index_total)),
         False,
     )
     rows = []
     for code in figures.units():
         if code in tree and tree.parent(code) is None:
             continue  # the province itself: the "Toàn tỉnh" row stands for it
-        index = figures.index_by_agency.get(code)
         row = AgencyRow(
             code,
             name_of(tree, code),
             href(code),
             tuple(Figure.of(m, figures.rolled_up(m, code)) for m in PAGE_METRICS),
-            fmt.points(index["total_points"] if index else None),
+            fmt.points(index_points(figures.index_by_agency.get(code))),
             code in tree and bool(tree.children(code)),
         )
         rows.append((tree.level(code) if code in tree else "", row))

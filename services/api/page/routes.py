@@ -1,6 +1,7 @@
 """GET / (the province scorecard) and GET /co-quan/{agency_code} (one agency), as HTML.
 
-Outside the OpenAPI schema: these are pages for people; the same figures are in /v1/*.
+Outside the OpenAPI schema: these are pages for people; the same figures are open data at
+/v1/open/… (services/api/routes/open_data.py), drawn from the same reading of the store.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from services.api.deps import ApiContext, Context
-from services.api.page.figures import Year, agency_figures, province_figures
-from services.api.page.pages import agency_page, province_page
+from services.api.page.figures import OLDEST_YEAR, Year, agency_figures
+from services.api.page.pages import agency_page
 from services.api.page.render import render
+from services.api.page.scorecard import scorecard
 from services.api.page.targets import latest_statuses
 from services.metrics.queries import VN
 
@@ -39,7 +41,7 @@ def _year(ctx: ApiContext, nam: str | None) -> tuple[Year | None, int]:
     this_year = now.astimezone(VN).year
     if nam is None:
         return Year.of(this_year, now), this_year
-    if not _YEAR.match(nam) or not 2000 <= int(nam) <= this_year:
+    if not _YEAR.match(nam) or not OLDEST_YEAR <= int(nam) <= this_year:
         return None, this_year
     return Year.of(int(nam), now), this_year
 
@@ -90,18 +92,14 @@ def _no_year(nam: str | None) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def scorecard(ctx: Context, nam: YearParam = None) -> HTMLResponse:
+def scorecard_page(ctx: Context, nam: YearParam = None) -> HTMLResponse:
     year, this_year = _year(ctx, nam)
     if year is None:
         return _no_year(nam)
-
-    def build() -> Built:
-        figures = province_figures(ctx, year)
-        statuses = latest_statuses(ctx.clickhouse, year.first, year.last)
-        page = province_page(figures, ctx.get_plans(), statuses, this_year)
-        return 200, render("province.html", page=page, c=page.common)
-
-    return _serve(ctx, ("/", str(year.year)), build)
+    # The figures are the open data's (/v1/open/…): one reading of the store for both.
+    card = scorecard(ctx, year, this_year)
+    html = card.once("html", lambda: render("province.html", page=card.page, c=card.page.common))
+    return HTMLResponse(html, headers=_CACHE)
 
 
 @router.get("/co-quan/{agency_code}", response_class=HTMLResponse)

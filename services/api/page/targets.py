@@ -23,7 +23,8 @@ STATUS_ORDER: tuple[str, ...] = ("missed", "at_risk", "on_track", "met", "insuff
 
 _LATEST = """
 SELECT plan, target_id, agency_code, period_start,
-       argMax(tuple(period_end, status, value, threshold, numerator, denominator, evaluated_at),
+       argMax(tuple(period_end, status, value, threshold, numerator, denominator, pending,
+                    evaluated_at),
               evaluated_at)
 FROM target_status
 WHERE period_start <= {last:Date32} AND period_end >= {first:Date32}
@@ -45,6 +46,7 @@ class Status:
     threshold: float
     numerator: int
     denominator: int
+    pending: int  # items in the denominator not decided yet (feedback within its deadline)
     evaluated_at: datetime | None
 
     @property
@@ -71,7 +73,8 @@ def latest_statuses(
             s[3],
             int(s[4]),
             int(s[5]),
-            utc(s[6]),
+            int(s[6]),
+            utc(s[7]),
         )
         for plan, target_id, agency_code, period_start, s in rows
     ]

@@ -3,6 +3,7 @@ scope and each agency stand in the latest period evaluated."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,16 @@ class StatusCount:
 
 
 @dataclass(frozen=True)
+class StatusGroup:
+    """The agencies in one status, for one target's latest period: a badge once per status,
+    not once per agency (most of the page's bytes were repeated badges: issue 15)."""
+
+    status: str
+    label: str
+    cells: tuple[StatusCell, ...]
+
+
+@dataclass(frozen=True)
 class TargetRow:
     clause: str
     text: str
@@ -46,6 +57,8 @@ class TargetRow:
     scope: StatusCell | None  # the scope as a whole, latest period
     counts: tuple[StatusCount, ...]  # agencies by status, latest period
     agencies: tuple[StatusCell, ...]
+    by_status: tuple[StatusGroup, ...]  # the same agencies, worst status first
+    agencies_period: str  # the latest period, the same for every agency listed
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class PlanView:
     title: str
     document: str
     valid: str
-    illustrative: bool
+    illustrative: bool  # and the plan's own words do not say so already
     targets: tuple[TargetRow, ...]
     unmeasurable: int
 
@@ -94,14 +107,27 @@ def value_text(target: Target, value: float) -> str:
     return fmt.percent(value)
 
 
+def decided_value(s: Status) -> float | None:
+    """The status's figure over its decided items only. The stored value divides by every item,
+    so feedback still within its answer deadline read as failures (issue 15); the status itself
+    already sets them aside (services/plans/forecast.py)."""
+    if not s.pending:
+        return s.value
+    decided = s.denominator - s.pending
+    return s.numerator / decided if decided > 0 else None
+
+
 def status_cell(target: Target, s: Status, name: str = "", href: str = "") -> StatusCell:
-    value = fmt.DASH if s.value is None else value_text(target, s.value)
+    value = decided_value(s)
+    shown = fmt.DASH if value is None else value_text(target, value)
+    if s.pending:
+        shown += f" (không tính {fmt.number(s.pending)} chưa đến hạn)"
     return StatusCell(
-        s.status, s.label, value, period_text(s.period_start, s.period_end), name, href
+        s.status, s.label, shown, period_text(s.period_start, s.period_end), name, href
     )
 
 
-def _latest_period(rows: list[Status]) -> list[Status]:
+def latest_period(rows: list[Status]) -> list[Status]:
     if not rows:
         return []
     newest = max(s.period_start for s in rows)
@@ -112,8 +138,8 @@ def target_row(
     item: TargetStatuses, name: Callable[[str], str], href: Callable[[str], str]
 ) -> TargetRow:
     target = item.target
-    scope = _latest_period(item.scope)
-    agencies = _latest_period(item.agencies)
+    scope = latest_period(item.scope)
+    agencies = latest_period(item.agencies)
     tally = Counter(s.status for s in agencies)
     cells = sorted(
         (status_cell(target, s, name(s.agency_code), href(s.agency_code)) for s in agencies),
@@ -137,6 +163,11 @@ def target_row(
             StatusCount(st, STATUS_LABELS[st], tally[st]) for st in STATUS_ORDER if tally[st]
         ),
         agencies=tuple(cells),
+        by_status=tuple(
+            StatusGroup(st, STATUS_LABELS.get(st, st), tuple(c for c in cells if c.status == st))
+            for st in dict.fromkeys(c.status for c in cells)
+        ),
+        agencies_period=cells[0].period if cells else "",
     )
 
 
@@ -153,12 +184,19 @@ def plan_views(
             title=plan.title,
             document=plan.document,
             valid=_valid(plan.valid),
-            illustrative=plan.illustrative,
+            illustrative=plan.illustrative and not _says_illustrative(plan),
             targets=tuple(rows),
             unmeasurable=len(plan.unmeasurable),
         )
         for plan, rows in by_plan.values()
     )
+
+
+def _says_illustrative(plan: Plan) -> bool:
+    """Whether the plan's document or title already calls it an example: "(ví dụ minh họa)"
+    after "Ví dụ minh họa, không có số hiệu" said it twice (issue 15)."""
+    words = unicodedata.normalize("NFC", f"{plan.document} {plan.title}").casefold()
+    return "minh họa" in words or "minh hoạ" in words
 
 
 def _valid(valid: DateRange) -> str:

@@ -30,8 +30,14 @@ NOUNS = {
     "on_time_rate": "hồ sơ đã giải quyết",
     "online_share": "hồ sơ tiếp nhận",
     "online_payment_share": "hồ sơ có thanh toán",
-    "feedback_answered_on_time": "PAKN tiếp nhận",
+    # undecided items (still within their answer deadline) are left out: figures.decided_feedback
+    "feedback_answered_on_time": "PAKN đã trả lời hoặc đã quá hạn",
 }
+# Which of the two readings of "answered on time" the page's figure is (issue 15): said beside it.
+FEEDBACK_NOTE = (
+    "Không tính PAKN chưa trả lời còn trong thời hạn trả lời: chưa biết đúng hạn hay quá hạn. "
+    "Khác chỉ tiêu 5.2 của Chỉ số 766, vốn tính các PAKN này là đạt."
+)
 LEVELS = {
     "province": "Sở, ban, ngành",
     "district": "UBND cấp huyện",
@@ -45,11 +51,18 @@ class Figure:
     rate: str  # "97,1%"
     counts: str  # "2.918/3.005"
     title: str  # the counts in words, for a tooltip
+    undecided: str  # "218 PAKN còn trong hạn, chưa tính", or ""
 
     @classmethod
     def of(cls, metric: str, count: Count) -> Figure:
         counts = f"{fmt.number(count.numerator)}/{fmt.number(count.denominator)}"
-        return cls(fmt.percent(count.rate), counts, f"{counts} {NOUNS[metric]}")
+        undecided = (
+            f"{fmt.number(count.undecided)} PAKN còn trong hạn, chưa tính"
+            if count.undecided
+            else ""
+        )
+        title = f"{counts} {NOUNS[metric]}" + (f"; {undecided}" if undecided else "")
+        return cls(fmt.percent(count.rate), counts, title, undecided)
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,7 @@ class MetricCard:
     reference_target: str | None  # the catalogue's target for the metric, e.g. "≥ 30%"
     trend: Sparkline
     trend_caption: str
+    note: str  # how the figure is counted, where a reader could take it otherwise
 
 
 @dataclass(frozen=True)
@@ -71,23 +85,35 @@ class IndexGroup:
     not_assessed: int
 
 
+def index_points(result: dict[str, Any] | None) -> float | None:
+    """The index's total, or None for a scope with no dossier or feedback counted: the
+    catalogue and the no-feedback rules alone would score a year without data (issue 15: 2025
+    showed 22,6/100 beside "chưa có số liệu")."""
+    return None if result is None else result["points_with_data"]
+
+
 @dataclass(frozen=True)
 class IndexView:
     total: str
     not_assessed: str
     groups: tuple[IndexGroup, ...]
+    has_data: bool
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> IndexView:
+        total = index_points(result)
         groups = tuple(
             IndexGroup(
-                g["label"], fmt.points(g["points"]), g["max_points"], g["not_assessed_points"]
+                g["label"],
+                fmt.points(g["points"] if total is not None else None),
+                g["max_points"],
+                g["not_assessed_points"],
             )
             for g in result["groups"]
         )
-        return cls(
-            fmt.points(result["total_points"]), fmt.points(result["not_assessed_points"]), groups
-        )
+        # how many points the data cannot assess: a whole number of indicators' maxima
+        not_assessed = fmt.decimal(result["not_assessed_points"], 2)
+        return cls(fmt.points(total), not_assessed, groups, total is not None)
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,7 @@ def cards(
                 METRICS[metric].target,
                 line,
                 caption,
+                FEEDBACK_NOTE if metric == "feedback_answered_on_time" else "",
             )
         )
     return tuple(out)
