@@ -33,7 +33,7 @@ METRICS = ("on_time_rate", "online_share", "online_payment_share", "feedback_ans
 
 def vn_percent(rate: float | None) -> str:
     """Written independently of services/api/page/format.py: a shared bug would hide itself."""
-    return "—" if rate is None else f"{rate * 100:.1f}".replace(".", ",") + "%"
+    return "—" if rate is None else f"{rate * 100:.2f}".replace(".", ",") + "%"
 
 
 def vn_points(value: float) -> str:
@@ -192,7 +192,7 @@ async def test_page_shows_the_numbers_the_api_returns(
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
     # The hand-computed figures, and the API's own answer, in the plain server HTML.
-    assert expected[:4] == ["66,7%", "75,0%", "50,0%", "80,0%"]
+    assert expected[:4] == ["66,67%", "75,00%", "50,00%", "80,00%"]
     assert agency_row(html, a) == expected
     assert total_row(html)[:4] == totals
     assert "<script" not in html.lower()  # nothing to run: readable without JavaScript
@@ -242,7 +242,7 @@ async def test_page_in_a_headless_browser(
     agency_dom = await asyncio.to_thread(
         headless, chromium, "--dump-dom", url=f"{system.api_url}/co-quan/{a}"
     )
-    assert card(agency_dom, "on_time_rate") == ("66,7%", "2/3 hồ sơ đã giải quyết")
+    assert card(agency_dom, "on_time_rate") == ("66,67%", "2/3 hồ sơ đã giải quyết")
 
     ARTIFACTS.mkdir(exist_ok=True)
     for name, path in (("scorecard-phone.png", "/"), ("agency-phone.png", f"/co-quan/{a}")):
@@ -310,7 +310,7 @@ async def test_targets_show_the_latest_status(system: Any, clickhouse: Client, a
         province = await http.get("/", params={"nam": "2022"})
     assert mine.status_code == 200
     assert "100% phản ánh, kiến nghị được xử lý" in mine.text  # the plan's own words
-    assert "Không đạt" in mine.text and "90,0%" in mine.text and "≥ 100%" in mine.text
+    assert "Không đạt" in mine.text and "90,00%" in mine.text and "≥ 100%" in mine.text
     assert "Có nguy cơ không đạt" not in mine.text  # superseded by the later evaluation
     assert "Năm 2022" in mine.text
     assert province.status_code == 200

@@ -128,13 +128,13 @@ async def test_feedback_within_its_deadline_is_neither_success_nor_failure(
     assert (group["numerator"], group["denominator"]) == (2, 8)  # the API divides by all filed
     rate, counts = card(mine.text, "feedback_answered_on_time")
     # on time: F1, F8; decided: those and F2 (late), F3 (overdue); F4-F7 not decided
-    assert rate == "50,0%"
+    assert rate == "50,00%"
     assert counts == "2/4 PAKN đã trả lời hoặc đã quá hạn; 4 PAKN còn trong hạn, chưa tính"
     assert "Không tính PAKN chưa trả lời còn trong thời hạn" in mine.text
-    assert month_cells(mine.text, "T1/2026")[3] == "33,3%"
-    assert month_cells(mine.text, "T3/2026")[3] == "100,0%"  # not 1 of 5 (20,0%)
+    assert month_cells(mine.text, "T1/2026")[3] == "33,33%"
+    assert month_cells(mine.text, "T3/2026")[3] == "100,00%"  # not 1 of 5 (20,00%)
     row = re.search(rf'<tr data-agency="{a}">(.*?)</tr>', province.text, re.S)
-    assert row and re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))[3] == "50,0%"
+    assert row and re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))[3] == "50,00%"
     (shown,) = [r for r in open_rows if r["agency_code"] == a]
     feedback = shown["figures"]["feedback_answered_on_time"]
     assert (feedback["numerator"], feedback["denominator"], feedback["undecided"]) == (2, 4, 4)
@@ -142,7 +142,7 @@ async def test_feedback_within_its_deadline_is_neither_success_nor_failure(
     # A plan target's figure: the 218 undecided items are left out, and said to be.
     assert old_year.status_code == 200
     assert "— (không tính 218 chưa đến hạn)" in old_year.text
-    assert "0,0%" not in old_year.text
+    assert "0,00%" not in old_year.text
 
 
 @on_session_loop

@@ -28,10 +28,11 @@ def decimal(value: float, digits: int) -> str:
 
 
 def percent(rate: float | None) -> str:
-    """0.9710 → "97,1%"; one decimal, as the province's reports write rates."""
+    """5/9 → "55,56%": a percentage with two decimals, as every rate of the service is written
+    (reference §4; the 766 index, the boards and the open data alike)."""
     if rate is None:
         return DASH
-    return f"{rate * 100:.1f}".replace(".", ",") + "%"
+    return f"{rate * 100:.2f}".replace(".", ",") + "%"
 
 
 def points(value: float | None) -> str:

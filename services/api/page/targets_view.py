@@ -23,7 +23,7 @@ _PERIOD_KINDS = {"year": "Hằng năm", "quarter": "Hằng quý", "month": "Hằ
 class StatusCell:
     status: str  # css class suffix: met, on_track, at_risk, missed, insufficient_data, none
     label: str
-    value: str  # the figure judged, e.g. "1,4%"
+    value: str  # the figure judged, e.g. "1,43%"
     period: str  # e.g. "Năm 2022", "Quý 3/2023"
     name: str = ""  # the agency, in lists of agencies
     href: str = ""

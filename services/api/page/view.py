@@ -48,7 +48,7 @@ OTHER_LEVEL = "Đơn vị chưa có trong danh mục cơ quan"
 
 @dataclass(frozen=True)
 class Figure:
-    rate: str  # "97,1%"
+    rate: str  # "97,10%"
     counts: str  # "2.918/3.005"
     title: str  # the counts in words, for a tooltip
     undecided: str  # "218 PAKN còn trong hạn, chưa tính", or ""
