@@ -60,7 +60,7 @@ async def test_targets_as_csv_and_xlsx(system: Any, clickhouse: Client, agency: 
         "9",
         "10",
     )
-    assert (mine["Giá trị"], mine["Trạng thái"]) == ("90,0%", "Không đạt")  # the latest
+    assert (mine["Giá trị"], mine["Trạng thái"]) == ("90,00%", "Không đạt")  # the latest
     assert mine["Đánh giá lúc"] == "02/01/2023 07:00"  # Vietnamese time
     assert mine["Tên cơ quan"] == ""  # a test code, in no org tree
     assert sum(r[status_at] == NOT_EVALUATED for r in body) == len(body) - 1
@@ -100,4 +100,4 @@ def test_an_agency_is_named_as_the_org_tree_of_its_period_named_it() -> None:
     assert asked == [("UBND_CAMRANH", date(2022, 12, 31))]
     shown = dict(zip(HEADINGS, row, strict=True))
     assert shown["Tên cơ quan"] == "UBND thành phố Cam Ranh"
-    assert (shown["Giá trị"], shown["Cần mỗi ngày làm việc"]) == ("90,0%", 0.04)
+    assert (shown["Giá trị"], shown["Cần mỗi ngày làm việc"]) == ("90,00%", 0.04)
