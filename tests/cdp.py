@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import HEADLESS_CHROMIUM
+
 # A browser that neither answers nor exits must fail the test, not hang it: not a timing check.
 _STUCK_SECONDS = 60
 
@@ -39,13 +41,7 @@ class Browser:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
         args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_CHROMIUM,
             "--remote-debugging-pipe",
             f"--user-data-dir={self._profile.name}",
             "about:blank",

@@ -139,3 +139,17 @@ def filed(
         topic=topic,
         due_at=due.isoformat(),
     )
+
+
+# A headless chromium that does nothing behind a test's back (no updates, sync or prefetch), for
+# every browser test: tests/test_page.py, tests/test_docs_offline.py, tests/cdp.py.
+HEADLESS_CHROMIUM = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)

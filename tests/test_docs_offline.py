@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import HEADLESS_CHROMIUM
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 # Every host name resolves to nothing, and every connection that is not to the loopback goes to
@@ -30,14 +32,7 @@ def offline_dom(chromium: str, url: str) -> tuple[str, str]:
         done = subprocess.run(
             [
                 chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *HEADLESS_CHROMIUM,
                 f"--user-data-dir={profile}",
                 *OFFLINE,
                 "--enable-logging=stderr",

@@ -23,7 +23,15 @@ from services.api.page.sparkline import sparkline
 from services.plans.status import STATUS_COLUMNS
 from services.reference.loader import read_catalog_file
 from services.reference.seed import SEED_FILE
-from tests.helpers import dossier_event, eventually, feedback_event, filed, publish, received
+from tests.helpers import (
+    HEADLESS_CHROMIUM,
+    dossier_event,
+    eventually,
+    feedback_event,
+    filed,
+    publish,
+    received,
+)
 from tests.helpers import resolved as resolved_event
 from tests.test_pipeline import d, stored
 
@@ -140,14 +148,7 @@ def headless(chromium: str, *args: str, url: str) -> str:
         done = subprocess.run(
             [
                 chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *HEADLESS_CHROMIUM,
                 f"--user-data-dir={profile}",
                 *args,
                 url,
