@@ -28,7 +28,7 @@ from faststream.security import BaseSecurity
 from nats.aio.client import Client as NatsClient
 from pydantic import Field, SecretStr
 
-from services.api.admission import Admission
+from services.api.admission import AddressRate, Admission
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
@@ -102,6 +102,17 @@ class Settings(IngestSettings, MetricsSettings):
         description="Keyed requests (/v1/…) run at once in all; one that waited 15 s is answered "
         "503 with Retry-After (the public page and health are not counted)",
     )
+    api_open_data_burst: int = Field(
+        default=60,
+        ge=1,
+        description="Open data requests (/v1/open/…, no key) one client address may make at once "
+        "before it is held to MOTCUA_API_OPEN_DATA_PER_SECOND (429 with Retry-After past it)",
+    )
+    api_open_data_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Open data requests per second one client address may make after its burst",
+    )
     api_export_max_rows: int = Field(
         default=1_000_000,
         ge=1,
@@ -134,6 +145,9 @@ class Settings(IngestSettings, MetricsSettings):
         return Admission(
             per_key=self.api_requests_per_key,
             in_flight=max(self.api_requests_in_flight, self.api_requests_per_key),
+            open_data=AddressRate(
+                per_second=self.api_open_data_per_second, burst=self.api_open_data_burst
+            ),
         )
 
 

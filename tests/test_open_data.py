@@ -223,3 +223,17 @@ def test_an_address_gets_its_burst_then_its_rate_and_the_memory_is_bounded() -> 
     rate.admit("c")
     assert len(rate._buckets) == 2  # "b" forgotten, the least recently seen
     assert rate.refused == 3
+
+
+def test_the_open_data_bound_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Catches a bound only code can change: an office behind one NAT address needs a larger one.
+    from services.runtime import Settings
+
+    monkeypatch.setenv("MOTCUA_API_OPEN_DATA_BURST", "500")
+    monkeypatch.setenv("MOTCUA_API_OPEN_DATA_PER_SECOND", "5")
+    bound = Settings().api_admission().open_data
+    assert (bound.burst, bound.per_second) == (500, 5.0)
+    monkeypatch.delenv("MOTCUA_API_OPEN_DATA_BURST")
+    monkeypatch.delenv("MOTCUA_API_OPEN_DATA_PER_SECOND")
+    default = Settings().api_admission().open_data
+    assert (default.burst, default.per_second) == (AddressRate().burst, AddressRate().per_second)
