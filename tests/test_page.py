@@ -107,6 +107,10 @@ async def decided_feedback_rate(http: httpx.AsyncClient, **params: Any) -> float
     }
     on_time, late, overdue = (sum(g["numerator"] for g in c) for c in counts.values())
     decided = on_time + late + overdue
+    # the figure's own count of undecided items: every filed item not decided
+    filed = counts["feedback_answered_on_time"]
+    assert sum(g["undecided"] for g in filed) == sum(g["denominator"] for g in filed) - decided
+    assert all("undecided" not in g for g in counts["feedback_answered_late"])
     return on_time / decided if decided else None
 
 

@@ -18,6 +18,7 @@ from services.api.page.figures import Count, decided_feedback
 from services.api.page.targets import Status
 from services.api.page.targets_view import decided_value
 from services.api.page.view import IndexView
+from services.metrics.queries import Filters, Period, metric_query
 from services.plans import load_plans
 from services.plans.status import STATUS_COLUMNS
 from tests.helpers import TEST_ADMIN_HEADERS, VN, eventually, feedback_event, filed, publish
@@ -126,6 +127,16 @@ async def test_feedback_within_its_deadline_is_neither_success_nor_failure(
         old_year = await http.get(f"/co-quan/{a}", params={"nam": "2022"})
     (group,) = api.json()["groups"]
     assert (group["numerator"], group["denominator"]) == (2, 8)  # the API divides by all filed
+    assert group["undecided"] == 4  # F4-F7, within their deadline
+    # The plans' forecast reads the same items per day as still to come: with a NULL answer
+    # time the condition was NULL and they counted as nothing (0 pending, not 4).
+    daily = metric_query(
+        "feedback_answered_on_time",
+        period=Period.from_dates(date(2026, 1, 1), date(2026, 12, 31)),
+        now=CLOCK,
+        filters=Filters(agencies=(a,)),
+    ).daily_by_agency(clickhouse)
+    assert sum(d.pending for d in daily) == 4
     rate, counts = card(mine.text, "feedback_answered_on_time")
     # on time: F1, F8; decided: those and F2 (late), F3 (overdue); F4-F7 not decided
     assert rate == "50,00%"
@@ -201,10 +212,10 @@ async def test_the_scorecard_reads_consistently(system: Any, clickhouse: Client)
 def test_the_arithmetic_behind_the_public_figures() -> None:
     # Catches: undecided feedback counted in the denominator, points written with a varying
     # number of decimals, a score for a scope with no data, and a target value over all items.
+    # as the API answers: every item filed in the denominator, `undecided` of them still open
+    # within their deadline
     counts = decided_feedback(
-        {"2026-12-01": Count(0, 218), "2026-11-01": Count(41, 67)},
-        {"2026-11-01": Count(3, 67)},
-        {"2026-11-01": Count(3, 67)},
+        {"2026-12-01": Count(0, 218, 218), "2026-11-01": Count(41, 67, 20)},
     )
     assert counts["2026-12-01"] == Count(0, 0, 218)  # nothing decided: no rate, not 0%
     assert counts["2026-12-01"].rate is None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class MetricDefinition(BaseModel):
@@ -22,6 +23,21 @@ class MetricGroup(BaseModel):
     numerator: int
     denominator: int
     rate: float | None = Field(description="numerator / denominator; null when denominator is 0")
+    undecided: int | None = Field(
+        default=None,
+        description="Items of the denominator whose outcome is not decided at judged_at (feedback "
+        "still within its answer deadline): neither a success nor a failure yet, so "
+        "numerator / (denominator - undecided) is the rate over decided items. Only on figures "
+        "with such items (feedback_answered_on_time); absent elsewhere",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_undecided(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # absent, not null, on figures without the notion: their answers stay as they were
+        data = handler(self)
+        if isinstance(data, dict) and data.get("undecided") is None:
+            data.pop("undecided", None)
+        return data
 
 
 class Provenance(BaseModel):

@@ -734,6 +734,10 @@ class MetricRow:
     denominator: int
     events: int = 0  # distinct events behind the items counted (provenance)
     watermark: datetime | None = None  # newest ingest time among them
+    # Items of the denominator outside the numerator whose outcome is not decided yet at the
+    # judging instant (Metric.pending: feedback still within its answer deadline); 0 for a
+    # figure without that notion.
+    pending: int = 0
 
     @property
     def rate(self) -> float | None:
@@ -776,6 +780,8 @@ class MetricQuery:
         if split is None:
             sql = f"{self._partial(source, months=months)} {having}ORDER BY {keys}"
             return sql, used(sql, params)
+        if self.metric.pending is not None:  # the day counts know no deadline to come
+            raise MetricQueryError(f"{self.metric.id}: undecided items need the facts")
         # whole days from the day counts, the rest from the facts (services/metrics/days.py)
         bucket = "month" if months else self.group_by
         counted = days.day_rows(
@@ -791,7 +797,7 @@ class MetricQuery:
         union = "\nUNION ALL\n".join(partials)
         sql = (
             f"SELECT {keys}, sum(numerator) AS numerator, sum(denominator) AS denominator, "
-            "sum(events) AS events, max(watermark) AS watermark "
+            "sum(events) AS events, max(watermark) AS watermark, sum(pending) AS pending "
             f"FROM ({union}) GROUP BY {keys} {having}ORDER BY {keys}"
         )
         return sql, used(sql, params)
@@ -808,12 +814,25 @@ class MetricQuery:
                 numerator = f"toInt64(sumIf({summed}, {self.metric.numerator}))"
             events = "sum(events)"
         month = f", {self._group_expr('month')} AS month" if months else ""
+        pending = "toInt64(0)" if counts else self._undecided()
         return (
             f"SELECT {self._group_expr()} AS grp{month}, "
             f"{numerator} AS numerator, sum(sign) AS denominator, {events} AS events, "
-            f"maxIf(last_ingested_at, sign > 0) AS watermark "
+            f"maxIf(last_ingested_at, sign > 0) AS watermark, {pending} AS pending "
             f"FROM ({source}) WHERE {self.metric.population} "
             f"GROUP BY grp{', month' if months else ''}"
+        )
+
+    def _undecided(self) -> str:
+        """The sum of the population's undecided items (Metric.pending) out of the numerator.
+        Both conditions are read as false where NULL: an unanswered item's `answered_at < t` is
+        NULL, and NOT NULL is NULL too, which sumIf skips; written plainly, every unanswered
+        item fell out of the count."""
+        if self.metric.pending is None:
+            return "toInt64(0)"
+        return (
+            f"sumIf(sign, NOT ifNull(({self.metric.numerator}), 0) "
+            f"AND ifNull(({self.metric.pending}), 0))"
         )
 
     def _split(self, params: dict[str, Any], read: Read) -> Split | None:
@@ -910,13 +929,12 @@ class MetricQuery:
             split = self._split(params, read)
             source = self._source(params, read, bucketed=False, split=split)
             num = self.metric.numerator
-            pending = self.metric.pending or "0"
 
             def partial(rows: str) -> str:
                 return (
                     f"SELECT agency_code, toDate({self.metric.anchor}, '{TZ}') AS day, "
                     f"sumIf(sign, {num}) AS hits, sum(sign) AS total, "
-                    f"sumIf(sign, NOT ({num}) AND ({pending})) AS pending, "
+                    f"{self._undecided()} AS pending, "
                     f"maxIf(last_ingested_at, sign > 0) AS watermark "
                     f"FROM ({rows}) WHERE {self.metric.population} GROUP BY agency_code, day"
                 )
@@ -1008,8 +1026,8 @@ class MetricQuery:
         def ask(read: Read) -> list[MetricRow]:
             sql, params = self.sql(read)
             return [
-                MetricRow(None if g is None else str(g), int(n), int(d), int(ev), utc(wm))
-                for g, n, d, ev, wm in client.query(sql, parameters=params).result_rows
+                MetricRow(None if g is None else str(g), int(n), int(d), int(ev), utc(wm), int(q))
+                for g, n, d, ev, wm, q in client.query(sql, parameters=params).result_rows
             ]
 
         return consistently(client, self.as_of, read, ask)
@@ -1027,9 +1045,9 @@ class MetricQuery:
             sql, params = self.sql(read, months=True)
             by_group: dict[str | None, list[MetricRow]] = defaultdict(list)
             by_month: dict[str | None, list[MetricRow]] = defaultdict(list)
-            for g, month, n, d, ev, wm in client.query(sql, parameters=params).result_rows:
+            for g, month, n, d, ev, wm, q in client.query(sql, parameters=params).result_rows:
                 group = None if g is None else str(g)
-                cell = MetricRow(group, int(n), int(d), int(ev), utc(wm))
+                cell = MetricRow(group, int(n), int(d), int(ev), utc(wm), int(q))
                 by_group[group].append(cell)
                 by_month[str(month)].append(cell)
             return _summed(by_group), _summed(by_month)
@@ -1091,6 +1109,7 @@ def _summed(cells: dict[str | None, list[MetricRow]]) -> list[MetricRow]:
             sum(c.denominator for c in parts),
             sum(c.events for c in parts),
             max(marks, default=None),
+            sum(c.pending for c in parts),
         )
         if row.denominator != 0:
             out.append(row)

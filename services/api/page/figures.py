@@ -7,7 +7,7 @@ SQL of its own for figures. A unit with children is shown with its whole subtree
 every figure is a numerator and a denominator that reconcile across groups (README).
 
 One figure is arranged, not only read: the feedback answered on time leaves out the items still
-within their answer deadline (decided_feedback), from three of the API's figures.
+within their answer deadline (decided_feedback), which the API's answer counts as `undecided`.
 """
 
 from __future__ import annotations
@@ -35,10 +35,6 @@ PAGE_METRICS: tuple[str, ...] = (
     "feedback_answered_on_time",
 )
 FEEDBACK = "feedback_answered_on_time"
-# Read beside the page's figures: with them the feedback figure leaves out the items whose
-# answer deadline has not passed (decided_feedback).
-_FEEDBACK_FAILURES: tuple[str, ...] = ("feedback_answered_late", "feedback_open_overdue")
-_READ_METRICS: tuple[str, ...] = (*PAGE_METRICS, *_FEEDBACK_FAILURES)
 
 
 @dataclass(frozen=True)
@@ -65,20 +61,15 @@ class Count:
         )
 
 
-def decided_feedback(
-    on_time: dict[str, Count], late: dict[str, Count], overdue: dict[str, Count]
-) -> dict[str, Count]:
+def decided_feedback(filed: dict[str, Count]) -> dict[str, Count]:
     """Feedback answered on time over feedback whose outcome is known, per group: answered (on
     time or late) or past its deadline unanswered. GET /v1/metrics/feedback_answered_on_time
     divides by every item filed, so a month of items still within their 15 working days read
-    0% (issue 15: December, 0 of 218); the three figures' numerators split the filed items into
-    on time, late, overdue and still undecided, and the last are set aside."""
-    out = {}
-    for group, filed in on_time.items():
-        failed = late.get(group, Count()).numerator + overdue.get(group, Count()).numerator
-        decided = filed.numerator + failed
-        out[group] = Count(filed.numerator, decided, filed.denominator - decided)
-    return out
+    0% (issue 15: December, 0 of 218); its `undecided` items are set aside."""
+    return {
+        group: Count(c.numerator, c.denominator - c.undecided, c.undecided)
+        for group, c in filed.items()
+    }
 
 
 # The oldest year the page (?nam=) and the open data (?year=) answer for: one cache entry per
@@ -145,7 +136,7 @@ class ProvinceFigures:
 
     def rolled_up(self, metric: str, code: str) -> Count:
         """The unit with its subtree, equal to GET /v1/metrics/{metric}?agency=code (for the
-        feedback figure, to decided_feedback of three such answers)."""
+        feedback figure, to decided_feedback of that answer)."""
         members = self.tree.descendants(code) if code in self.tree else {code}
         own = self.own[metric]
         return Count.total(own[c] for c in members if c in own)
@@ -157,7 +148,10 @@ class ProvinceFigures:
 
 def _by_group(result: MetricResult) -> dict[str, Count]:
     """Counts per group; the one group of an ungrouped answer under ""."""
-    return {str(g.group or ""): Count(g.numerator, g.denominator) for g in result.groups}
+    return {
+        str(g.group or ""): Count(g.numerator, g.denominator, g.undecided or 0)
+        for g in result.groups
+    }
 
 
 def _read_all(
@@ -183,7 +177,7 @@ def _read_all(
                 group_by=group_by,
                 read=read,
             )
-            for metric in _READ_METRICS
+            for metric in PAGE_METRICS
         ]
         calls.append(
             functools.partial(
@@ -209,13 +203,11 @@ def _read(
     grouped: dict[str, dict[str, Count]] = {}
     monthly: dict[str, dict[str, Count]] = {}
     results: list[MetricResult] = []
-    for metric, (whole, by_month) in zip(_READ_METRICS, pairs, strict=True):
+    for metric, (whole, by_month) in zip(PAGE_METRICS, pairs, strict=True):
         grouped[metric], monthly[metric] = _by_group(whole), _by_group(by_month)
         results += [whole, by_month]
     for counts in (grouped, monthly):
-        counts[FEEDBACK] = decided_feedback(
-            *(counts.pop(m) for m in (FEEDBACK, *_FEEDBACK_FAILURES))
-        )
+        counts[FEEDBACK] = decided_feedback(counts[FEEDBACK])
     return _Read(grouped, monthly, index, _provenance(results))
 
 

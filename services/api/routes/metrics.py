@@ -241,7 +241,11 @@ def _result(
         level=list(filters.levels),
         groups=[
             MetricGroup(
-                group=r.group, numerator=r.numerator, denominator=r.denominator, rate=r.rate
+                group=r.group,
+                numerator=r.numerator,
+                denominator=r.denominator,
+                rate=r.rate,
+                undecided=None if query.metric.pending is None else r.pending,
             )
             for r in rows
         ],
