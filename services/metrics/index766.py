@@ -14,7 +14,6 @@ the total is the sum of unrounded points, rounded once.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
@@ -192,7 +191,7 @@ def _points_sum(scores: list[Score], exact: bool) -> float:
     """The scores' points added up and rounded once: `exact`, their unrounded points; else as
     reference@1 added them (the points as shown, Python's round)."""
     if exact:
-        return half_up(sum((Fraction(s.exact_points or 0) for s in scores), Fraction(0)), 2)
+        return half_up(sum((s.exact_points for s in scores if s.exact_points), Fraction(0)), 2)
     return round(sum(s.points or 0 for s in scores), 2)
 
 
@@ -200,8 +199,14 @@ def half_up(value: Fraction, decimals: int) -> float:
     """`value` (≥ 0) to `decimals` decimals, a half rounded up as a report rounds it, exactly:
     a float's round() rounds half to even on a binary approximation (round(0.125, 2) is 0.12,
     round(1.005, 2) is 1.0)."""
+    return _half_up_ratio(value.numerator, value.denominator, decimals)
+
+
+def _half_up_ratio(p: int, q: int, decimals: int) -> float:
+    """half_up(p / q) in integers: a Fraction for each step made scoring an agency tree four
+    times slower (18 ms instead of 4 at 10M)."""
     scale = 10**decimals
-    return float(Fraction(math.floor(value * scale + Fraction(1, 2)), scale))
+    return (2 * p * scale + q) // (2 * q) / scale
 
 
 def score(indicator: Indicator, num: int | None, den: int | None, rule_set: RuleSet) -> Score:
@@ -237,7 +242,7 @@ def score(indicator: Indicator, num: int | None, den: int | None, rule_set: Rule
 def _shown_rate(num: int, den: int, rule_set: RuleSet) -> float:
     r = rule_set.rules
     scale = 100 if r.rate_unit == "percent" else 1
-    return half_up(Fraction(num * scale, den), r.rate_decimals)
+    return _half_up_ratio(num * scale, den, r.rate_decimals)
 
 
 def _exact_points(indicator: Indicator, rule: str, rate: Fraction) -> Fraction:
