@@ -205,7 +205,7 @@ def half_up(value: Fraction, decimals: int) -> float:
 def _half_up_ratio(p: int, q: int, decimals: int) -> float:
     """half_up(p / q) in integers: a Fraction for each step made scoring an agency tree four
     times slower (18 ms instead of 4 at 10M)."""
-    scale = 10**decimals
+    scale: int = 10**decimals
     return (2 * p * scale + q) // (2 * q) / scale
 
 

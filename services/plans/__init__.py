@@ -5,16 +5,48 @@ A plan is a YAML file in `services/plans/data/` (or in `MOTCUA_PLANS_DIR`); a ne
 code change. `load_plans()` validates every file and names the file and line of any error.
 """
 
-from services.plans.checks import Reference
-from services.plans.loader import (
-    PLANS_DIR_ENV,
-    PlanError,
-    check_new_plan,
-    load_plan_file,
-    load_plans,
-    parse_plan,
-)
-from services.plans.model import Plan, Target, Unmeasurable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.plans.checks import Reference
+    from services.plans.loader import (
+        PLANS_DIR_ENV,
+        PlanError,
+        check_new_plan,
+        load_plan_file,
+        load_plans,
+        parse_plan,
+    )
+    from services.plans.model import Plan, Target, Unmeasurable
+
+# Where each name lives. Loaded when first asked for (PEP 562): the checks import every metric
+# and 766 indicator, and with them the store's client, which `motcua plans --help` or a module
+# wanting only plans.forecast has no use for.
+_HOMES = {
+    "Reference": "services.plans.checks",
+    **dict.fromkeys(
+        (
+            "PLANS_DIR_ENV",
+            "PlanError",
+            "check_new_plan",
+            "load_plan_file",
+            "load_plans",
+            "parse_plan",
+        ),
+        "services.plans.loader",
+    ),
+    **dict.fromkeys(("Plan", "Target", "Unmeasurable"), "services.plans.model"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
+
 
 __all__ = [
     "PLANS_DIR_ENV",
