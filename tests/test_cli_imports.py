@@ -77,6 +77,9 @@ def test_importing_the_cli_loads_nothing_heavy() -> None:
         ["integrators", "--help"],
         ["keys", "create", "--help"],
         ["grafana", "--help"],
+        ["plans", "--help"],
+        ["plans", "check", "--help"],
+        ["dlq", "--help"],
     ],
     ids=" ".join,
 )
