@@ -304,9 +304,12 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path: Path) -> None:
     assert unknown.returncode != 0 and "no API key with id 'nope'" in unknown.stderr
 
 
-def test_cli_on_a_store_that_motcua_up_holds_says_what_to_do(clickhouse_url: str) -> None:
+def test_cli_on_a_store_that_motcua_up_holds_says_what_to_do(
+    clickhouse: Client, clickhouse_url: str
+) -> None:
     # Catches: a raw chDB traceback instead of pointing at POST /v1/keys while `motcua up`
-    # (here: this test process) holds the store.
+    # (here: this test process, through the `clickhouse` fixture: run alone, the test failed
+    # because nothing held the store yet) holds the store.
     env = {**os.environ, "MOTCUA_CLICKHOUSE_URL": clickhouse_url}
     done = subprocess.run(
         [sys.executable, "-m", "services.cli", "keys", "list"],
