@@ -66,7 +66,8 @@ def _known(ctx: ApiContext, code: str, year: Year) -> bool:
 # The figures change every few seconds but a page costs a dozen queries: let browsers and any
 # proxy in front reuse it for a minute, the lag a public scorecard can afford (the server keeps
 # its own copy too: services/api/page/cache.py).
-_CACHE = {"Cache-Control": "public, max-age=60"}
+CACHE_CONTROL = "public, max-age=60"  # the open data's answers too (routes/open_data.py)
+_CACHE = {"Cache-Control": CACHE_CONTROL}
 
 Built = tuple[int, str]  # status, HTML
 

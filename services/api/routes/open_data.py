@@ -11,6 +11,7 @@ trails, dead letters) stays behind a key.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -31,6 +32,7 @@ from services.api.page.figures import OLDEST_YEAR, Year
 from services.api.page.open_tables import TABLES, TITLES, Table, definitions
 from services.api.page.open_targets import targets_table
 from services.api.page.pages import FIRST_YEAR
+from services.api.page.routes import CACHE_CONTROL
 from services.api.page.scorecard import Scorecard, scorecard
 from services.metrics.queries import VN
 
@@ -97,8 +99,8 @@ _MODELS: dict[str, type[OpenDataset]] = {
     "index766": OpenIndex766,
     "targets": OpenTargets,
 }
-# Browsers and proxies may keep an answer as long as the page (services/api/page/routes.py).
-_CACHE_CONTROL = "public, max-age=60"
+# What each dataset's table is made by (the targets' table lives beside the page's targets).
+_TABLES: dict[str, Callable[[Scorecard], Table]] = {**TABLES, "targets": targets_table}
 
 
 def _json(ctx: ApiContext, name: str, card: Scorecard, table: Table) -> bytes:
@@ -118,10 +120,10 @@ def _json(ctx: ApiContext, name: str, card: Scorecard, table: Table) -> bytes:
 def _answer(ctx: ApiContext, name: str, year: int | None, format: str) -> Response:
     chosen, this_year = _year(ctx, year)
     card = scorecard(ctx, chosen, this_year)
-    make = targets_table if name == "targets" else TABLES[name]
-    table = card.once(f"open:{name}", lambda: make(card))
+    table = card.once(f"open:{name}", lambda: _TABLES[name](card))
     headers = {
-        "Cache-Control": _CACHE_CONTROL,
+        # browsers and proxies may keep an answer as long as the page
+        "Cache-Control": CACHE_CONTROL,
         "Link": f'</v1/open/{name}?year={chosen.year}&format=json>; rel="describedby"',
     }
     if format == "csv":
