@@ -47,7 +47,8 @@ def free_port() -> int:
         return port
 
 
-def _cmdline(pid: int) -> bytes:
+def cmdline(pid: int) -> bytes:
+    """A process's command line, NUL-separated; empty when it is gone or not ours to read."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -70,11 +71,11 @@ def store_server(store_dir: Path) -> tuple[int, int | None] | None:
         pid = int((store_dir / "nats-server.pid").read_text().strip())
     except (OSError, ValueError):
         return None
-    cmdline = _cmdline(pid)
-    if b"nats-server" not in cmdline or str(store_dir).encode() not in cmdline:
+    command = cmdline(pid)
+    if b"nats-server" not in command or str(store_dir).encode() not in command:
         return None  # a stale pid file, the pid reused by another program
     parent = _parent(pid)
-    owner = _cmdline(parent) if parent > 1 else b""
+    owner = cmdline(parent) if parent > 1 else b""
     alive = b"motcua" in owner or b"services.cli" in owner
     return pid, parent if alive else None
 

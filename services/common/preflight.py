@@ -14,7 +14,7 @@ import os
 import socket
 from pathlib import Path
 
-from services.common.nats_server import store_server
+from services.common.nats_server import cmdline, store_server
 
 EXIT_API_PORT = 3
 EXIT_NATS_PORT = 4
@@ -31,12 +31,9 @@ class StartRefused(Exception):
 
 
 def _describe(pid: int) -> str:
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return f"pid {pid}"
+    args = cmdline(pid).split(b"\0")
     command = " ".join(a.decode(errors="replace") for a in args if a)
-    return f"pid {pid} ({command[:160]})"
+    return f"pid {pid} ({command[:160]})" if command else f"pid {pid}"
 
 
 def port_holder(port: int) -> int | None:
