@@ -40,15 +40,12 @@ def _safe(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
 
 
 def to_csv(headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([as_text(h) for h in headings])
-    writer.writerows(_safe(rows))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return csv_piece([headings, *rows], first=True)
 
 
 def csv_piece(rows: Iterable[Sequence[Any]], first: bool = False) -> bytes:
-    """Rows of a CSV sent in pieces, made safe as to_csv's; the `first` piece carries the BOM."""
+    """Rows of a CSV, made safe for a spreadsheet: a whole file (to_csv) or a piece of a
+    streamed one; the `first` piece carries the BOM."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(_safe(list(rows)))
     return (("\ufeff" if first else "") + buffer.getvalue()).encode("utf-8")
