@@ -37,6 +37,7 @@ from typing import Any, Literal
 from clickhouse_connect.driver.client import Client
 
 from services.metrics.definitions import TZ
+from services.storage.placement import placement
 from services.storage.replay import Progress, replay, view_select
 
 log = logging.getLogger(__name__)
@@ -509,8 +510,10 @@ class Refolder:
         with _WRITING:
             shape = SHAPES[entity]
             rewritten: list[int] = []
+            # on a cluster: the partitions of every shard, refilled from every shard's facts
+            placed = placement(self._client)
             for table in shape.counts:
-                view = view_select(self._client, f"{table}_mv")
+                view = placed.over_cluster(view_select(self._client, f"{table}_mv"))
                 compare = (
                     "SELECT toYear(day) AS y, toString(anchor) AS a, sum(n) AS n, sum(events) AS e "
                     "FROM {source} GROUP BY y, a"
@@ -519,7 +522,7 @@ class Refolder:
                 wanted = self._client.query(compare.format(source=f"({view})")).result_rows
                 differ = {r[0] for r in set(stored) ^ set(wanted)}
                 for year in sorted(differ):
-                    self._client.command(f"ALTER TABLE {table} DROP PARTITION {year:d}")
+                    self._client.command(f"ALTER TABLE {placed.ddl(table)} DROP PARTITION {year:d}")
                     self._client.command(
                         f"INSERT INTO {table} SELECT * FROM ({view}) WHERE toYear(day) = {year:d}",
                         # The year was just dropped, so a repeat is exact; the engine's dedup
@@ -543,9 +546,10 @@ class Refolder:
         # Chunks of about chunk_parts parts each: memory stays flat as the history grows.
         chunks = max(1, -(-self._backlog(shape) // chunk_parts))
         self._mark(shape, dirty=True)
-        client.command(f"TRUNCATE TABLE {shape.facts}")
+        placed = placement(client)  # on a cluster: every shard's tables
+        client.command(f"TRUNCATE TABLE {placed.ddl(shape.facts)}")
         for table in shape.counts:
-            client.command(f"TRUNCATE TABLE {table}")
+            client.command(f"TRUNCATE TABLE {placed.ddl(table)}")
         top = client.query(f"SELECT max(folded_at) FROM {shape.parts}").result_rows[0][0]
         columns = ", ".join(["agency_code", shape.key, *KEY_COLUMNS[2:], *shape.columns])
         for i in range(chunks):

@@ -9,6 +9,7 @@ from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 
+from services.storage.cluster import FILL_SETTINGS, ClusterSchema
 from services.storage.replay import fill_new_views, view_select
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,22 @@ def available() -> list[Migration]:
     return found
 
 
-def migrate(client: Client, up_to: int | None = None) -> list[int]:
+_RECORD = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+    "ENGINE = ReplacingMergeTree ORDER BY version"
+)
+
+
+def migrate(client: Client, up_to: int | None = None, *, cluster: str | None = None) -> list[int]:
     """Apply every migration not yet recorded (up to version `up_to`: a store as an older
-    release left it, for a test of the next migration); returns the versions applied now."""
-    client.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+    release left it, for a test of the next migration); returns the versions applied now.
+
+    `cluster` (MOTCUA_CLICKHOUSE_CLUSTER): apply their cluster form instead
+    (services/storage/cluster.py), ON CLUSTER from this one server."""
+    if cluster is not None:
+        return _migrate_cluster(client, up_to, ClusterSchema(cluster, client.database or ""))
+    client.command(_RECORD)
     done = {
         row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows
     }
@@ -91,4 +100,45 @@ def migrate(client: Client, up_to: int | None = None) -> list[int]:
             # Migrations run before any writer starts, so nothing reaches the target twice.
             client.command(f"INSERT INTO {target} {view_select(client, view)}")
             log.info("filled %s through %s", target, view)
+    return applied
+
+
+def _migrate_cluster(client: Client, up_to: int | None, schema: ClusterSchema) -> list[int]:
+    """migrate() on a cluster. The schema is rebuilt from the first migration on every run
+    (the transform of a statement can depend on earlier ones), but only the pending ones are
+    sent. The record is itself replicated to every server, so all agree on what was applied.
+    Fills: each view's own SELECT from its migration, run on every shard (FILL_SETTINGS); the
+    single-node path reads it back from system.tables, which on a cluster holds the `_local`
+    form of one server only."""
+    if not client.database:
+        raise ValueError("a cluster migration needs the database in the URL (…:8123/motcua)")
+    for statement in schema.statements(_RECORD):
+        client.command(statement)
+    done = {
+        row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows
+    }
+    applied = []
+    for migration in available():
+        pending = migration.version not in done and (up_to is None or migration.version <= up_to)
+        statements = [out for s in migration.statements() for out in schema.statements(s)]
+        if not pending:
+            continue
+        for statement in statements:
+            client.command(statement)
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name]],
+            column_names=["version", "name"],
+        )
+        log.info(
+            "applied migration %04d_%s on cluster %s",
+            migration.version,
+            migration.name,
+            schema.cluster,
+        )
+        applied.append(migration.version)
+        views = [*BACKFILLS.get(migration.version, ()), *FILLS.get(migration.version, {})]
+        for fill in schema.fills(migration.statements(), views):
+            client.command(fill, settings=FILL_SETTINGS)
+            log.info("filled on every shard: %s", fill.split(" SELECT", 1)[0])
     return applied

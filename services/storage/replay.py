@@ -16,6 +16,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from services.storage.placement import placement
+
 _FROM_EVENTS = re.compile(r"FROM (?P<table>`?\w+`?\.`?events`?)(?: AS (?P<alias>\w+))?")
 _TO_TARGET = re.compile(r" TO (?P<target>\S+) ")
 
@@ -34,12 +36,16 @@ def derived_views(client: Client) -> list[View]:
         "SELECT name, as_select, create_table_query FROM system.tables "
         "WHERE database = currentDatabase() AND engine = 'MaterializedView' ORDER BY name"
     ).result_rows
+    # On a cluster the views read and write `_local` tables: a refill runs over the Distributed
+    # ones instead, so it reads every shard and sends each row to its own (placement.py).
+    placed = placement(client)
     views = []
     for name, select, create in rows:
         target = _TO_TARGET.search(create)
+        select = placed.over_cluster(select)
         if not target or not _FROM_EVENTS.search(select):
             continue  # not fed by the events log
-        views.append(View(name, target["target"], select))
+        views.append(View(name, placed.plain(target["target"]), select))
     return views
 
 
@@ -60,8 +66,9 @@ def replay(
             "SELECT toYear(occurred_at) AS y, count() FROM events GROUP BY y ORDER BY y"
         ).result_rows
     ]
+    placed = placement(client)
     for view in views:
-        client.command(f"TRUNCATE TABLE {view.target}")
+        client.command(f"TRUNCATE TABLE {placed.ddl(view.target)}")
     steps = len(views) * sum(slices for _, slices in years)
     done = 0
     for view in views:
