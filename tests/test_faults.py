@@ -493,8 +493,8 @@ async def test_sigkill_repeatedly_while_200k_events_stream_in(tmp_path: Path) ->
     )
     n = await start_nats(tmp_path / "nats")
     # A recent-events memory of 20,000 (500,000 by default): most copies arrive after it has
-    # forgotten their original, so the stored-ids filter, rebuilt from the store at every
-    # restart, and a store lookup must recognise them.
+    # forgotten their original, so the store's id table (event_ids, looked up for every first
+    # delivery the memory does not know) must recognise them, across every restart.
     up = Up(tmp_path / "data", n.server.url, env={"MOTCUA_INGEST_RECENT_EVENTS": "20000"})
     try:
         up.start()
@@ -567,7 +567,7 @@ async def test_nats_server_stopped_and_restarted_mid_stream(tmp_path: Path) -> N
     stream = build_stream(7, 40_000, ("FAULTN",), duplicates=400, conflicts=20, invalid=20)
     n = await start_nats(tmp_path / "nats")
     # Copies arrive up to 20,000 messages after their original: with a memory of 2,000, most are
-    # recognised through the stored-ids filter and a store lookup, across the outages.
+    # recognised through the store's id table (event_ids), across the outages.
     up = Up(tmp_path / "data", n.server.url, env={"MOTCUA_INGEST_RECENT_EVENTS": "2000"})
     outages = 0
     try:

@@ -2,7 +2,8 @@
 
 `motcua up` runs as a subprocess with its recent-events memory turned off
 (MOTCUA_INGEST_RECENT_EVENTS=0), which is where any event stands once half a million newer ones
-were stored: only the stored-ids filter and a store lookup can recognise a copy.
+were stored, or when another ingest process stored it: only the store's lookup (`event_ids`,
+migration 0029) can recognise a copy.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ async def test_copies_of_events_the_ingest_no_longer_remembers(
         assert after["by_reason"] == {"conflicting_duplicate": CONFLICTING}
         assert after["history_lookups"] == len(copies)
 
-        # A new process rebuilds the filter from the store: the same copies, the same answers.
+        # A new process, with nothing in memory: the same copies, the same answers.
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         proc = _up(tmp_path / "data", server.url, port, MOTCUA_INGEST_RECENT_EVENTS="0")

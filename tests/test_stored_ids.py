@@ -1,51 +1,78 @@
-"""The ingest's filter of ids that may already be stored (services/ingest/stored_ids.py)."""
+"""What the store answers about stored ids (migration 0029 `event_ids`, EventWriter.stored_digests):
+the lookup every first delivery goes through, in place of a filter in each process's memory."""
 
 from __future__ import annotations
 
-import random
+import json
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-import numpy as np
 from clickhouse_connect.driver.client import Client
 
-from services.ingest.stored_ids import KEY_SQL, StoredIds, key_of
+from services.ingest.processor import EventRow, MessageMeta, process
+from services.ingest.writer import EventWriter, payload_digest
+from services.storage.migrate import migrate
+from tests.helpers import received
+from tests.test_migrations import fresh_store
+from tests.test_pipeline import d
+
+AGENCY = "IDSTORE"
 
 
-def _ids(n: int, seed: int) -> list[UUID]:
-    rng = random.Random(seed)
-    return [UUID(int=rng.getrandbits(128), version=4) for _ in range(n)]
+def rows(events: list[dict[str, Any]], first_seq: int) -> list[EventRow]:
+    out = []
+    for n, e in enumerate(events):
+        meta = MessageMeta(
+            f"motcua.events.{AGENCY}.{e['type']}", first_seq + n, datetime(2026, 3, 2, tzinfo=UTC)
+        )
+        row = process(json.dumps(e).encode(), meta)
+        assert isinstance(row, EventRow)
+        out.append(row)
+    return out
 
 
-def test_every_added_id_is_found_before_and_after_the_bulk_merge() -> None:
-    # Catches: ids lost when the fresh set is merged into the sorted array, or a search that
-    # misses the last position.
-    loaded, added, never = _ids(1_000, 1), _ids(250, 2), _ids(1_000, 3)
-    keys = np.array([key_of(u) for u in loaded + loaded[:10]], dtype=np.uint64)  # repeats too
-    stored = StoredIds(keys, merge_at=100)
-    assert len(stored) == 1_000
-    for chunk in range(0, len(added), 50):  # merges at 100, 200
-        stored.add(added[chunk : chunk + 50])
-    assert len(stored) == 1_250
-    stored.add(loaded[:150])  # known already (a re-insert): a merge that adds nothing
-    assert len(stored) == 1_250
-    assert stored.may_contain(loaded + added) == [True] * 1_250
-    assert not any(stored.may_contain(never))
-    biggest = max(loaded + added, key=key_of)
-    assert stored.may_contain([biggest]) == [True]
+def test_every_written_event_is_found_with_its_digest_and_no_other(clickhouse: Client) -> None:
+    # Catches: ids written under a key the lookup does not compute (UUID.int against
+    # toUInt128), a digest that differs from the one the ingest compares (every exact copy
+    # would then be dead-lettered as conflicting), or a lookup that finds ids never stored.
+    writer = EventWriter(clickhouse)
+    stored = rows([received(AGENCY, f"S{i}", d(2), due=d(9)) for i in range(300)], 1)
+    writer.write(stored, [])
+    never = rows([received(AGENCY, f"N{i}", d(2), due=d(9)) for i in range(300)], 1_000)
+    asked = [r.event.event_id for r in stored + never]
+    found = writer.stored_digests(asked)
+    assert found == {str(r.event.event_id): payload_digest(r.values[23]) for r in stored}
+    assert writer.stored_digests([]) == {}
 
 
-def test_an_empty_filter_finds_nothing() -> None:
-    assert StoredIds().may_contain(_ids(3, 4)) == [False, False, False]
-    assert StoredIds().may_contain([]) == []
+def test_ids_go_in_before_the_events(clickhouse: Client) -> None:
+    # Catches: the events inserted first. A process that dies between the two inserts would
+    # leave events whose ids no lookup finds, and a copy on another process would be stored
+    # again; the other way round, the unacked message is redelivered and stored once.
+    inserted: list[str] = []
+
+    class Recording(EventWriter):
+        def _insert(self, table: str, *args: Any, **kwargs: Any) -> None:
+            inserted.append(table)
+            super()._insert(table, *args, **kwargs)
+
+    Recording(clickhouse).write(rows([received(AGENCY, "O1", d(3), due=d(9))], 5_000), [])
+    assert inserted == ["event_ids", "events"]
 
 
-def test_keys_match_what_clickhouse_computes_for_the_same_uuid(clickhouse: Client) -> None:
-    # Catches: a start-up load whose keys differ from the ones the ingest computes (every copy of
-    # an event stored before the restart would then pass as new).
-    ids = _ids(20, 5)
-    rows = clickhouse.query(
-        f"SELECT toString(event_id), {KEY_SQL} FROM "
-        "(SELECT arrayJoin({ids:Array(UUID)}) AS event_id)",
-        parameters={"ids": [str(u) for u in ids]},
-    ).result_rows
-    assert {UUID(s): int(k) for s, k in rows} == {u: key_of(u) for u in ids}
+def test_the_migration_fills_the_ids_of_events_stored_before_it(clickhouse_url: str) -> None:
+    # Catches: a store upgraded from an older release whose stored events no lookup finds: every
+    # copy of them would be stored a second time after the upgrade.
+    client = fresh_store(clickhouse_url, up_to=28)
+    old = rows([received(AGENCY, f"M{i}", d(4), due=d(9)) for i in range(50)], 1)
+    columns = ("event_id", "type", "schema_version", "occurred_at", "agency_code", "source")
+    client.insert(
+        "events",
+        [[r.values[i] for i in range(6)] + [r.values[23]] for r in old],
+        column_names=[*columns, "payload"],
+    )
+    assert migrate(client) == [29]
+    found = EventWriter(client).stored_digests([r.event.event_id for r in old])
+    assert found == {str(r.event.event_id): payload_digest(r.values[23]) for r in old}
+    assert EventWriter(client).stored_digests([UUID(int=1)]) == {}

@@ -98,12 +98,34 @@ class EventConsumer:
                 log.debug("unsubscribe: %r", exc)
 
     async def _ensure_consumer(self, nc: NatsClient) -> None:
-        """Create the durable consumer when missing; an existing one is kept as it is."""
+        """Create the durable consumer when missing; an existing one follows the settings it
+        may change (MOTCUA_INGEST_PROCESSES scales max_ack_pending, MOTCUA_INGEST_ACK_WAIT)."""
         js = nc.jetstream()
+        wanted = consumer_config(self._settings)
         try:
-            await js.consumer_info(EVENTS_STREAM, self._settings.ingest_durable)
+            info = await js.consumer_info(EVENTS_STREAM, self._settings.ingest_durable)
         except NotFoundError:
-            await js.add_consumer(EVENTS_STREAM, consumer_config(self._settings))
+            await js.add_consumer(EVENTS_STREAM, wanted)
+            return
+        if (info.config.max_ack_pending, info.config.ack_wait) == (
+            wanted.max_ack_pending,
+            wanted.ack_wait,
+        ):
+            return
+        # Create-or-update: JetStream edits these two in place, position and acks kept. Every
+        # process sharing the durable does the same with the same settings.
+        try:
+            await js.add_consumer(EVENTS_STREAM, wanted)
+        except Exception as exc:  # a user without the right: the old limits still work
+            log.warning("durable consumer kept as it is (could not update it: %s)", exc)
+        else:
+            log.info(
+                "durable consumer updated: max_ack_pending %s -> %s, ack_wait %s -> %s s",
+                info.config.max_ack_pending,
+                wanted.max_ack_pending,
+                info.config.ack_wait,
+                wanted.ack_wait,
+            )
 
     async def _top_up(self, nc: NatsClient, inbox: str) -> float:
         """Ask for more messages when there is room; returns how long to wait for them."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -23,8 +22,7 @@ from nats.aio.msg import Msg
 
 from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
 from services.ingest.quota import DeadLetterQuota
-from services.ingest.stored_ids import StoredIds
-from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
+from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult, payload_digest
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,8 @@ class IngestStats:
     duplicates: int = 0
     flushes: int = 0
     store_outages: int = 0
-    history_lookups: int = 0  # first deliveries the stored-ids filter sent to the store
+    history_lookups: int = 0  # first deliveries the store knew and the recent memory did not
+    lease_rechecks: int = 0  # flushes asked again: their ack_wait may have run out meanwhile
     last_flush_at: datetime | None = None
     last_flush_seconds: float = 0.0
     pending: int = 0
@@ -52,15 +51,22 @@ class _Item:
     msg: Msg
     result: EventRow | DeadLetter
     redelivered: bool
+    # When its ack_wait last (re)started, as far as this process knows (monotonic): when it was
+    # added, or renewed. JetStream's clock started a little earlier, at delivery, while the
+    # message waited in the consumer's buffer; the re-check's margin (half the ack_wait)
+    # covers that.
+    leased_at: float
 
 
 class RecentEvents:
     """event_id → payload digest of the most recently stored events, bounded.
 
-    Catches a republish that outlived the stream's duplicate window, or one sent without a
-    Nats-Msg-Id, without asking the store; older ones are caught by StoredIds and a lookup, and
-    redelivered messages are always checked in ClickHouse. Filled from the store at start-up
-    (IngestPipeline.run), so a restart does not forget what the last process stored.
+    Only a shortcut: it answers "stored, with this content" for events this process stored,
+    which stays true whatever other ingest processes do; every event it does not know is looked
+    up in the store (EventWriter.stored_digests), so nothing here decides that an event is new.
+    Bounded by its capacity, not by the history, and not loaded at start-up: it fills as this
+    process stores (before issue 17 it was loaded from the store, a sort of every stored
+    event's ingest time).
     """
 
     def __init__(self, capacity: int) -> None:
@@ -80,10 +86,7 @@ class RecentEvents:
             items.popitem(last=False)
 
 
-def _digest(payload: str) -> bytes:
-    # MD5 because ClickHouse computes the same digest of a stored payload (EventWriter.
-    # recent_digests); it only tells two payloads apart, nothing relies on it being secret.
-    return hashlib.md5(payload.encode(), usedforsecurity=False).digest()
+_digest = payload_digest
 
 
 class IngestPipeline:
@@ -105,10 +108,8 @@ class IngestPipeline:
         self._flush_interval = flush_interval
         self._max_pending = max_pending
         self._ack_wait = ack_wait
-        self._recent_capacity = recent_capacity
         self._recent = RecentEvents(recent_capacity)
         self._quota = DeadLetterQuota(dead_letter_bytes_per_day)
-        self._stored = StoredIds()
         self._pending: list[_Item] = []
         self._oldest = 0.0  # when the oldest pending message was added (monotonic)
         self._wakeup = asyncio.Event()
@@ -125,12 +126,13 @@ class IngestPipeline:
     async def add(self, messages: Sequence[Msg]) -> None:
         """Validate and queue messages; waits while too many are pending (back-pressure)."""
         pending = self._pending
+        now = time.monotonic()
         if not pending:
-            self._oldest = time.monotonic()
+            self._oldest = now
         for msg in messages:
             stream_seq, deliveries, stored_at = _delivery(msg)
             meta = MessageMeta(msg.subject, stream_seq, stored_at)
-            pending.append(_Item(msg, process(msg.data, meta), deliveries > 1))
+            pending.append(_Item(msg, process(msg.data, meta), deliveries > 1, now))
         self.stats.received += len(messages)
         self.stats.pending = len(self._pending)
         if len(self._pending) >= self._flush_rows:
@@ -145,11 +147,10 @@ class IngestPipeline:
         Pulling stops with the flusher: what was fetched but not yet added stays unacked and is
         redelivered. A crashed feed stops run() loudly, like a crashed flush.
         """
-        # Remember what earlier processes stored before the first message arrives: a republish
-        # (no Nats-Msg-Id, or past the stream's window) of an event stored before a restart is
-        # delivered as a first delivery, and only this memory tells it apart. It takes seconds
-        # at tens of millions of events; a stop meanwhile ends the start at once (nothing was
-        # fetched yet), waiting only for the query in flight (issue 14, finding 7).
+        # The dead-letter quota before the first message arrives (a day's dead letters, whatever
+        # the history). A stop meanwhile ends the start at once (nothing was fetched yet),
+        # waiting only for the query in flight (issue 14, finding 7). Nothing else is loaded:
+        # the store answers, per flush, whether an event is stored (issue 17).
         loading = asyncio.ensure_future(self._load_memory())
         stop = asyncio.ensure_future(self._stop_requested.wait())
         await asyncio.wait({loading, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -183,17 +184,10 @@ class IngestPipeline:
                 await asyncio.gather(feed, return_exceptions=True)
 
     async def _load_memory(self) -> None:
-        self._recent.add(
-            await self._retry_store([], lambda: self._writer.recent_digests(self._recent_capacity))
-        )
         since = self._quota.day_start()
         self._quota.start(
             await self._retry_store([], lambda: self._writer.dead_letter_bytes_since(since))
         )
-        keys = await self._retry_store([], self._writer.stored_keys)
-        # a sort of every stored id (seconds at tens of millions): off the event loop, which
-        # answers /healthz and fetches meanwhile
-        self._stored = await asyncio.to_thread(StoredIds, keys)
 
     async def flush(self) -> None:
         items, self._pending = self._pending, []
@@ -210,8 +204,25 @@ class IngestPipeline:
         self._drained.set()
 
     async def _flush(self, items: list[_Item]) -> None:
+        # While this process works on them, JetStream must not hand the messages to another
+        # ingest process sharing the durable: their ack_wait is restarted every quarter of it.
+        lease = asyncio.create_task(self._keep_leased(items), name="ingest-lease")
+        try:
+            await self._flush_leased(items)
+        finally:
+            lease.cancel()
+            await asyncio.gather(lease, return_exceptions=True)
+
+    async def _flush_leased(self, items: list[_Item]) -> None:
         started = time.perf_counter()
         rows, keys, dead, duplicates = await self._dedup(items)
+        if self._lease_may_have_lapsed(items):
+            # Another process may have been handed these messages meanwhile (this one stalled,
+            # or could not reach NATS) and stored them: ask the store again, now that the
+            # leases were restarted, rather than trust the answer from before.
+            self.stats.lease_rechecks += 1
+            await _extend_deadlines(items)
+            rows, keys, dead, duplicates = await self._dedup(items)
         dead = self._quota.keep(dead)
         result = await self._write_until_stored(items, rows, dead)
         if result.rejected:
@@ -242,7 +253,6 @@ class IngestPipeline:
         self._recent.add(
             k for row, k in zip(rows, keys, strict=True) if id(row) not in refused_rows
         )
-        self._stored.add(row.event.event_id for row in rows if id(row) not in refused_rows)
         self._count(result.stored, dead, duplicates, time.perf_counter() - started)
 
     async def _dedup(
@@ -294,24 +304,39 @@ class IngestPipeline:
         return rows, keys, dead, duplicates
 
     async def _stored_long_ago(self, items: list[_Item]) -> dict[str, bytes]:
-        """event_id → stored digest for first deliveries of events stored before the recent
-        memory reaches back: only the stored-ids filter's hits are looked up."""
+        """event_id → stored digest for first deliveries the recent memory does not know: all
+        asked of the store, which every ingest process writes to, so a copy is recognised
+        whichever process stored the original and however long ago."""
         recent = self._recent
-        fresh = [
-            i.result.event.event_id
-            for i in items
-            if not i.redelivered
-            and isinstance(i.result, EventRow)
-            and recent.get(str(i.result.event.event_id)) is None
-        ]
-        suspects = list(
-            {str(e) for e, hit in zip(fresh, self._stored.may_contain(fresh), strict=True) if hit}
+        fresh = list(
+            {
+                i.result.event.event_id
+                for i in items
+                if not i.redelivered
+                and isinstance(i.result, EventRow)
+                and recent.get(str(i.result.event.event_id)) is None
+            }
         )
-        if not suspects:
+        if not fresh:
             return {}
-        self.stats.history_lookups += len(suspects)
-        found = await self._retry_store(items, lambda: self._writer.stored_payloads(suspects))
-        return {k: _digest(v) for k, v in found.items()}
+        found = await self._retry_store(items, lambda: self._writer.stored_digests(fresh))
+        self.stats.history_lookups += len(found)
+        return found
+
+    async def _keep_leased(self, items: list[_Item]) -> None:
+        period = self._ack_wait / 4
+        while True:
+            await asyncio.sleep(period)
+            if await _extend_deadlines(items):
+                now = time.monotonic()
+                for item in items:
+                    item.leased_at = now
+
+    def _lease_may_have_lapsed(self, items: list[_Item]) -> bool:
+        # Half of ack_wait: the lookup's answer is then at most that old when the insert starts,
+        # with the other half left for the insert before JetStream could redeliver.
+        oldest = min((i.leased_at for i in items), default=time.monotonic())
+        return time.monotonic() - oldest >= self._ack_wait / 2
 
     async def _write_until_stored(
         self, items: list[_Item], rows: list[EventRow], dead: list[DeadLetter]
@@ -389,12 +414,16 @@ def _delivery(msg: Msg) -> tuple[int, int, datetime]:
     return int(tokens[first + 1]), int(tokens[first]), stored_at
 
 
-async def _extend_deadlines(items: list[_Item]) -> None:
+async def _extend_deadlines(items: list[_Item]) -> bool:
+    """Restart the messages' ack_wait; False when NATS could not be told (then they may be
+    redelivered, to this process or another, and the store lookup absorbs the copy)."""
     try:
         for item in items:
             await item.msg.in_progress()
     except Exception as exc:  # NATS down too: the messages will simply be redelivered
         log.warning("could not extend ack deadlines: %s", exc)
+        return False
+    return True
 
 
 def _meta_of(row: EventRow) -> MessageMeta:

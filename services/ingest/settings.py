@@ -27,8 +27,16 @@ class IngestSettings(CommonSettings):
     ingest_recent_events: int = Field(
         default=500_000,
         ge=0,
-        description="Stored events whose payload digest the ingest keeps in memory (~230 bytes "
-        "each) to absorb republished copies without asking ClickHouse; older ones cost a lookup",
+        description="Events this process stored whose payload digest it keeps in memory (~230 "
+        "bytes each): a copy of one of them is absorbed without asking ClickHouse. Only a "
+        "shortcut: every event it does not know is looked up in the store (event_ids)",
+    )
+
+    ingest_processes: int = Field(
+        default=1,
+        ge=1,
+        description="Ingest processes bound to the same durable consumer: the consumer's "
+        "max_ack_pending, which JetStream counts over all of them, leaves each its own room",
     )
 
     @property
@@ -38,9 +46,11 @@ class IngestSettings(CommonSettings):
     @property
     def max_ack_pending(self) -> int:
         # Room for what this process normally holds unacked (pending + the batch being flushed +
-        # the consumer's two pull requests). Above it the server simply pauses deliveries until
-        # the next acks; the pull requests wait and are served then.
-        return self.max_pending + self.ingest_flush_rows + 2 * self.ingest_fetch_batch
+        # the consumer's two pull requests), times the processes sharing the durable. Above it
+        # the server simply pauses deliveries until the next acks; the pull requests wait and
+        # are served then.
+        per_process = self.max_pending + self.ingest_flush_rows + 2 * self.ingest_fetch_batch
+        return per_process * self.ingest_processes
 
     @model_validator(mode="after")
     def _fetch_fits(self) -> IngestSettings:
