@@ -34,7 +34,8 @@ configuration: environment variables (the README's "Configuration" table lists t
   MOTCUA_API_HOST        the API's address (default: 127.0.0.1)
   MOTCUA_API_PORT        the API's port (default: 8000)
   MOTCUA_NATS_PORT       the embedded nats-server's port (default: 4222)
-  MOTCUA_NATS_URL        use this NATS server instead of starting one
+  MOTCUA_NATS_URL        use this NATS server instead of starting one (a cluster: its
+                         servers' URLs, comma-separated)
   MOTCUA_CLICKHOUSE_URL  chdb:///path or http(s)://user:pass@host:port/db
   MOTCUA_BOOTSTRAP_ADMIN_KEY  an admin API key to store at start (>= 32 characters)
   MOTCUA_PLANS_DIR       a directory of extra plan files (*.yaml)
@@ -57,9 +58,17 @@ def _up(args: argparse.Namespace) -> None:
 
     from services import runtime
     from services.common.preflight import StartRefused
+    from services.common.streams import StreamReplicasRefused
     from services.plans.loader import PlanError
 
     settings = runtime.Settings()
+    if args.nats_cluster and settings.nats_url:
+        print(
+            "motcua up: --nats-cluster starts its own nats-servers; MOTCUA_NATS_URL names others: "
+            "use one or the other",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     simulate: dict[str, Any] | None = None
     if args.simulate:
         simulate = {
@@ -68,10 +77,13 @@ def _up(args: argparse.Namespace) -> None:
             "rate_per_second": args.rate,
         }
     try:
-        asyncio.run(runtime.run_until_signal(settings, simulate))
+        asyncio.run(runtime.run_until_signal(settings, simulate, args.nats_cluster))
     except StartRefused as exc:
         print(f"motcua up: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
+    except StreamReplicasRefused as exc:  # JetStream's reason, not a traceback around it
+        print(f"motcua up: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     except PlanError as exc:
         print(f"motcua up: invalid plan file {exc}", file=sys.stderr)
         raise SystemExit(EXIT_PLAN_FILE) from None
@@ -106,10 +118,14 @@ def _migrate(_: argparse.Namespace) -> None:
             print(f"Grafana's viewer API key {'stored' if added else 'present'}")
         if settings.nats_url:
             nc = await runtime.connect_nats(settings.nats_url)
-            from services.common.streams import ensure_streams
+            from services.common.streams import StreamReplicasRefused, ensure_streams
 
-            await ensure_streams(nc.jetstream())
-            await nc.drain()
+            try:
+                await ensure_streams(nc.jetstream(), settings.stream_replicas)
+            except StreamReplicasRefused as exc:
+                raise SystemExit(f"motcua migrate: {exc}") from None
+            finally:
+                await nc.drain()
         print("migrations applied; streams declared" if settings.nats_url else "migrations applied")
 
     asyncio.run(go())
@@ -132,7 +148,7 @@ def _replay(args: argparse.Namespace) -> None:
         client = connect(settings.resolved_clickhouse_url(), create_database=True)
     except Exception as exc:
         raise SystemExit(f"cannot open the store (is `motcua up` still running?): {exc}") from exc
-    migrate(client)
+    migrate(client, cluster=settings.clickhouse_cluster)
     if args.from_stream:
         if not settings.nats_url:
             raise SystemExit("--from-stream needs MOTCUA_NATS_URL (a running NATS server)")
@@ -202,14 +218,14 @@ def _store_directly(
             "(chDB) store opens in one process only, so stop `motcua up` first, or load without "
             "--direct to publish through NATS to the running system."
         ) from exc
-    migrate(client)
+    migrate(client, cluster=settings.clickhouse_cluster)
     return store_events(client, events)
 
 
 async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict[str, LoadCount]:
     import nats
 
-    from services.common.nats_auth import connect_options, redacted
+    from services.common.nats_auth import connect_options, redacted, servers
     from services.reference.loader import publish_events
 
     async def quiet(_: Exception) -> None:  # the failure is reported once, below
@@ -218,7 +234,7 @@ async def _publish_reference(url: str, events: Sequence[ReferenceEvent]) -> dict
     try:
         # max_reconnect_attempts=0 would mean "forever", even for the first connection.
         nc = await nats.connect(
-            url,
+            servers(url),
             **connect_options(url),
             allow_reconnect=False,
             max_reconnect_attempts=1,
@@ -299,6 +315,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         default=None,
         help="top live traffic up to this many events per second, for a faster demo (default: "
         "the history's own volume, ~150 dossiers per working day, in office hours)",
+    )
+    up.add_argument(
+        "--nats-cluster",
+        type=int,
+        choices=(3, 4, 5),
+        default=0,
+        metavar="N",
+        help="start N local nats-servers (3-5) as one JetStream cluster instead of one, on "
+        "MOTCUA_NATS_PORT and the next N-1 ports, streams with 3 replicas: to watch a node "
+        "fail over (default: one server)",
     )
     up.set_defaults(func=_up)
 

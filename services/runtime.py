@@ -24,6 +24,7 @@ import nats
 import uvicorn
 from clickhouse_connect.driver.client import Client
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsToken, NatsUserPassword
 from faststream.security import BaseSecurity
 from nats.aio.client import Client as NatsClient
 from pydantic import Field, SecretStr
@@ -34,8 +35,9 @@ from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
 from services.api.page.cache import PageCache
 from services.common import preflight
-from services.common.nats_auth import RoleUrls, connect_options
+from services.common.nats_auth import RoleUrls, connect_options, servers
 from services.common.nats_auth import prepare as prepare_nats_users
+from services.common.nats_cluster import LocalCluster, node_name
 from services.common.nats_server import EmbeddedNats, stop_orphan
 from services.common.settings import CommonSettings
 from services.common.streams import ensure_streams
@@ -163,7 +165,7 @@ class _EmbeddedServer(uvicorn.Server):
 class Running:
     """Handles to a running system, for the CLI and for tests."""
 
-    nats_url: str
+    nats_url: str  # comma-separated: every node of `motcua up --nats-cluster`
     api_url: str
     clickhouse: Client
     nats: NatsClient
@@ -180,6 +182,8 @@ class Running:
     nats_credentials_notice: str | None = None
     # Every credential created and not printed yet, this start's and earlier ones'.
     unshown: Unshown | None = None
+    # `motcua up --nats-cluster`: its nodes, for the banner; None with one server.
+    nats_cluster: LocalCluster | None = None
 
 
 def _nats_ready(nc: NatsClient) -> Callable[[], Any]:
@@ -199,7 +203,7 @@ async def prepare_storage(settings: CommonSettings) -> Client:
     client = await asyncio.to_thread(
         lambda: connect(settings.resolved_clickhouse_url(), create_database=True)
     )
-    applied = await asyncio.to_thread(migrate, client)
+    applied = await asyncio.to_thread(migrate, client, cluster=settings.clickhouse_cluster)
     if applied:
         log.info("ClickHouse migrations applied: %s", applied)
     # SQL counts working days against calendar_days: keep it equal to the shipped year files.
@@ -213,8 +217,10 @@ async def connect_nats(url: str) -> NatsClient:
     async def on_error(exc: Exception) -> None:
         log.warning("NATS: %s", exc)
 
+    # Every server of the list (MOTCUA_NATS_URL may name a cluster's): a lost one is replaced
+    # by any other that is up, for ever.
     return await nats.connect(
-        url,
+        servers(url),
         name="motcua",
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
@@ -290,6 +296,17 @@ def start_metrics(
     )
 
 
+def _broker_security(options: dict[str, Any]) -> BaseSecurity | None:
+    """connect_options' credentials and CA as FastStream takes them: it refuses credentials in
+    its server URLs beside a `security`, and passes these to nats-py for every server."""
+    tls = options.get("tls")
+    if "user" in options:
+        return NatsUserPassword(options["user"], options["password"], ssl_context=tls)
+    if "token" in options:
+        return NatsToken(options["token"], ssl_context=tls)
+    return BaseSecurity(ssl_context=tls) if tls else None
+
+
 def _broker_logger() -> logging.Logger:
     # FastStream logs every batch and every consumer task at INFO; at thousands of events a
     # second that buries what an operator needs. Its warnings and errors still show.
@@ -307,10 +324,9 @@ async def start_ingest(
     options = connect_options(nats_url)
     inbox = options.get("inbox_prefix", "_INBOX")
     broker = NatsBroker(
-        nats_url,
+        servers(nats_url),
         inbox_prefix=inbox,
-        # a tls:// URL's CA (connect_options), as FastStream takes it
-        security=BaseSecurity(ssl_context=options["tls"]) if "tls" in options else None,
+        security=_broker_security(options),
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         log_level=logging.DEBUG,
@@ -334,25 +350,46 @@ async def start_ingest(
     return broker, pipeline
 
 
-def check_before_start(settings: Settings) -> socket.socket:
+def cluster_root(settings: CommonSettings) -> Path:
+    """`motcua up --nats-cluster`'s node stores (node-1, …); its users stay in <data>/nats."""
+    return settings.data_dir / "nats-cluster"
+
+
+def _nats_stores(settings: Settings, nats_cluster: int) -> list[tuple[Path, int]]:
+    """Each embedded nats-server's store and client port: none with MOTCUA_NATS_URL, one, or a
+    cluster's on consecutive ports from MOTCUA_NATS_PORT."""
+    if settings.nats_url:
+        return []
+    if not nats_cluster:
+        return [(settings.data_dir / "nats", settings.nats_port)]
+    root = cluster_root(settings)
+    return [(root / f"node-{i + 1}", settings.nats_port + i) for i in range(nats_cluster)]
+
+
+def check_before_start(settings: Settings, nats_cluster: int = 0) -> socket.socket:
     """services/common/preflight.py's checks, in the order that explains most: a directory that
     cannot be written, one in use (another `motcua up` on it would also hold both ports), then
     the ports. Returns the API's listening socket, held from now on."""
     data, embedded_nats = settings.data_dir, not settings.nats_url
+    stores = _nats_stores(settings, nats_cluster)
     url = urlsplit(settings.resolved_clickhouse_url())
     chdb = Path(unquote(url.path)) if url.scheme == "chdb" else None
-    for directory in (data, data / "nats" if embedded_nats else None, chdb):
+    users = data / "nats" if embedded_nats else None  # a cluster's nodes share its users
+    nats_dirs = [*([users] if users else []), *(store for store, _ in stores if store != users)]
+    for directory in (data, *nats_dirs, chdb):
         if directory is not None:
             preflight.check_writable(directory)
     if chdb is not None:
         preflight.check_store_free(chdb, data)
-    if embedded_nats:
-        preflight.check_nats_store_free(data / "nats", data)
+    for store in nats_dirs:
+        preflight.check_nats_store_free(store, data)
     api_socket = preflight.bind_api(settings.api_host, settings.api_port)
     try:
-        if embedded_nats:
-            stop_orphan(data / "nats")
-            preflight.check_nats_port(settings.nats_port, data / "nats")
+        if users is not None:
+            stop_orphan(users)  # also one server's left by a `motcua up` without the cluster
+        for store, port in stores:
+            stop_orphan(store)
+            preflight.check_nats_port(port, store)
     except BaseException:
         api_socket.close()
         raise
@@ -384,6 +421,33 @@ async def _start_nats(
     return server, auth.urls(server.url), notice
 
 
+async def _start_nats_cluster(
+    settings: Settings, unshown: Unshown, size: int
+) -> tuple[LocalCluster, RoleUrls, str | None]:
+    """`motcua up --nats-cluster N`: N local nats-servers as one JetStream cluster, each with the
+    users the single embedded server gets (its config file, included), and each part of the
+    system connected to all N, so a killed node is a failover to watch, not an outage."""
+    auth = await asyncio.to_thread(prepare_nats_users, settings.data_dir / "nats")
+    cluster = LocalCluster(
+        cluster_root(settings),
+        size,
+        ports=[port for _, port in _nats_stores(settings, size)],
+        users_config=auth.config_file,
+    )
+    notice = auth.notice(cluster.url)
+    if notice:
+        unshown.keep(notice)
+    await cluster.start()  # a cluster that never formed is stopped, not left running
+    return cluster, auth.urls(cluster.url), notice
+
+
+def stream_replicas(settings: CommonSettings, nats_cluster: int) -> int:
+    """MOTCUA_STREAM_REPLICAS; a local cluster's default is 3 (at most its size)."""
+    if nats_cluster and "stream_replicas" not in settings.model_fields_set:
+        return min(3, nats_cluster)
+    return settings.stream_replicas
+
+
 def admin_key_notice(key: str) -> str:
     return (
         f"Khóa API quản trị (admin), chỉ hiện một lần — hãy lưu lại:\n"
@@ -394,14 +458,16 @@ def admin_key_notice(key: str) -> str:
 
 @contextlib.asynccontextmanager
 async def embedded(
-    settings: Settings, *, simulate: dict[str, Any] | None = None
+    settings: Settings, *, simulate: dict[str, Any] | None = None, nats_cluster: int = 0
 ) -> AsyncIterator[Running]:
     """Run the whole system in this process until the context exits, then stop it cleanly.
+    `nats_cluster`: that many local nats-servers as one JetStream cluster instead of one.
 
     Whatever can be checked is checked before any credential is created (preflight), and each
     credential is kept on disk until it is printed (`running.unshown`)."""
-    api_socket = await asyncio.to_thread(check_before_start, settings)
-    server: EmbeddedNats | None = None
+    api_socket = await asyncio.to_thread(check_before_start, settings, nats_cluster)
+    server: EmbeddedNats | LocalCluster | None = None
+    cluster: LocalCluster | None = None
     unshown = Unshown(settings.data_dir)
     clients: dict[str, NatsClient] = {}
 
@@ -427,11 +493,16 @@ async def embedded(
         credentials_notice: str | None = None
         if settings.nats_url:
             nats_url, urls = settings.nats_url, RoleUrls.same(settings.nats_url)
+        elif nats_cluster:
+            cluster, urls, credentials_notice = await _start_nats_cluster(
+                settings, unshown, nats_cluster
+            )
+            server, nats_url = cluster, cluster.url
         else:
             server, urls, credentials_notice = await _start_nats(settings, unshown)
             nats_url = server.url
         nc = await client(urls.admin)
-        await ensure_streams(nc.jetstream())
+        await ensure_streams(nc.jetstream(), stream_replicas(settings, nats_cluster))
         await seed_if_empty(clickhouse, nc.jetstream())
         broker, pipeline = await start_ingest(settings, urls.ingest)
         metrics_client = await asyncio.to_thread(connect_metrics, settings)
@@ -483,6 +554,7 @@ async def embedded(
             api_headers={"Authorization": f"Bearer {admin_key}"} if admin_key else {},
             new_admin_key=admin_key if generated else None,
             unshown=unshown,
+            nats_cluster=cluster,
         )
         running.tasks += [
             asyncio.create_task(pipeline.run(), name="ingest-flusher"),
@@ -539,13 +611,15 @@ async def _simulate(nc: NatsClient, options: dict[str, Any], stop: asyncio.Event
         raise
 
 
-async def run_until_signal(settings: Settings, simulate: dict[str, Any] | None) -> None:
+async def run_until_signal(
+    settings: Settings, simulate: dict[str, Any] | None, nats_cluster: int = 0
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with embedded(settings, simulate=simulate) as running:
+        async with embedded(settings, simulate=simulate, nats_cluster=nats_cluster) as running:
             await _serve(settings, running, stop)
     except preflight.StartRefused:
         raise  # before any credential was created: its one line says it all
@@ -563,13 +637,29 @@ async def run_until_signal(settings: Settings, simulate: dict[str, Any] | None) 
     print("Đã dừng.", flush=True)
 
 
+def _nats_banner(running: Running) -> str:
+    subjects = "subjects motcua.events.<agency>.<type>"
+    cluster = running.nats_cluster
+    if cluster is None:
+        return f"  NATS:         {running.nats_url} ({subjects})\n"
+    # Every node, so a watcher can kill one (its pid file is in its store) and see the others
+    # take over: /jsz?streams=true names each stream's leader.
+    lines = [f"  NATS:         cụm JetStream {len(cluster.nodes)} nút ({subjects})"]
+    for index, node in enumerate(cluster.nodes):
+        lines.append(
+            f"    {node_name(index)}  {node.url}  giám sát {cluster.monitor_url(index)}"
+            f"/jsz?streams=true  pid {node.pid_file}"
+        )
+    return "\n".join(lines) + "\n"
+
+
 async def _serve(settings: Settings, running: Running, stop: asyncio.Event) -> None:
     """The banner and the credentials not shown yet, then wait for a signal or a failure."""
     print(
         f"motcua-monitor đang chạy\n"
         f"  API:          {running.api_url}\n"
         f"  Tài liệu API: {running.api_url}/docs\n"
-        f"  NATS:         {running.nats_url} (subjects motcua.events.<agency>.<type>)\n"
+        f"{_nats_banner(running)}"
         f"  ClickHouse:   {settings.resolved_clickhouse_url()}\n"
         f"Ctrl-C để dừng.",
         flush=True,

@@ -25,10 +25,11 @@ def _store() -> KeyStore:
     from services.storage.clickhouse import connect
     from services.storage.migrate import migrate
 
-    url = runtime.Settings().resolved_clickhouse_url()
+    settings = runtime.Settings()
+    url = settings.resolved_clickhouse_url()
     try:
         client = connect(url, create_database=True)
-        migrate(client)
+        migrate(client, cluster=settings.clickhouse_cluster)
     except Exception as exc:
         raise SystemExit(
             f"cannot open the store {url}: {exc}\nAn embedded (chDB) store opens in one process "

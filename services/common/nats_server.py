@@ -20,10 +20,10 @@ from services.common.private import private_dir
 SERVER_NAME = "motcua-embedded"
 
 
-def server_config(rest: str = "") -> str:
+def server_config(rest: str = "", name: str = SERVER_NAME) -> str:
     """A config file's server-wide settings, then `rest` (users, for motcua up). The server is
     named here, not on the command line: a reload (SIGHUP) refuses a name given there."""
-    return f"server_name: {json.dumps(SERVER_NAME)}\nmax_payload: {NATS_MAX_PAYLOAD}\n{rest}"
+    return f"server_name: {json.dumps(name)}\nmax_payload: {NATS_MAX_PAYLOAD}\n{rest}"
 
 
 def nats_server_binary() -> str:

@@ -17,9 +17,24 @@ class CommonSettings(BaseSettings):
     nats_url: str | None = Field(
         default=None, description="Use this NATS server; unset: start an embedded nats-server."
     )
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Copies JetStream keeps of each stream the product owns (num_replicas): 1 on "
+        "one server, 3 on a three-node cluster; more than the cluster's servers is refused.",
+    )
     clickhouse_url: str | None = Field(
         default=None,
         description="chdb:///path or http://user:pass@host:8123/db; unset: chDB under data_dir.",
+    )
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        description=(
+            "Name of the ClickHouse cluster (remote_servers) `motcua migrate` creates the schema "
+            "on: replicated tables ON CLUSTER and Distributed tables under the names reads use "
+            "(services/storage/cluster.py); unset: one server or chDB."
+        ),
     )
 
     def resolved_clickhouse_url(self) -> str:

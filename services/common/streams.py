@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from schemas.subjects import (
     ALERTS_STREAM,
@@ -88,7 +88,14 @@ def alerts_stream_config() -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
+class StreamReplicasRefused(RuntimeError):
+    """JetStream refused the replica count (MOTCUA_STREAM_REPLICAS): its reason, in one line."""
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Declare (or update to this config) every stream the product owns, each with `replicas`
+    copies. An R1 stream is scaled up by the update: a cluster can take over a stream that one
+    server created."""
     configs = (
         events_stream_config(),
         dlq_stream_config(),
@@ -97,9 +104,22 @@ async def ensure_streams(js: JetStreamContext) -> None:
     )
     for config in configs:
         assert config.name is not None
+        config.num_replicas = replicas
         try:
-            await js.stream_info(config.name)
-        except NotFoundError:
-            await js.add_stream(config)
-        else:
-            await js.update_stream(config)
+            try:
+                await js.stream_info(config.name)
+            except NotFoundError:
+                await js.add_stream(config)
+            else:
+                await js.update_stream(config)
+        except APIError as exc:
+            if replicas == 1:
+                raise
+            # "replicas > 1 not supported in non-clustered mode", "insufficient resources": the
+            # server's words, which the operator can look up, without the traceback around them.
+            raise StreamReplicasRefused(
+                f"JetStream refused stream {config.name} with {replicas} replicas "
+                f"(MOTCUA_STREAM_REPLICAS={replicas}): {exc.description} (err_code "
+                f"{exc.err_code}); a stream needs as many JetStream servers in the cluster as "
+                "replicas: add servers or lower MOTCUA_STREAM_REPLICAS"
+            ) from None

@@ -218,7 +218,7 @@ def _replay_command(args: argparse.Namespace) -> None:
             f"cannot open the store {url} ({exc}): an embedded (chDB) store opens in one process "
             "only, so stop `motcua up` first; the republished events are ingested at its next start"
         ) from exc
-    migrate(client)
+    migrate(client, cluster=settings.clickhouse_cluster)
     report = asyncio.run(_run_replay(settings, client, args))
     print("\n".join(report.lines()))
 
@@ -234,7 +234,7 @@ async def _run_replay(settings: Any, client: Client, args: argparse.Namespace) -
         return await replay_dead_letters(client, None, **options)
     import nats
 
-    from services.common.nats_auth import connect_options, start_embedded
+    from services.common.nats_auth import connect_options, servers, start_embedded
 
     server = None
     url = settings.nats_url
@@ -245,7 +245,7 @@ async def _run_replay(settings: Any, client: Client, args: argparse.Namespace) -
         url = urls.admin
     try:
         nc = await nats.connect(
-            url, connect_timeout=3, max_reconnect_attempts=1, **connect_options(url)
+            servers(url), connect_timeout=3, max_reconnect_attempts=1, **connect_options(url)
         )
         try:
             if server:  # as `motcua up` would at start: the stream must exist to take the events

@@ -16,7 +16,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from schemas.subjects import REFERENCE_STREAM, REFERENCE_SUBJECTS
-from services.common.nats_auth import connect_options
+from services.common.nats_auth import connect_options, servers
 from services.ingest.processor import DeadLetter
 from services.ingest.reference import ReferenceRow, meta_of, process_reference
 from services.ingest.reference_writer import ReferenceWriter
@@ -33,7 +33,7 @@ async def restream_reference(
     nats_url: str, writer: ReferenceWriter, batch: int = 1_000
 ) -> RestreamCount:
     count = RestreamCount()
-    nc = await nats.connect(nats_url, **connect_options(nats_url))
+    nc = await nats.connect(servers(nats_url), **connect_options(nats_url))
     try:
         js = nc.jetstream()
         try:

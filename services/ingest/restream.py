@@ -15,7 +15,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from schemas.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
-from services.common.nats_auth import connect_options
+from services.common.nats_auth import connect_options, servers
 from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
 from services.ingest.writer import EventWriter
 
@@ -27,7 +27,7 @@ async def restream(
     batch: int = 5_000,
 ) -> tuple[int, int]:
     """Read every retained event once; returns (stored, dead-lettered)."""
-    nc = await nats.connect(nats_url, **connect_options(nats_url))
+    nc = await nats.connect(servers(nats_url), **connect_options(nats_url))
     try:
         js = nc.jetstream()
         total = (await js.stream_info(EVENTS_STREAM)).state.messages
