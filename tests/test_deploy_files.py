@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,16 @@ APP_COMMANDS = {
     "api": ["motcua", "api"],
 }
 INFRA = {"nats", "clickhouse", "grafana"}
+CLUSTER_DIR = DEPLOY / "clickhouse" / "cluster"
+KEEPERS = ("keeper-1", "keeper-2", "keeper-3")
+CLICKHOUSE_NODES = ("clickhouse-01-1", "clickhouse-01-2", "clickhouse-02-1", "clickhouse-02-2")
+NATS_NODES = ("nats-1", "nats-2", "nats-3")
+CLUSTER_SERVICES = (
+    *KEEPERS,
+    *CLICKHOUSE_NODES,
+    *NATS_NODES,
+    *(f"{name}-cluster" for name in APP_COMMANDS),
+)
 
 # ${VAR}, ${VAR:-default}, ${VAR:?message}; `$$` is compose's escaped literal dollar.
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?")
@@ -120,10 +131,17 @@ for statement in filter(str.strip, text.split(";")):
 """
 
 
+def default_services(compose: dict[str, Any]) -> dict[str, Any]:
+    """What a plain `docker compose up` starts: the services of no profile."""
+    return {n: s for n, s in compose["services"].items() if "profiles" not in s}
+
+
 @pytest.mark.pure
 def test_compose_defines_every_service(compose: dict[str, Any]) -> None:
-    # Catches a YAML indentation slip that silently drops or nests a service.
-    assert set(compose["services"]) == INFRA | set(APP_COMMANDS)
+    # Catches a YAML indentation slip that silently drops or nests a service, and a service of
+    # the cluster profile leaking into a plain `docker compose up`.
+    assert set(default_services(compose)) == INFRA | set(APP_COMMANDS)
+    assert set(compose["services"]) - set(default_services(compose)) == set(CLUSTER_SERVICES)
 
 
 @pytest.mark.pure
@@ -509,7 +527,7 @@ def test_only_nats_is_published_beyond_the_host_by_default(compose: dict[str, An
     # Integrators reach NATS from other machines, so only its client port is published wide.
     published = {
         name: service.get("ports", [])
-        for name, service in compose["services"].items()
+        for name, service in default_services(compose).items()
         if service.get("ports")
     }
     assert published == {
@@ -518,3 +536,143 @@ def test_only_nats_is_published_beyond_the_host_by_default(compose: dict[str, An
         "api": ["${API_HOST_IP:-127.0.0.1}:${API_HOST_PORT:-8000}:8000"],
     }
     assert re.search(r"^http: 127\.0\.0\.1:8222$", NATS_CONF.read_text(), re.M)
+
+
+# --- the cluster profile (docker compose --profile cluster; not run here: no Docker) ----------
+
+
+def xml_root(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """container path -> repository path of a service's ./ bind mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        if source.startswith("./"):
+            mounts[target] = source
+    return mounts
+
+
+@pytest.mark.pure
+def test_cluster_profile_services_have_their_config_files(compose: dict[str, Any]) -> None:
+    # Catches a cluster service mounting a file that is not in the repository (Docker would
+    # create an empty directory in its place and the server would not start), a server without
+    # its macros or cluster definition, or a NATS node started on another node's config.
+    services = compose["services"]
+    for name in CLUSTER_SERVICES:
+        assert services[name]["profiles"] == ["cluster"], name
+        for source in bind_mounts(services[name]).values():
+            assert (ROOT / source).exists(), f"{name}: {source}"
+    for name in CLICKHOUSE_NODES:
+        mounts = bind_mounts(services[name])
+        config = "/etc/clickhouse-server/config.d/"
+        assert (
+            mounts[config + "macros.xml"] == f"./deploy/clickhouse/cluster/macros-{name[11:]}.xml"
+        )
+        assert mounts[config + "cluster.xml"] == "./deploy/clickhouse/cluster/cluster.xml"
+        assert "/etc/clickhouse-server/users.d/cluster-profile.xml" in mounts
+        assert services[name]["hostname"] == name
+    for name in KEEPERS:
+        mounts = bind_mounts(services[name])
+        keeper_config = "/etc/clickhouse-keeper/keeper_config.xml"
+        assert mounts[keeper_config] == f"./deploy/clickhouse/cluster/{name}.xml"
+    for name in NATS_NODES:
+        assert services[name]["command"] == ["--config", f"/etc/nats/cluster/{name}.conf"]
+        assert bind_mounts(services[name])["/etc/nats"] == "./deploy/nats"
+        assert (NATS_CONF.parent / "cluster" / f"{name}.conf").is_file(), name
+    for path in CLUSTER_DIR.glob("*.xml"):
+        xml_root(path)  # well-formed: the server refuses a config it cannot parse
+
+
+@pytest.mark.pure
+def test_macros_are_unique_per_replica_and_match_remote_servers() -> None:
+    # Catches two servers claiming the same replica (Keeper would refuse the second, or both
+    # would write one replica's parts), and a server whose shard macro is not the shard
+    # remote_servers puts it in (its rows would be read as another shard's).
+    root = xml_root(CLUSTER_DIR / "cluster.xml")
+    cluster = root.find("remote_servers/motcua")
+    assert cluster is not None and cluster.find("secret") is not None
+    shards = cluster.findall("shard")
+    assert len(shards) == 2
+    placed = {}
+    for number, shard in enumerate(shards, start=1):
+        assert shard.findtext("internal_replication") == "true"
+        for replica in shard.findall("replica"):
+            assert replica.findtext("port") == "9000"
+            placed[replica.findtext("host")] = f"{number:02d}"
+    assert set(placed) == set(CLICKHOUSE_NODES)
+    seen = set()
+    for host, shard in placed.items():
+        macros = xml_root(CLUSTER_DIR / f"macros-{host[11:]}.xml").find("macros")
+        assert macros is not None
+        assert macros.findtext("shard") == shard, host
+        # unique across the cluster: the tables every server holds share one replica set
+        assert macros.findtext("replica") == host
+        seen.add(macros.findtext("replica"))
+    assert len(seen) == len(CLICKHOUSE_NODES)
+
+
+@pytest.mark.pure
+def test_keepers_form_one_quorum_that_every_server_uses(compose: dict[str, Any]) -> None:
+    # Catches a keeper missing from another's raft configuration (two quorums, or none), a
+    # duplicated server_id, and servers pointed at a keeper port nothing listens on.
+    for number, name in enumerate(KEEPERS, start=1):
+        keeper = xml_root(CLUSTER_DIR / f"{name}.xml").find("keeper_server")
+        assert keeper is not None
+        assert keeper.findtext("server_id") == str(number)
+        assert keeper.findtext("tcp_port") == "9181"
+        raft = [
+            (s.findtext("id"), s.findtext("hostname"), s.findtext("port"))
+            for s in keeper.findall("raft_configuration/server")
+        ]
+        assert raft == [(str(i), k, "9234") for i, k in enumerate(KEEPERS, start=1)], name
+    nodes = xml_root(CLUSTER_DIR / "cluster.xml").findall("zookeeper/node")
+    assert [(n.findtext("host"), n.findtext("port")) for n in nodes] == [
+        (k, "9181") for k in KEEPERS
+    ]
+    for name in CLICKHOUSE_NODES:
+        for keeper in KEEPERS:
+            assert compose["services"][name]["depends_on"][keeper] == {
+                "condition": "service_healthy"
+            }
+
+
+@pytest.mark.pure
+def test_cluster_processes_are_pointed_at_the_cluster(compose: dict[str, Any]) -> None:
+    # Catches a cluster process migrating a single server's schema onto the cluster (no
+    # MOTCUA_CLICKHOUSE_CLUSTER), naming a cluster remote_servers does not define, knowing one
+    # NATS server only, or declaring streams of one copy on a three-node NATS.
+    defined = {c.tag for c in xml_root(CLUSTER_DIR / "cluster.xml").find("remote_servers") or []}
+    for name, command in APP_COMMANDS.items():
+        service = compose["services"][f"{name}-cluster"]
+        assert service["command"] == command
+        env = service["environment"]
+        assert env["MOTCUA_CLICKHOUSE_CLUSTER"] in defined, name
+        assert env["MOTCUA_STREAM_REPLICAS"] == "3", name
+        hosts = re.findall(r"@([\w-]+):4222", env["MOTCUA_NATS_URL"])
+        assert hosts == list(NATS_NODES), name
+        single = service_env(compose, name)
+        user = single["MOTCUA_CLICKHOUSE_URL"].split(":")[1]
+        assert env["MOTCUA_CLICKHOUSE_URL"].split(":")[1] == user, name  # the same ClickHouse user
+        host = re.sub(r"^.*@([\w-]+):8123/motcua$", r"\1", env["MOTCUA_CLICKHOUSE_URL"])
+        assert host in CLICKHOUSE_NODES, name
+    migrate = compose["services"]["migrate-cluster"]
+    assert set(migrate["depends_on"]) == set(NATS_NODES) | set(CLICKHOUSE_NODES)
+
+
+@pytest.mark.pure
+def test_compose_file_follows_the_compose_specification() -> None:
+    # Catches a key compose would refuse or ignore (a misspelt `profiles`, a healthcheck or
+    # depends_on of the wrong shape), checked against the compose-spec JSON schema that
+    # check-jsonschema vendors (not a project dependency: skipped where it is not installed).
+    pytest.importorskip("check_jsonschema")
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema_file = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    jsonschema.validate(load_yaml(COMPOSE), schema)
