@@ -10,8 +10,8 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from services.ingest.processor import EventRow, MessageMeta, process
-from services.ingest.writer import EventWriter, payload_digest
+from services.ingest.processor import PAYLOAD, EventRow, MessageMeta, payload_digest, process
+from services.ingest.writer import EventWriter
 from services.storage.migrate import migrate
 from tests.helpers import received
 from tests.test_migrations import fresh_store
@@ -42,7 +42,7 @@ def test_every_written_event_is_found_with_its_digest_and_no_other(clickhouse: C
     never = rows([received(AGENCY, f"N{i}", d(2), due=d(9)) for i in range(300)], 1_000)
     asked = [r.event.event_id for r in stored + never]
     found = writer.stored_digests(asked)
-    assert found == {str(r.event.event_id): payload_digest(r.values[23]) for r in stored}
+    assert found == {str(r.event.event_id): payload_digest(r.values[PAYLOAD]) for r in stored}
     assert writer.stored_digests([]) == {}
 
 
@@ -69,10 +69,10 @@ def test_the_migration_fills_the_ids_of_events_stored_before_it(clickhouse_url: 
     columns = ("event_id", "type", "schema_version", "occurred_at", "agency_code", "source")
     client.insert(
         "events",
-        [[r.values[i] for i in range(6)] + [r.values[23]] for r in old],
+        [[r.values[i] for i in range(6)] + [r.values[PAYLOAD]] for r in old],
         column_names=[*columns, "payload"],
     )
     assert migrate(client) == [29]
     found = EventWriter(client).stored_digests([r.event.event_id for r in old])
-    assert found == {str(r.event.event_id): payload_digest(r.values[23]) for r in old}
+    assert found == {str(r.event.event_id): payload_digest(r.values[PAYLOAD]) for r in old}
     assert EventWriter(client).stored_digests([UUID(int=1)]) == {}

@@ -20,9 +20,16 @@ from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 
-from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
+from services.ingest.processor import (
+    PAYLOAD,
+    DeadLetter,
+    EventRow,
+    MessageMeta,
+    payload_digest,
+    process,
+)
 from services.ingest.quota import DeadLetterQuota
-from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult, payload_digest
+from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +91,6 @@ class RecentEvents:
             items[event_id] = digest
         while len(items) > self._capacity:
             items.popitem(last=False)
-
-
-_digest = payload_digest
 
 
 class IngestPipeline:
@@ -273,7 +277,7 @@ class IngestPipeline:
             found = await self._retry_store(
                 items, lambda: self._writer.stored_payloads(redelivered_ids)
             )
-            stored_before = {k: _digest(v) for k, v in found.items()}
+            stored_before = {k: payload_digest(v) for k, v in found.items()}
             if found:
                 # Stored, but perhaps not folded into state and rollups if the process died
                 # mid-insert: finish those inserts (a no-op when they were complete).
@@ -291,7 +295,7 @@ class IngestPipeline:
                 dead.append(result)
                 continue
             event_id = str(result.event.event_id)
-            digest = _digest(result.values[23])
+            digest = result.digest
             known = batch.get(event_id) or recent.get(event_id) or stored_before.get(event_id)
             if known is None:
                 batch[event_id] = digest
@@ -435,7 +439,7 @@ def _raw_of(items: list[_Item], row: EventRow) -> bytes:
     for item in items:
         if item.result is row:
             return bytes(item.msg.data)
-    payload: str = row.values[23]
+    payload: str = row.values[PAYLOAD]
     return payload.encode()
 
 

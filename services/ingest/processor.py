@@ -6,6 +6,7 @@ always yields the same row (tested).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -50,6 +51,8 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "stream_seq",
     "published_at",
 )
+# where to_row puts the payload
+PAYLOAD = EVENT_COLUMNS.index("payload")
 _TYPED_FIELDS = EVENT_COLUMNS[8:23]
 
 DEAD_LETTER_COLUMNS: tuple[str, ...] = (
@@ -76,6 +79,15 @@ class MessageMeta:
 class EventRow:
     event: Event
     values: tuple[Any, ...]  # in EVENT_COLUMNS order
+    # payload_digest of its payload: what a copy is told apart by, in the ingest's memory and in
+    # the store's id table (event_ids) alike
+    digest: bytes
+
+
+def payload_digest(payload: str) -> bytes:
+    """MD5 of a stored payload, as ClickHouse's MD5(payload) computes it (migration 0029): it
+    only tells two payloads apart, nothing relies on it being secret."""
+    return hashlib.md5(payload.encode(), usedforsecurity=False).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +166,8 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
             f"payload type {event.type!r} ≠ subject type {parts.event_type!r}",
             event,
         )
-    return EventRow(event=event, values=to_row(event, meta))
+    values = to_row(event, meta)
+    return EventRow(event=event, values=values, digest=payload_digest(values[PAYLOAD]))
 
 
 def repeated_detail(raw: bytes, parsed: BaseModel | None, reason: str = "") -> str | None:

@@ -243,16 +243,10 @@ def dead_letters_missing(client: Client, dead: Sequence[DeadLetter]) -> list[Dea
 ID_COLUMNS = ("key", "digest")
 
 
-def payload_digest(payload: str) -> bytes:
-    """MD5 of a stored payload, as ClickHouse's MD5(payload) computes it (migration 0029): it
-    only tells two payloads apart, nothing relies on it being secret."""
-    return hashlib.md5(payload.encode(), usedforsecurity=False).digest()
-
-
 def _id_columns(rows: Sequence[EventRow]) -> list[list[Any]]:
     return [
         [r.event.event_id.int for r in rows],
-        [payload_digest(r.values[23]) for r in rows],
+        [r.digest for r in rows],
     ]
 
 
