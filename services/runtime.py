@@ -385,10 +385,11 @@ def check_before_start(settings: Settings, nats_cluster: int = 0) -> socket.sock
         preflight.check_nats_store_free(store, data)
     api_socket = preflight.bind_api(settings.api_host, settings.api_port)
     try:
-        if users is not None:
-            stop_orphan(users)  # also one server's left by a `motcua up` without the cluster
-        for store, port in stores:
+        # every server left by a killed run: the users' directory is one server's store too
+        # (a `motcua up` without the cluster), and with one server it is the only store
+        for store in nats_dirs:
             stop_orphan(store)
+        for store, port in stores:
             preflight.check_nats_port(port, store)
     except BaseException:
         api_socket.close()
