@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.ingest_start_bench import KEY_SQL, OldStoredIds
+from bench.ingest_start_bench import KEY_SQL, OldStoredIds, stored_sample
 from services.ingest.writer import EventWriter
 from services.storage.clickhouse import connect
 from services.storage.migrate import migrate
@@ -69,13 +69,7 @@ def run(events: int, batch: int, repeats: int) -> dict[str, Any]:
             stored = OldStoredIds(keys.astype(np.uint64, copy=False))
             load.append(time.perf_counter() - started)
 
-        sample = [
-            uuid.UUID(r[0])
-            for r in client.query(
-                "SELECT toString(event_id) FROM events ORDER BY rand() LIMIT {n:UInt32}",
-                parameters={"n": max(1, batch // 100)},
-            ).result_rows
-        ]
+        sample = stored_sample(client, max(1, batch // 100))
         rng = random.Random(1)
         lookup: list[float] = []
         filtered: list[float] = []

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from clickhouse_connect.driver.client import Client
 
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.writer import EventWriter
@@ -56,6 +57,15 @@ RECENT = 500_000
 FLUSHES = 5  # timed flush lookups per process (their median is the process's figure)
 # The old filter's key: the UUID's upper 64 bits, as ClickHouse computed it for the load.
 KEY_SQL = "toUInt64(bitShiftRight(toUInt128(event_id), 64))"
+
+
+def stored_sample(client: Client, n: int) -> list[uuid.UUID]:
+    """`n` stored event ids at random: the copies a flush of republished events carries."""
+    rows = client.query(
+        "SELECT toString(event_id) FROM events ORDER BY rand() LIMIT {n:UInt32}",
+        parameters={"n": n},
+    ).result_rows
+    return [uuid.UUID(r[0]) for r in rows]
 
 
 class OldStoredIds:
@@ -139,13 +149,7 @@ def child(store: Path, mode: str, batch: int, seed: int) -> dict[str, Any]:
         pipeline._recent.add((str(uuid.uuid4()), uuid.uuid4().bytes) for _ in range(RECENT))
     steady, _ = _rss()
 
-    copies = [
-        uuid.UUID(r[0])
-        for r in client.query(
-            "SELECT toString(event_id) FROM events ORDER BY rand() LIMIT {n:UInt32}",
-            parameters={"n": max(1, batch // 100)},
-        ).result_rows
-    ]
+    copies = stored_sample(client, max(1, batch // 100))
     rng = random.Random(seed)
 
     def flush_ids() -> list[uuid.UUID]:
