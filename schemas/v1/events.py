@@ -8,11 +8,12 @@ dropped, and nothing outside the contract is ever stored. A breaking change is a
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -195,6 +196,49 @@ class FeedbackRated(FeedbackEvent):
     rating: Rating
 
 
+# The most dossier ids one manifest lists: a day this small or smaller can be checked id by id
+# (1,000 ids of 40 characters stay well inside the 64 KiB limit of one event).
+MANIFEST_MAX_IDS = 1000
+Count = Annotated[int, Field(ge=0, le=10**9)]
+
+
+class ManifestDaily(Envelope):
+    """Bảng kê cuối ngày: what the source system recorded for one agency and one local day
+    (Asia/Ho_Chi_Minh), for motcua-monitor to reconcile with what it stored. Idempotent: a later
+    manifest of the same agency and day (by occurred_at) replaces the earlier one, and every
+    version stays in the events log. Counts follow the figures' own rules: received by the local
+    day of received_at; finished by the local day of its end (resolved, else returned, else
+    withdrawn); open at the end of the day: received by then and not yet finished."""
+
+    type: Literal["manifest.daily"]
+    day: date = Field(description="The local day (Asia/Ho_Chi_Minh) the counts are of.")
+    dossiers_received: Count = Field(description="Dossiers received that day.")
+    dossiers_finished: Count = Field(description="Dossiers whose handling ended that day.")
+    dossiers_open: Count = Field(description="Dossiers open at the end of the day.")
+    feedback_filed: Count = Field(description="Feedback items filed that day.")
+    feedback_answered: Count = Field(description="Feedback items answered that day.")
+    received_ids: Annotated[list[EntityId], Field(max_length=MANIFEST_MAX_IDS)] | None = Field(
+        default=None,
+        description=(
+            "Optional: the ids (dossier_id) of every dossier received that day, when there are "
+            f"at most {MANIFEST_MAX_IDS}; each once, as many as dossiers_received."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _ids_match_count(self) -> ManifestDaily:
+        ids = self.received_ids
+        if ids is not None:
+            if len(set(ids)) != len(ids):
+                raise ValueError("received_ids lists a dossier id more than once")
+            if len(ids) != self.dossiers_received:
+                raise ValueError(
+                    f"received_ids has {len(ids)} ids but dossiers_received is "
+                    f"{self.dossiers_received}"
+                )
+        return self
+
+
 DOSSIER_MODELS: tuple[type[DossierEvent], ...] = (
     DossierReceived,
     DossierSupplementRequested,
@@ -230,7 +274,8 @@ Event = Annotated[
     | FeedbackFiled
     | FeedbackAnswered
     | FeedbackPublished
-    | FeedbackRated,
+    | FeedbackRated
+    | ManifestDaily,
     Field(discriminator="type"),
 ]
 
@@ -243,8 +288,10 @@ def event_type_of(model: type[Envelope]) -> str:
     return str(annotation.__args__[0])  # type: ignore[union-attr]
 
 
+MANIFEST_MODELS: tuple[type[Envelope], ...] = (ManifestDaily,)
+
 EVENT_TYPES: dict[str, type[Envelope]] = {
-    event_type_of(m): m for m in (*DOSSIER_MODELS, *FEEDBACK_MODELS)
+    event_type_of(m): m for m in (*DOSSIER_MODELS, *FEEDBACK_MODELS, *MANIFEST_MODELS)
 }
 
 

@@ -23,6 +23,7 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "feedback.answered": ("Trả lời phản ánh, kiến nghị", "Feedback answered"),
     "feedback.published": ("Công khai trả lời phản ánh, kiến nghị", "Answer published"),
     "feedback.rated": ("Đánh giá trả lời phản ánh, kiến nghị", "Feedback rated"),
+    "manifest.daily": ("Bảng kê cuối ngày của hệ thống nguồn", "Daily source manifest"),
 }
 
 

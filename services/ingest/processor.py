@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from schemas.subjects import MAX_EVENT_BYTES, parse_subject
-from schemas.v1.events import DossierEvent, Event, parse_event
+from schemas.v1.events import DossierEvent, Event, FeedbackEvent, ManifestDaily, parse_event
 from schemas.v1.strict_json import may_repeat, repeated_key
 
 # Insert column order of the `events` table (ingested_at is filled by ClickHouse). A drift test
@@ -195,7 +195,6 @@ _subject_parts = lru_cache(maxsize=4096)(parse_subject)
 
 def to_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
     fields = event.__dict__
-    is_dossier = isinstance(event, DossierEvent)
     typed: list[Any] = [None] * len(_TYPED_FIELDS)
     for i, name in _typed_layout(type(event)):
         typed[i] = _column_value(fields[name])
@@ -206,14 +205,24 @@ def to_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
         _utc(event.occurred_at),
         event.agency_code,
         event.source,
-        "dossier" if is_dossier else "feedback",
-        event.dossier_id if is_dossier else event.feedback_id,  # type: ignore[union-attr]
+        *_entity(event),
         *typed,
         event.model_dump_json(),
         meta.subject,
         meta.stream_seq,
         _utc(meta.published_at),
     )
+
+
+def _entity(event: Event) -> tuple[str, str]:
+    """(entity, entity_id) of an event: a dossier or feedback item by its id, a manifest by its
+    day (YYYY-MM-DD), so the log keeps every manifest of an agency and day side by side."""
+    if isinstance(event, DossierEvent):
+        return "dossier", event.dossier_id
+    if isinstance(event, FeedbackEvent):
+        return "feedback", event.feedback_id
+    assert isinstance(event, ManifestDaily)
+    return "manifest", event.day.isoformat()
 
 
 @cache

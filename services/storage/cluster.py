@@ -45,6 +45,9 @@ SHARDED: dict[str, str] = {
     # the ingest's index of stored ids (0029): looked up by key across every shard, so any
     # placement answers; by the key, a retried row collapses with its first copy
     "event_ids": "cityHash64(key)",
+    # the manifests (0030) a view keeps from their events: the events' own key (entity_id is
+    # the manifest's day as YYYY-MM-DD), so a refill sends each row where its view wrote it
+    "manifests": "cityHash64(toString(day))",
     # counts kept by views on the sharded tables: re-aggregated by every read
     "dossier_intake_daily": "rand()",
     "feedback_intake_daily": "rand()",
