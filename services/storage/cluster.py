@@ -71,6 +71,8 @@ EVERYWHERE: frozenset[str] = frozenset(
         "store_write_probe",
         "facts_progress",
         "counts_guard",
+        # one judgment per agency and day (0031), written by the one metrics service
+        "reconciliation_days",
     }
 )
 

@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS manifests (
     feedback_answered UInt64,
     has_ids UInt8,
     received_ids Array(String),
-    ingested_at DateTime64(3, 'UTC')
+    ingested_at DateTime64(3, 'UTC'),
+    -- what arrived since the reconciler's last step (services/metrics/completeness.py)
+    INDEX idx_ingested_at ingested_at TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYear(day)

@@ -1,0 +1,43 @@
+-- Each agency's days as its source system reported them (manifests, 0030) against what motcua
+-- stored, judged by the metrics service's reconciler (services/metrics/completeness.py) whenever a
+-- manifest arrives or an item of that day changes (issue 18). Figures read it for their
+-- completeness, `/v1/reconciliation` for the audit: a small table, one row per agency, day and
+-- judgment, however many dossiers a day holds.
+--
+-- Versions, not updates: every judgment is a new row (evaluated_at), the latest wins at read time
+-- (argMax, never FINAL), and an as-of question takes the latest judged by then. The
+-- ReplacingMergeTree only drops superseded judgments on merge; a retried insert is the same row.
+--
+-- `stored_open` is NULL when the day lies further back than the reconciler compares open
+-- dossiers (its window): the count at an old day's end would need a read of every dossier
+-- finished since, and the source's own count of it is the least useful of the five.
+CREATE TABLE IF NOT EXISTS reconciliation_days (
+    agency_code LowCardinality(String),
+    day Date,
+    evaluated_at DateTime64(3, 'UTC'),
+    -- the manifest judged: its source, when it was made, and whether it listed ids
+    source LowCardinality(String),
+    manifest_at DateTime64(3, 'UTC'),
+    has_ids UInt8,
+    reported_received UInt64,
+    stored_received UInt64,
+    -- of the reported dossiers, those motcua holds: by id when listed, else min(stored, reported)
+    held_received UInt64,
+    -- reported but not held / held but not reported: by id when listed, else the count difference
+    missing UInt64,
+    extra UInt64,
+    reported_finished UInt64,
+    stored_finished UInt64,
+    reported_open UInt64,
+    stored_open Nullable(UInt64),
+    reported_feedback_filed UInt64,
+    stored_feedback_filed UInt64,
+    reported_feedback_answered UInt64,
+    stored_feedback_answered UInt64,
+    -- matched | missing | extra | missing_and_extra | counts_differ (services/metrics/completeness.py)
+    status LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree(evaluated_at)
+PARTITION BY toYear(day)
+ORDER BY (agency_code, day)
+SETTINGS non_replicated_deduplication_window = 0;
