@@ -385,24 +385,30 @@ WHERE valid_to > {{since:{_DT}}} AND (agency_code, feedback_id) IN (
 """
 
 _MANIFEST_DAYS_SQL = """
-SELECT DISTINCT agency_code, day FROM manifests
+SELECT agency_code, day FROM manifests
 WHERE agency_code IN {agencies:Array(String)} AND day >= {from_day:Date}
+GROUP BY agency_code, day
 """
 
 
 def changed_keys(client: Client, since: datetime, until: datetime, today: date) -> set[Key]:
     """Agency-days to judge again: a manifest arrived for them, or an item received, finished,
-    filed or answered on them changed. A change to an agency's dossiers also moves its open
-    counts at every later day end, so its manifest days within the open window come along."""
+    filed or answered on them changed. A dossier's change on day d also moves its agency's open
+    count at the end of every later day, so the agency's manifest days from d on (within the open
+    window) come along; a change dated today moves no ended day."""
     rows = client.query(_CHANGED_SQL, parameters={"since": since, "until": until}).result_rows
     keys = {(str(a), d) for a, d in rows if d is not None}
-    agencies = sorted({a for a, _ in keys})
-    if agencies:
+    window = today - timedelta(OPEN_WINDOW_DAYS)
+    earliest: dict[str, date] = {}
+    for agency, day in keys:
+        if window <= day < today:
+            earliest[agency] = min(day, earliest.get(agency, day))
+    if earliest:
         recent = client.query(
             _MANIFEST_DAYS_SQL,
-            parameters={"agencies": agencies, "from_day": today - timedelta(OPEN_WINDOW_DAYS)},
+            parameters={"agencies": sorted(earliest), "from_day": min(earliest.values())},
         ).result_rows
-        keys |= {(str(a), d) for a, d in recent}
+        keys |= {(str(a), d) for a, d in recent if d >= earliest[str(a)]}
     return keys
 
 
@@ -504,17 +510,24 @@ class Completeness:
         }
 
 
+# Per agency: the latest judgment of each day, summed over the period, and the first day judged
+# from LOOKBACK_DAYS before it (an agency sending manifests then expects one every day of the
+# period; one that began within it, from its first). Bounded by the period, not the history.
 _SUMMARY_SQL = f"""
-SELECT
-    (SELECT tuple(toInt64(sum(reported_received)), toInt64(sum(held_received)),
-                  toInt64(sum(missing)), toInt64(sum(extra)), toInt64(count()))
-     FROM ({{latest}})),
-    -- the day each agency's manifests begin: a day before it expected none
-    (SELECT groupArray(tuple(agency_code, first_day))
-     FROM (SELECT agency_code, min(day) AS first_day FROM reconciliation_days
-           WHERE {{where}} AND day <= {{last_day:Date}} AND evaluated_at <= {{at:{_DT}}}
-           GROUP BY agency_code))
+SELECT agency_code, min(day),
+    toInt64(sumIf(v.1, p)), toInt64(sumIf(v.2, p)), toInt64(sumIf(v.3, p)), toInt64(sumIf(v.4, p)),
+    toInt64(countIf(p))
+FROM (
+    SELECT agency_code, day, day >= {{first_day:Date}} AS p,
+        argMax((reported_received, held_received, missing, extra), evaluated_at) AS v
+    FROM reconciliation_days
+    WHERE {{where}} AND day >= {{lookback:Date}} AND day <= {{last_day:Date}}
+        AND evaluated_at <= {{at:{_DT}}}
+    GROUP BY agency_code, day
+)
+GROUP BY agency_code
 """
+LOOKBACK_DAYS = 60
 
 
 def summary(
@@ -530,16 +543,22 @@ def summary(
     last_ended = (at.astimezone(VN) - timedelta(days=1)).date()
     last = min(last_day, last_ended)
     where = "agency_code IN {agencies:Array(String)}" if agencies else "1"
-    sql = _SUMMARY_SQL.replace("{latest}", latest_sql(where)).replace("{where}", where)
-    params: dict[str, Any] = {"first_day": first_day, "last_day": last, "at": at}
+    sql = _SUMMARY_SQL.replace("{where}", where)
+    params: dict[str, Any] = {
+        "first_day": first_day,
+        "last_day": last,
+        "lookback": first_day - timedelta(LOOKBACK_DAYS),
+        "at": at,
+    }
     if agencies:
         params["agencies"] = list(agencies)
     if last < first_day:
         return Completeness(0, 0, 0, 0, 0, 0, 0, threshold)
-    (totals, senders) = client.query(sql, parameters=params).result_rows[0]
-    reported, held, missing, extra, manifest_days = (int(v) for v in totals)
-    expected = sum(max((last - max(first_day, first)).days + 1, 0) for _, first in senders)
-    scope = len(agencies) if agencies else len(senders)
+    rows = client.query(sql, parameters=params).result_rows
+    totals = [sum(int(r[i]) for r in rows) for i in range(2, 7)]
+    expected = sum(max((last - max(first_day, r[1])).days + 1, 0) for r in rows)
+    reported, held, missing, extra, manifest_days = totals
+    scope = len(agencies) if agencies else len(rows)
     return Completeness(
         reported=reported,
         held=held,
@@ -547,7 +566,7 @@ def summary(
         extra=extra,
         manifest_days=manifest_days,
         days_without_manifest=max(expected - manifest_days, 0),
-        agencies_without_manifests=max(scope - len(senders), 0),
+        agencies_without_manifests=max(scope - len(rows), 0),
         threshold=threshold,
     )
 
