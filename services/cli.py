@@ -69,13 +69,7 @@ def _up(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
-    simulate: dict[str, Any] | None = None
-    if args.simulate:
-        simulate = {
-            "seed": args.seed,
-            "history_days": args.history_days,
-            "rate_per_second": args.rate,
-        }
+    simulate = _simulate_options(args)
     try:
         asyncio.run(runtime.run_until_signal(settings, simulate, args.nats_cluster))
     except StartRefused as exc:
@@ -87,6 +81,37 @@ def _up(args: argparse.Namespace) -> None:
     except PlanError as exc:
         print(f"motcua up: invalid plan file {exc}", file=sys.stderr)
         raise SystemExit(EXIT_PLAN_FILE) from None
+
+
+def _simulate_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The simulator's options of `motcua up`, or None without --simulate; a fault flag that is
+    wrong, or given without --simulate, stops here (exit 2) before anything starts."""
+    after = args.simulate_republish_after
+    faulty = bool(args.simulate_silent or args.simulate_lose_batch) or after is not None
+    if not args.simulate:
+        if faulty:
+            print("motcua up: the --simulate-… options need --simulate", file=sys.stderr)
+            raise SystemExit(2)
+        return None
+    options: dict[str, Any] = {
+        "seed": args.seed,
+        "history_days": args.history_days,
+        "rate_per_second": args.rate,
+    }
+    if faulty:
+        from datetime import timedelta
+
+        from services.simulator.faults import FaultPlan, parse_lost_batch, parse_silence
+
+        try:
+            silences = tuple(parse_silence(text) for text in args.simulate_silent or ())
+            lost = tuple(parse_lost_batch(text) for text in args.simulate_lose_batch or ())
+        except ValueError as exc:
+            print(f"motcua up: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        republish = None if after is None else timedelta(minutes=after)
+        options["faults"] = FaultPlan(silences, lost, republish)
+    return options
 
 
 def _migrate(_: argparse.Namespace) -> None:
@@ -315,6 +340,30 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         default=None,
         help="top live traffic up to this many events per second, for a faster demo (default: "
         "the history's own volume, ~150 dossiers per working day, in office hours)",
+    )
+    up.add_argument(
+        "--simulate-silent",
+        action="append",
+        metavar="AGENCY[@FROM]",
+        help="simulate a feed gone silent: from FROM on, AGENCY publishes nothing, neither events "
+        "nor daily manifests (FROM: YYYY-MM-DD, from 00:00 in Vietnam; YYYY-MM-DDTHH:MM; or "
+        "'now'; default: the start of the second working day before today); repeatable",
+    )
+    up.add_argument(
+        "--simulate-lose-batch",
+        action="append",
+        metavar="AGENCY[@DAY]",
+        help="simulate a lost batch: AGENCY's events of DAY (YYYY-MM-DD) from 12:00 on are never "
+        "published, while DAY's manifest counts them and lists their ids (default DAY: the last "
+        "working day before today); a later `motcua up --simulate` without it republishes them "
+        "with the history; repeatable",
+    )
+    up.add_argument(
+        "--simulate-republish-after",
+        type=float,
+        metavar="MINUTES",
+        help="publish the lost batches this many minutes after the start, once their day is "
+        "over, so the gap closes (default: not in this run)",
     )
     up.add_argument(
         "--nats-cluster",

@@ -19,6 +19,7 @@ from schemas.v1.events import (
     DossierEvent,
     DossierReceived,
     Event,
+    FeedbackEvent,
     FeedbackFiled,
     Level,
     parse_event,
@@ -86,7 +87,10 @@ def history() -> list[Event]:
 def by_entity(events: Iterable[Event]) -> dict[str, list[Event]]:
     grouped: dict[str, list[Event]] = defaultdict(list)
     for ev in events:
-        grouped[ev.dossier_id if isinstance(ev, DossierEvent) else ev.feedback_id].append(ev)
+        if isinstance(ev, DossierEvent):
+            grouped[ev.dossier_id].append(ev)
+        elif isinstance(ev, FeedbackEvent):
+            grouped[ev.feedback_id].append(ev)
     return grouped
 
 

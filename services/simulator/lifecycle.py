@@ -76,7 +76,8 @@ def _online_given_capable(agency: Agency) -> float:
 _ONLINE = {(a.code, a.valid_from): _online_given_capable(a) for a in AGENCIES}
 
 
-def _source(agency: Agency) -> str:
+def source_of(agency: Agency) -> str:
+    """The system an agency version publishes from (its events and its manifests)."""
     district = agency.code if agency.level is Level.district else agency.parent
     return _DISTRICT_SOURCES.get(district or "", SOURCE)
 
@@ -91,7 +92,7 @@ def _build(
 ) -> list[Event]:
     """Contract models for (occurred_at, type, fields), in time order; ties keep plan order."""
     plan.sort(key=lambda step: step[0])
-    envelope = {"schema_version": 1, "agency_code": agency.code, "source": _source(agency)}
+    envelope = {"schema_version": 1, "agency_code": agency.code, "source": source_of(agency)}
     events = []
     for at, type_, fields in plan:
         event_id = uuid.UUID(int=rng.getrandbits(128), version=4)

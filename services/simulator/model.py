@@ -36,6 +36,7 @@ __all__ = [
     "draw_arrival",
     "feedback_lifecycle",
     "generate",
+    "receiving_agencies",
 ]
 
 _FEEDBACK_PER_DOSSIER = 0.02
@@ -59,6 +60,11 @@ class _Offer:
 def _offer_at(day: date) -> _Offer:
     # Before the seed's first day there is no tree: its first one stands in.
     return _offer(max(1, bisect_right(_CHANGES, day)))
+
+
+def receiving_agencies(day: date) -> tuple[Agency, ...]:
+    """The agencies that receive dossiers on `day` (in the tree then, with TTHC to handle)."""
+    return _offer_at(day).agencies
 
 
 @cache

@@ -1,4 +1,5 @@
-"""Publishes simulated traffic to JetStream: a history backfill, then live events as time passes."""
+"""Publishes simulated traffic to JetStream: a history backfill, then live events as time passes,
+with each agency's daily manifest once its day is over (services/simulator/feed.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from schemas.subjects import event_subject
 from schemas.v1.events import Event
+from services.simulator.faults import FaultPlan
+from services.simulator.feed import Feed
 from services.simulator.model import Timeline, arrivals, draw_arrival
+from services.simulator.workdays import ICT
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,23 @@ async def _acked(window: list[asyncio.Future[PubAck]]) -> int:
     return sum(1 for ack in acks if ack.duplicate)
 
 
+async def republish_lost(js: JetStreamContext, feed: Feed, until: datetime) -> int:
+    """Send the lost batches of the days over by `until`: the gap they left closes (their events
+    keep their ids, so a batch that did arrive after all is a duplicate)."""
+    events = feed.take_lost(until)
+    if events:
+        log.info("republishing %d events of lost batches", len(events))
+    return await publish_events(js, events)
+
+
+def history_start(started: datetime, history_days: int) -> datetime:
+    """The simulated world's first instant: the local midnight `history_days` before `started`.
+    A whole day, so a restart the same day regenerates the same world and sends the same
+    manifests (duplicates), not new versions of them."""
+    first = (started - timedelta(days=history_days)).astimezone(ICT).date()
+    return datetime.combine(first, time(), ICT)
+
+
 async def run_simulator(
     js: JetStreamContext,
     *,
@@ -84,6 +105,7 @@ async def run_simulator(
     dossiers_per_day: float = HISTORY_DOSSIERS_PER_DAY,
     tick_seconds: float = TICK_SECONDS,
     max_open_items: int = MAX_OPEN_ITEMS,
+    faults: FaultPlan | None = None,
 ) -> None:
     """Backfill `history_days`, then publish live traffic until `stop`.
 
@@ -93,12 +115,19 @@ async def run_simulator(
     demo, whose current month then holds far more dossiers than the history's (at 20 events/s,
     four times a month's worth in a day). Backfill and the history's continuation are
     deterministic for a seed, so a restart republishes duplicates, not new dossiers; the top-up is
-    not (its dossiers have fresh ids each run).
+    not (its dossiers have fresh ids each run). Each day's manifests are sent with them, made
+    from everything simulated (the sources' register), and `faults` withhold some of it.
     """
     started = now()
+    start = history_start(started, history_days)
+    plan = faults or FaultPlan()
+    feed = Feed(start.date(), plan.at(started))
+    for line in feed.faults.describe():
+        log.warning("simulated fault: %s", line)
+    republish_at = None if plan.republish_after is None else started + plan.republish_after
     timeline = Timeline()
-    timeline.add(arrivals(seed, started - timedelta(days=history_days), started, dossiers_per_day))
-    count = await publish_events(js, timeline.release(started), stop)
+    timeline.add(arrivals(seed, start, started, dossiers_per_day))
+    count = await publish_events(js, feed.send(timeline.release(started), started), stop)
     if stop.is_set():
         log.info("backfill stopped after %d events", count)
         return
@@ -137,7 +166,9 @@ async def run_simulator(
             timeline.add(draw_arrival(top_up, current) for _ in range(extra))
             due += timeline.release(current)
             budget -= extra
-        published += await publish_events(js, due, stop)
+        published += await publish_events(js, feed.send(due, current), stop)
+        if republish_at is not None and current >= republish_at:
+            published += await republish_lost(js, feed, current)
         last = current
         if current - last_log >= LOG_EVERY:
             log.info("live: %d events published, %d items open", published, len(timeline))
