@@ -50,7 +50,9 @@ from services.ingest.reference import subscribe_reference
 from services.ingest.reference_writer import ReferenceWriter
 from services.ingest.settings import IngestSettings
 from services.ingest.writer import EventWriter
+from services.metrics.completeness import Reconciler
 from services.metrics.facts import Refolder
+from services.metrics.feeds import FeedMonitor, FeedRule
 from services.metrics.service import MetricsService
 from services.metrics.settings import MetricsSettings
 from services.plans.monitor import PlanMonitor, Publish
@@ -293,6 +295,10 @@ def start_metrics(
         monitor=monitor,
         plans_interval=settings.metrics_plans_interval,
         plan_source=plans,
+        feeds=FeedMonitor(client, FeedRule.from_settings(settings), publish=publish),
+        feeds_interval=settings.metrics_feeds_interval,
+        reconciler=Reconciler(client),
+        reconcile_interval=settings.metrics_reconcile_interval,
     )
 
 

@@ -42,6 +42,7 @@ RECONCILIATION_COLUMNS: tuple[str, ...] = (
     "agency_code",
     "day",
     "evaluated_at",
+    "data_until",
     "source",
     "manifest_at",
     "has_ids",
@@ -277,7 +278,7 @@ def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if "{" + k + ":" in sql}
 
 
-def judge(manifest: Manifest, stored: Stored, now: datetime) -> list[Any]:
+def judge(manifest: Manifest, stored: Stored, now: datetime, data_until: datetime) -> list[Any]:
     """The reconciliation_days row of one agency-day."""
     if manifest.has_ids:
         listed = frozenset(manifest.ids)
@@ -306,6 +307,7 @@ def judge(manifest: Manifest, stored: Stored, now: datetime) -> list[Any]:
         manifest.agency_code,
         manifest.day,
         now,
+        data_until,
         manifest.source,
         manifest.manifest_at,
         int(manifest.has_ids),
@@ -326,8 +328,15 @@ def judge(manifest: Manifest, stored: Stored, now: datetime) -> list[Any]:
     ]
 
 
-def evaluate(client: Client, keys: Sequence[Key], now: datetime, read: Read) -> list[list[Any]]:
-    """Judge these agency-days (those with a manifest) and write the judgments; returns them."""
+def evaluate(
+    client: Client,
+    keys: Sequence[Key],
+    now: datetime,
+    read: Read,
+    data_until: datetime | None = None,
+) -> list[list[Any]]:
+    """Judge these agency-days (those with a manifest) and write the judgments; returns them.
+    `data_until`: the store's clock when what is judged was read (default: now)."""
     manifests = current_manifests(client, keys)
     if not manifests:
         return []
@@ -335,7 +344,8 @@ def evaluate(client: Client, keys: Sequence[Key], now: datetime, read: Read) -> 
     stored = stored_counts(
         client, judged, read, now, [(m.agency_code, m.day) for m in manifests if m.has_ids]
     )
-    rows = [judge(m, stored[(m.agency_code, m.day)], now) for m in manifests]
+    until = data_until or now
+    rows = [judge(m, stored[(m.agency_code, m.day)], now, until) for m in manifests]
     client.insert("reconciliation_days", rows, column_names=list(RECONCILIATION_COLUMNS))
     return rows
 
@@ -414,12 +424,19 @@ def changed_keys(client: Client, since: datetime, until: datetime, today: date) 
 
 class Reconciler:
     """Judges the agency-days that changed since its last step (run by the metrics service).
-    Its first step judges every manifest day, MAX_KEYS_PER_STEP at a time, oldest first."""
+
+    It goes on from the newest `data_until` it wrote, so a restart misses nothing that arrived
+    while it was down; on an empty table it judges every manifest day, MAX_KEYS_PER_STEP at a
+    time, oldest first (`backlog` says how many are left)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
         self._since: datetime | None = None
         self._backlog: list[Key] = []
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
 
     def step(self, now: datetime, read: Read) -> int:
         """Judge what changed since the last step; returns the rows written. `now` stamps the
@@ -427,18 +444,22 @@ class Reconciler:
         stamped the ingest and fold times it is compared with."""
         today = now.astimezone(VN).date()
         until = _utc(self._client.query("SELECT now64(3)").result_rows[0][0])
+        keys: set[Key] = set()
         if self._since is None:
-            rows = self._client.query("SELECT DISTINCT agency_code, day FROM manifests")
-            self._backlog = sorted(
-                ((str(a), d) for a, d in rows.result_rows), key=lambda k: (k[1], k[0])
-            )
-            keys: set[Key] = set()
-        else:
+            last, judged = self._client.query(
+                "SELECT max(data_until), count() FROM reconciliation_days"
+            ).result_rows[0]
+            if judged:
+                self._since = _utc(last)
+            else:
+                rows = self._client.query("SELECT DISTINCT agency_code, day FROM manifests")
+                self._backlog = [(str(a), d) for a, d in rows.result_rows]
+        if self._since is not None:
             keys = changed_keys(self._client, self._since, until, today)
         self._since = until
         pending = sorted(set(self._backlog) | keys, key=lambda k: (k[1], k[0]))
         batch, self._backlog = pending[:MAX_KEYS_PER_STEP], pending[MAX_KEYS_PER_STEP:]
-        return len(evaluate(self._client, batch, now, read)) if batch else 0
+        return len(evaluate(self._client, batch, now, read, until)) if batch else 0
 
 
 # --- what figures and the audit read -----------------------------------------------------------
@@ -573,3 +594,82 @@ def summary(
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- the same summary kept per agency (issue 18: completeness on every figure) ------------------
+
+
+@dataclass(frozen=True)
+class AgencyDays:
+    """One manifest-sending agency's share of a summary: summary()'s per-agency row."""
+
+    first_judged: date  # its first judged day from LOOKBACK_DAYS before the period
+    reported: int
+    held: int
+    missing: int
+    extra: int
+    manifest_days: int
+
+
+@dataclass(frozen=True)
+class ScopeCompleteness:
+    """summary() of a scope, kept per agency, so that any set of its agencies (a figure's group,
+    an agency with its subtree) is summed without another query. `of(agencies)` equals
+    summary(…, agencies=agencies) when every one of them lies in the scope."""
+
+    first_day: date
+    last_day: date  # the last ended day counted (before first_day: nothing to count)
+    agencies: tuple[str, ...]  # the scope asked for; () means every agency
+    senders: dict[str, AgencyDays]  # the scope's agencies with a judgment, by code
+    threshold: float
+
+    def of(self, agencies: Iterable[str] | None = None) -> Completeness:
+        """These agencies (every sender of the scope when None)."""
+        if self.last_day < self.first_day:
+            return Completeness(0, 0, 0, 0, 0, 0, 0, self.threshold)
+        chosen = None if agencies is None else set(agencies)
+        rows = [r for code, r in self.senders.items() if chosen is None or code in chosen]
+        last, first = self.last_day, self.first_day
+        expected = sum(max((last - max(first, r.first_judged)).days + 1, 0) for r in rows)
+        manifest_days = sum(r.manifest_days for r in rows)
+        scope = len(rows) if chosen is None else len(chosen)
+        return Completeness(
+            reported=sum(r.reported for r in rows),
+            held=sum(r.held for r in rows),
+            missing=sum(r.missing for r in rows),
+            extra=sum(r.extra for r in rows),
+            manifest_days=manifest_days,
+            days_without_manifest=max(expected - manifest_days, 0),
+            agencies_without_manifests=max(scope - len(rows), 0),
+            threshold=self.threshold,
+        )
+
+    def total(self) -> Completeness:
+        """The whole scope: summary() of the same question."""
+        return self.of(self.agencies or None)
+
+
+def summary_by_agency(
+    client: Client,
+    first_day: date,
+    last_day: date,
+    at: datetime,
+    agencies: Sequence[str] = (),
+    threshold: float = 0.99,
+) -> ScopeCompleteness:
+    """summary()'s one query, its rows kept per agency (ScopeCompleteness)."""
+    last = min(last_day, (at.astimezone(VN) - timedelta(days=1)).date())
+    if last < first_day:
+        return ScopeCompleteness(first_day, last, tuple(agencies), {}, threshold)
+    where = "agency_code IN {agencies:Array(String)}" if agencies else "1"
+    params: dict[str, Any] = {
+        "first_day": first_day,
+        "last_day": last,
+        "lookback": first_day - timedelta(LOOKBACK_DAYS),
+        "at": at,
+    }
+    if agencies:
+        params["agencies"] = list(agencies)
+    rows = client.query(_SUMMARY_SQL.replace("{where}", where), parameters=params).result_rows
+    senders = {str(r[0]): AgencyDays(r[1], *(int(v) for v in r[2:7])) for r in rows}
+    return ScopeCompleteness(first_day, last, tuple(agencies), senders, threshold)

@@ -18,6 +18,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from services.metrics.completeness import Reconciler
 from services.metrics.definitions import METRICS
 from services.metrics.facts import (
     CURRENT_SQL,
@@ -30,6 +31,7 @@ from services.metrics.facts import (
     as_utc,
     watermark_sql,
 )
+from services.metrics.feeds import FeedMonitor
 from services.metrics.queries import VN, Filters, Period, Read, metric_query
 from services.plans.monitor import PlanMonitor
 from services.plans.source import PlanSource
@@ -77,6 +79,20 @@ class MetricsStatus:
     plans_loaded: list[str] = field(default_factory=list)
     plans_loaded_at: datetime | None = None
     plans_file_error: str | None = None
+    # The feed monitor (silent feeds, missing manifests: services/metrics/feeds), when it runs.
+    feeds_runs: int = 0
+    feeds_last_run_at: datetime | None = None
+    feeds_last_run_seconds: float = 0.0
+    feeds_last_day: date | None = None  # the working day the last evaluation judged
+    feeds_last_transitions: int = 0
+    feeds_firing: int = 0
+    feeds_last_error: str | None = None
+    # The reconciler (daily manifests against the stored dossiers: services/metrics/completeness)
+    reconcile_runs: int = 0
+    reconcile_last_run_at: datetime | None = None
+    reconcile_last_run_seconds: float = 0.0
+    reconcile_last_rows: int = 0
+    reconcile_last_error: str | None = None
 
 
 def current_periods(now: datetime) -> dict[str, tuple[date, Period]]:
@@ -103,6 +119,10 @@ class MetricsService:
         monitor: PlanMonitor | None = None,
         plans_interval: float = 60.0,
         plan_source: PlanSource | None = None,
+        feeds: FeedMonitor | None = None,
+        feeds_interval: float = 60.0,
+        reconciler: Reconciler | None = None,
+        reconcile_interval: float = 60.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
@@ -123,6 +143,12 @@ class MetricsService:
         self._plans_interval = plans_interval
         self._plan_source = plan_source
         self._last_plans = -float("inf")
+        self._feeds = feeds
+        self._feeds_interval = feeds_interval
+        self._last_feeds = -float("inf")
+        self._reconciler = reconciler
+        self._reconcile_interval = reconcile_interval
+        self._last_reconcile = -float("inf")
         self._reconciled = False
         self._trigger = asyncio.Event()
         # Set by stop(): it ends the loops, and the queries of a computation in flight are
@@ -211,6 +237,14 @@ class MetricsService:
                 time.monotonic() - self._last_plans >= self._plans_interval
             ):
                 await self._evaluate_plans()
+            if self._feeds is not None and (
+                time.monotonic() - self._last_feeds >= self._feeds_interval
+            ):
+                await self._evaluate_feeds()
+            if self._reconciler is not None and (
+                time.monotonic() - self._last_reconcile >= self._reconcile_interval
+            ):
+                await self._reconcile()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._trigger.wait(), self._pause())
             self._trigger.clear()
@@ -243,6 +277,53 @@ class MetricsService:
         s.plans_last_run_seconds = run.seconds
         s.plans_last_transitions = len(run.transitions)
         s.plans_last_error = None
+
+    async def _evaluate_feeds(self) -> None:
+        # Its own cadence: a working day is judged once it has passed, so once a minute notices
+        # a silent day soon enough, and a step reads only the last few weeks of receipts.
+        assert self._feeds is not None
+        s = self.status
+        try:
+            run = await self._feeds.step(self._clock())
+        except Abandoned:  # stopping: evaluated again at the next start
+            return
+        except Exception as exc:  # store or NATS down: the transitions are retried next time
+            s.feeds_last_error = str(exc)
+            log.warning("feed evaluation failed: %s", exc)
+            return
+        self._last_feeds = time.monotonic()
+        s.feeds_runs += 1
+        s.feeds_last_run_at = self._clock()
+        s.feeds_last_run_seconds = run.seconds
+        s.feeds_last_day = run.day
+        s.feeds_last_transitions = len(run.transitions)
+        s.feeds_firing = self._feeds.firing
+        s.feeds_last_error = None
+
+    async def _reconcile(self) -> None:
+        # Its own cadence: manifests come once a day, and a late event that closes a gap is
+        # judged within the interval. The live read (facts and the parts not yet folded into
+        # them), as an auditor's question would see it.
+        assert self._reconciler is not None
+        reconciler, s = self._reconciler, self.status
+        started = time.perf_counter()
+        try:
+            rows = await asyncio.to_thread(
+                lambda: reconciler.step(self._clock(), Read.of(self._client, None))
+            )
+        except Abandoned:  # stopping: the next start judges every manifest again
+            return
+        except Exception as exc:  # store down: what changed is judged at the next step
+            s.reconcile_last_error = str(exc)
+            log.warning("reconciliation failed: %s", exc)
+            return
+        if not reconciler.backlog:  # a first start's backlog goes on at the next cycle
+            self._last_reconcile = time.monotonic()
+        s.reconcile_runs += 1
+        s.reconcile_last_run_at = self._clock()
+        s.reconcile_last_run_seconds = time.perf_counter() - started
+        s.reconcile_last_rows = rows
+        s.reconcile_last_error = None
 
     def _note_plans(self) -> None:
         source, s = self._plan_source, self.status

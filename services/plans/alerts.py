@@ -125,10 +125,13 @@ def withdrawn(
 ) -> list[Transition]:
     """Resolve every firing alert whose (plan, target) is no longer in force: a plan file was
     removed or replaced by another version while the alert fired. Nothing evaluates it any more,
-    so without this it would stay firing for ever."""
+    so without this it would stay firing for ever. An alert of no plan (a silent feed's,
+    services/metrics/feeds) is not the plans' to withdraw."""
     out: list[Transition] = []
     for a in open_alerts.values():
         if a.state != "firing" or (a.plan, a.target_id) in in_force or a.period_start is None:
+            continue
+        if not a.plan:
             continue
         out.append(
             Transition(

@@ -72,11 +72,7 @@ class PlanMonitor:
         in_force = {(p.key, t.id) for p in self.plans.values() for t in p.targets}
         changes = transitions(statuses, self._open, now) + withdrawn(self._open, in_force, now)
         for change in changes:
-            if self._publish is not None:
-                await self._publish(change.subject, change.message(), change.msg_id)
-            await asyncio.to_thread(
-                self._client.insert, "alerts", [change.row()], column_names=list(ALERT_COLUMNS)
-            )
+            await record_transition(self._client, self._publish, change)
             self._open[change.alert_id] = change.as_open()
         return MonitorRun(statuses, changes, written, time.perf_counter() - started)
 
@@ -97,6 +93,16 @@ class PlanMonitor:
         if full:
             self._last_full = time.monotonic()
         return len(rows)
+
+
+async def record_transition(client: Client, publish: Publish | None, change: Transition) -> None:
+    """Publish one transition, then store it (the order the module docstring explains). Shared
+    with the feed monitor (services/metrics/feeds), whose alerts go the same way."""
+    if publish is not None:
+        await publish(change.subject, change.message(), change.msg_id)
+    await asyncio.to_thread(
+        client.insert, "alerts", [change.row()], column_names=list(ALERT_COLUMNS)
+    )
 
 
 def load_open_alerts(client: Client) -> dict[str, OpenAlert]:

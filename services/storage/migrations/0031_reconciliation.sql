@@ -15,6 +15,9 @@ CREATE TABLE IF NOT EXISTS reconciliation_days (
     agency_code LowCardinality(String),
     day Date,
     evaluated_at DateTime64(3, 'UTC'),
+    -- the store's own clock when the step began: every manifest ingested and every part folded
+    -- by then was seen, so a restarted reconciler goes on from the newest of these
+    data_until DateTime64(3, 'UTC'),
     -- the manifest judged: its source, when it was made, and whether it listed ids
     source LowCardinality(String),
     manifest_at DateTime64(3, 'UTC'),
