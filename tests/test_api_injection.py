@@ -27,6 +27,8 @@ PATH_SAMPLES = {
     "dossier_id": "NO-SUCH",
     "feedback_id": "NO-SUCH",
     "agency_code": "KHONGCO",
+    "agency": "KHONGCO",
+    "day": "2026-03-02",
 }
 # Fields that change with the clock between two requests, or digest the requested codes (the
 # org-tree version of the scope), rather than show stored data.

@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # One request per protected route, answered without error once the key's role is enough. The
 # ids do not exist (404 is an answer past the check); `{key}` is a throwaway key to revoke.
 SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
+    ("GET", "/v1/reconciliation"): ("/v1/reconciliation?agency=KEYTEST&format=csv", None),
+    ("GET", "/v1/reconciliation/{agency}/{day}/ids"): (
+        "/v1/reconciliation/KEYTEST/2026-03-02/ids",
+        None,
+    ),
     ("GET", "/v1/metrics"): ("/v1/metrics", None),
     ("GET", "/v1/metrics/{metric}"): ("/v1/metrics/on_time_rate?agency=KEYTEST", None),
     ("GET", "/v1/rule-sets"): ("/v1/rule-sets", None),
@@ -148,8 +153,8 @@ async def test_each_protected_route_needs_a_key_of_its_role(system: Any) -> None
             ok = await call(headers=_bearer(tokens[needed.name]))
             assert ok.status_code < 400 or ok.status_code == 404, (template, ok.status_code)
             if ok.status_code == 404:
-                assert (
-                    template.endswith(("/events", "/raw")) or template == "/v1/targets/{target_id}"
+                assert template.endswith(("/events", "/raw", "/ids")) or (
+                    template == "/v1/targets/{target_id}"
                 )
         # The hierarchy: an admin may read what a viewer may, and X-API-Key works as well.
         by_header = await http.get("/v1/pipeline", headers={"X-API-Key": tokens["admin"]})

@@ -19,6 +19,7 @@ from services.api.routes import (
     open_data,
     pipeline,
     plans,
+    reconciliation,
     replay,
     reports,
     targets,
@@ -57,6 +58,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(replay.router)
     app.include_router(trails.router)
     app.include_router(reports.router)
+    app.include_router(reconciliation.router)
     app.include_router(index766.router)
     app.include_router(targets.router)
     app.include_router(plans.router)

@@ -44,6 +44,9 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # Single dossiers and feedback, raw refused messages, exports: what an audit needs.
     ("GET", "/v1/metrics/{metric}/items"): Role.auditor,
     ("GET", "/v1/reports/ii06a"): Role.auditor,
+    # The source systems' manifests against what motcua stored (issue 18).
+    ("GET", "/v1/reconciliation"): Role.auditor,
+    ("GET", "/v1/reconciliation/{agency}/{day}/ids"): Role.auditor,
     ("GET", "/v1/dossiers/{dossier_id}/events"): Role.auditor,
     ("GET", "/v1/feedback/{feedback_id}/events"): Role.auditor,
     ("GET", "/v1/dead-letters"): Role.auditor,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -107,3 +107,106 @@ class DeadLetterSummary(BaseModel):
     by_integrator: dict[str, int]
     by_reason: dict[str, int]
     days: list[DeadLetterDay]
+
+
+# --- Reconciliation with the source systems' daily manifests (issue 18) ------------------------
+
+ReconciliationStatus = Literal["matched", "missing", "extra", "missing_and_extra", "counts_differ"]
+
+
+class ReconciliationDay(BaseModel):
+    """One agency-day with a manifest: the source's counts against motcua's, as last judged by
+    `as_of` (services/metrics/completeness.py)."""
+
+    agency_code: str
+    agency_name: str = Field(description="From the org tree of the period's end; else the code")
+    day: date = Field(description="The local day (Asia/Ho_Chi_Minh) the manifest counts")
+    status: ReconciliationStatus = Field(
+        description="matched: everything agrees; missing / extra / missing_and_extra: the "
+        "dossiers received differ; counts_differ: only finished, open or feedback differ"
+    )
+    status_label: str = Field(description="`status` in Vietnamese")
+    reported_received: int = Field(description="Dossiers received that day, says the source")
+    stored_received: int = Field(description="Dossiers received that day that motcua holds")
+    held_received: int = Field(
+        description="Of the reported dossiers, those motcua holds: by id when the manifest "
+        "listed ids, else the smaller of the two counts"
+    )
+    missing: int = Field(description="Reported by the source, not held by motcua")
+    extra: int = Field(description="Held by motcua, not reported by the source")
+    reported_finished: int
+    stored_finished: int
+    reported_open: int = Field(description="Open at the end of the day, says the source")
+    stored_open: int | None = Field(
+        description="Open at the end of the day in motcua; null when the day lies beyond the "
+        "45 days the reconciler compares open dossiers over (then not compared)"
+    )
+    reported_feedback_filed: int
+    stored_feedback_filed: int
+    reported_feedback_answered: int
+    stored_feedback_answered: int
+    has_ids: bool = Field(
+        description="The manifest listed the day's dossier ids: missing and extra are by id, "
+        "and `ids_url` gives them; else by count"
+    )
+    source: str = Field(description="The source system that sent the manifest")
+    manifest_at: datetime = Field(description="The manifest judged: the latest of the day")
+    judged_at: datetime = Field(description="When the reconciler made this judgment")
+    ids_url: str | None = Field(
+        description="The missing and extra ids of the day, judged now (only with listed ids "
+        "and a difference)"
+    )
+
+
+class ReconciliationTotals(BaseModel):
+    """Sums over the answered rows (every page). Open dossiers are a stock, not a flow: summing
+    them over days means nothing, so they are left out."""
+
+    days: int = Field(description="Agency-days answered")
+    by_status: dict[str, int] = Field(description="Agency-days per status, every status listed")
+    reported_received: int
+    stored_received: int
+    held_received: int
+    missing: int
+    extra: int
+    held_share: float | None = Field(
+        description="held_received / reported_received; null when nothing was reported"
+    )
+    reported_finished: int
+    stored_finished: int
+    reported_feedback_filed: int
+    stored_feedback_filed: int
+    reported_feedback_answered: int
+    stored_feedback_answered: int
+
+
+class ReconciliationReport(BaseModel):
+    period_from: date
+    period_to: date
+    agency: list[str] = Field(description="The agencies asked for (empty: all)")
+    as_of: datetime | None = Field(
+        description="Only judgments made by this instant; null means the latest"
+    )
+    computed_at: datetime = Field(description="The instant judgments were read up to")
+    org_tree: str = Field(description="Org tree version the agency filter was expanded with")
+    last_judged_at: datetime | None = Field(description="The newest judgment among the rows")
+    total: int = Field(description="Rows over every page")
+    page: int
+    page_size: int
+    rows: list[ReconciliationDay]
+    totals: ReconciliationTotals
+
+
+class ReconciliationIds(BaseModel):
+    """The dossier ids behind one agency-day's missing and extra counts, judged now from the
+    day's latest manifest and the live data."""
+
+    agency_code: str
+    day: date
+    listed: bool = Field(description="The manifest listed ids; without them no id is known")
+    missing: int
+    extra: int
+    missing_ids: list[str] = Field(description="Listed by the source, not held by motcua")
+    extra_ids: list[str] = Field(description="Held by motcua, not listed by the source")
+    judged_at: datetime
+    note: str | None = Field(description="Why no id is given, when none can be")

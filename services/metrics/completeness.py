@@ -30,6 +30,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from services.metrics.facts import Entity, watermark_sql
 from services.metrics.queries import VN, Read, item_rows, part_month_of
 
 # How far back the open dossiers at a day's end are compared (reconciliation_days.stored_open).
@@ -422,6 +423,17 @@ def changed_keys(client: Client, since: datetime, until: datetime, today: date) 
     return keys
 
 
+def _caught_up(entity: Entity) -> str:
+    """The instant up to which an entity's changes are in its facts: its refolder watermark
+    while parts were folded after it (parts_progress, 0021), else now."""
+    wm = watermark_sql(entity)
+    folded = f"(SELECT max(folded_at) FROM parts_progress WHERE entity = '{entity}')"
+    return f"if(ifNull({folded} > {wm}, 0), {wm}, now64(3))"
+
+
+_UNTIL_SQL = f"SELECT least(now64(3), {_caught_up('dossier')}, {_caught_up('feedback')})"
+
+
 class Reconciler:
     """Judges the agency-days that changed since its last step (run by the metrics service).
 
@@ -443,7 +455,11 @@ class Reconciler:
         judgments (the service's clock); what changed is told by the store's own clock, which
         stamped the ingest and fold times it is compared with."""
         today = now.astimezone(VN).date()
-        until = _utc(self._client.query("SELECT now64(3)").result_rows[0][0])
+        # Changed items are found through their facts, so a step looks no further than the
+        # refolder got: a part folded after its watermark is seen by a later step, not lost.
+        until = _utc(self._client.query(_UNTIL_SQL).result_rows[0][0])
+        if self._since is not None and until <= self._since:
+            until = self._since
         keys: set[Key] = set()
         if self._since is None:
             last, judged = self._client.query(
