@@ -99,6 +99,7 @@ async def run_api(settings: Settings) -> None:
             page_cache=PageCache(settings.api_page_cache_seconds),
             admission=settings.api_admission(),
             export_max_rows=settings.api_export_max_rows,
+            completeness_threshold=settings.completeness_threshold,
         )
     )
     # Stopped by our handler, like the other services: uvicorn's own re-raises the signal after

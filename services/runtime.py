@@ -123,6 +123,14 @@ class Settings(IngestSettings, MetricsSettings):
         description="Rows a streamed CSV export (the drill-down's) holds at most; past it the "
         "file ends with a line saying it was cut",
     )
+    completeness_threshold: float = Field(
+        default=0.99,
+        gt=0,
+        le=1,
+        description="A figure whose population holds less than this share of the dossiers the "
+        "source systems reported in their daily manifests is marked incomplete: `incomplete` in "
+        "its provenance's completeness, a note on the public page (issue 18)",
+    )
     nats_port: int = 4222
     replay_chunk_events: int = Field(
         default=2_000_000,
@@ -538,6 +546,7 @@ async def embedded(
                 page_cache=PageCache(settings.api_page_cache_seconds),
                 admission=settings.api_admission(),
                 export_max_rows=settings.api_export_max_rows,
+                completeness_threshold=settings.completeness_threshold,
             )
         )
         uv = _EmbeddedServer(

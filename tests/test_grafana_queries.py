@@ -20,6 +20,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from services.grafana.alerting import ALERT_RULES, TARGET_AT_RISK
+from services.grafana.api_panels import completeness_threshold
 from services.grafana.board_pipeline import pipeline
 from services.grafana.dashboards import all_dashboards
 from services.grafana.macros import (
@@ -32,6 +33,7 @@ from services.grafana.macros import (
 from services.grafana.model import Query
 from services.grafana.panels import targets_table
 from services.grafana.plans import land_late_targets
+from services.metrics.completeness import RECONCILIATION_COLUMNS
 from services.metrics.definitions import METRICS
 from services.metrics.queries import VN
 
@@ -79,6 +81,7 @@ def seed(clickhouse: Client) -> Iterator[Seed]:
     _snapshots(clickhouse, s)
     _targets(clickhouse, s)
     _events(clickhouse, s)
+    _reconciliation(clickhouse, s)
     yield s
 
 
@@ -240,6 +243,52 @@ def _events(client: Client, s: Seed) -> None:
     _insert(client, "dead_letters", dead)
 
 
+# (days before today, agency, reported, held, missing, extra): the latest judgment of each day.
+# A1 sends from 4 days ago and skips 2 days ago; A2 sends once, whole.
+JUDGED = (
+    (4, "A1", 10, 9, 1, 0),
+    (3, "A1", 5, 5, 0, 2),
+    (1, "A1", 3, 3, 0, 0),
+    (3, "A2", 4, 4, 0, 0),
+)
+
+
+def _reconciliation(client: Client, s: Seed) -> None:
+    today = s.now.astimezone(VN).date()
+    rows = []
+    for ago, who, reported, held, missing, extra in JUDGED:
+        # an earlier judgment of the same day (5 missing then) that the latest supersedes
+        for at, h, m in (
+            (s.now - timedelta(hours=3), held - 5, missing + 5),
+            (s.now, held, missing),
+        ):
+            values = {
+                "agency_code": s.code(who),
+                "day": today - timedelta(days=ago),
+                "evaluated_at": at,
+                "data_until": at,
+                "source": "grafana-test-integrator",
+                "manifest_at": at,
+                "has_ids": 0,
+                "reported_received": reported,
+                "stored_received": max(h, 0) + extra,
+                "held_received": max(h, 0),
+                "missing": m,
+                "extra": extra,
+                "reported_finished": 0,
+                "stored_finished": 0,
+                "reported_open": 0,
+                "stored_open": None,
+                "reported_feedback_filed": 0,
+                "stored_feedback_filed": 0,
+                "reported_feedback_answered": 0,
+                "stored_feedback_answered": 0,
+                "status": "missing" if m else "matched",
+            }
+            rows.append({c: values[c] for c in RECONCILIATION_COLUMNS})
+    _insert(client, "reconciliation_days", rows)
+
+
 def _variables(
     s: Seed, *, agency: str | None = None, scope: str = "true", level: tuple[str, ...] = (ALL,)
 ) -> dict[str, VariableValue]:
@@ -353,3 +402,21 @@ def test_expander_follows_the_plugin() -> None:
         expand("$__timeFilterr(c)", {}, T)
     with pytest.raises(MacroError):
         expand("$unknown", {}, T)
+
+
+def test_pipeline_completeness_per_agency(clickhouse: Client, seed: Seed) -> None:
+    # Catches: the completeness panel summing every judgment of a day instead of its latest,
+    # counting a day before an agency's first manifest (or today, still running) as one without
+    # a manifest, a share of the wrong way round, and the threshold's status on the wrong side.
+    panel = next(p for p in pipeline().panels if p.title.startswith("Độ đầy đủ dữ liệu"))
+    assert isinstance(panel.query, Query)
+    rows = _run(clickhouse, panel.query, _variables(seed), _range(seed))
+    shown = {r[0]: r[2:] for r in rows}
+    # by hand from JUDGED: A1 reported 10 + 5 + 3 = 18, held 9 + 5 + 3 = 17; its days run from
+    # 4 days ago to yesterday (4), 3 of them with a manifest
+    assert shown[seed.a1] == (pytest.approx(17 / 18), 18, 17, 1, 2, 3, 1, "Chưa đủ")
+    # A2 from its only manifest 3 days ago to yesterday: 3 days, 1 with a manifest
+    assert shown[seed.a2] == (1.0, 4, 4, 0, 0, 1, 2, "Đủ")
+    assert 17 / 18 < completeness_threshold() <= 1.0
+    alone = _run(clickhouse, panel.query, _variables(seed, scope="false"), _range(seed))
+    assert [r[0] for r in alone] == [seed.a1]

@@ -46,6 +46,9 @@ class ApiContext:
     # a time (services/api/drilldown.py).
     export_max_rows: int = 1_000_000
     export_chunk_rows: int = 10_000
+    # A figure whose population holds less than this share of the dossiers the source systems
+    # reported is marked incomplete (provenance.completeness, the page, the boards: issue 18).
+    completeness_threshold: float = 0.99
 
     def get_plans(self) -> Mapping[str, Plan]:
         from services.plans.source import PlanSource

@@ -18,6 +18,35 @@ class MetricDefinition(BaseModel):
     unit: str = Field(description="ratio: rate = share; minutes: rate = average in minutes")
 
 
+class Completeness(BaseModel):
+    """How complete a figure's population is: the dossiers the source systems reported in their
+    daily manifests against what motcua holds (services/metrics/completeness.py, issue 18)."""
+
+    reported: int = Field(
+        description="Dossiers received that the source systems reported, over the agency-days "
+        "of the period and scope that have a manifest (ended days only)"
+    )
+    held: int = Field(description="Of those, the dossiers motcua holds")
+    missing: int = Field(description="Reported by the source, not held by motcua")
+    extra: int = Field(description="Held by motcua, not reported by the source")
+    share: float | None = Field(
+        description="held / reported (6 decimals); null when nothing was reported: unknown"
+    )
+    manifest_days: int = Field(description="Agency-days of the period with a manifest")
+    days_without_manifest: int = Field(
+        description="Ended days of the scope's manifest-sending agencies without a manifest: "
+        "days whose completeness nobody can tell"
+    )
+    agencies_without_manifests: int = Field(
+        description="Agencies of the scope that sent no manifest (0 for a province-wide question)"
+    )
+    threshold: float = Field(description="MOTCUA_COMPLETENESS_THRESHOLD when the figure was read")
+    incomplete: bool = Field(
+        description="share is known and below the threshold: the figure counts a population "
+        "known to lack part of the source's dossiers"
+    )
+
+
 class MetricGroup(BaseModel):
     group: str | None = Field(description="The group's key; null when not grouped")
     numerator: int
@@ -30,13 +59,20 @@ class MetricGroup(BaseModel):
         "numerator / (denominator - undecided) is the rate over decided items. Only on figures "
         "with such items (feedback_answered_on_time); absent elsewhere",
     )
+    completeness: Completeness | None = Field(
+        default=None,
+        description="The group's own completeness, when grouped by agency (the agency's own "
+        "dossiers, as the group counts them); absent under any other grouping",
+    )
 
     @model_serializer(mode="wrap")
-    def _without_absent_undecided(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # absent, not null, on figures without the notion: their answers stay as they were
+    def _without_absent_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # absent, not null, where the notion does not apply: those answers stay as they were
         data = handler(self)
-        if isinstance(data, dict) and data.get("undecided") is None:
-            data.pop("undecided", None)
+        if isinstance(data, dict):
+            for name in ("undecided", "completeness"):
+                if data.get(name) is None:
+                    data.pop(name, None)
         return data
 
 
@@ -53,6 +89,12 @@ class Provenance(BaseModel):
         default=None,
         description="When the figure was read from the store (the as_of instant when given): "
         "what a board states as its freshness",
+    )
+    completeness: Completeness | None = Field(
+        default=None,
+        description="How complete the figure's population is for its period (its ended days) "
+        "and agency scope, as judged at the figure's instant (as_of, else computed_at). The "
+        "domain and level filters do not narrow it: manifests count an agency's whole day",
     )
 
 

@@ -14,7 +14,9 @@ Labels, units and descriptions come from the metric catalogue, as on the API and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 from services.grafana.model import ApiQuery, ColumnKind, Panel
 from services.metrics import rules
@@ -32,6 +34,53 @@ SCOPE_PARAMS: tuple[tuple[str, str], ...] = (
 SOURCE = (
     " Nguồn: API motcua (GET /v1/metrics), cùng số liệu và định nghĩa với API và trang công khai; "
     "khoảng thời gian tính theo ngày Việt Nam (mọi ngày mà khoảng đã chọn chạm tới)."
+)
+
+
+# The API marks a figure incomplete below MOTCUA_COMPLETENESS_THRESHOLD (services/runtime.py);
+# the boards colour the same share against the same value, read when they are exported or
+# synced, as the API's address is (variables.API_URL).
+THRESHOLD_VARIABLE = "MOTCUA_COMPLETENESS_THRESHOLD"
+DEFAULT_THRESHOLD = 0.99
+
+
+def completeness_threshold() -> float:
+    value = float(os.environ.get(THRESHOLD_VARIABLE, DEFAULT_THRESHOLD))
+    if not 0 < value <= 1:
+        raise ValueError(f"{THRESHOLD_VARIABLE} must lie in (0, 1], not {value}")
+    return value
+
+
+def share_thresholds() -> tuple[tuple[float | None, str], ...]:
+    """Red below the threshold (incomplete), green from it."""
+    return ((None, "red"), (completeness_threshold(), "green"))
+
+
+def share_override(name: str) -> dict[str, Any]:
+    """One column of a table: a share of the source's dossiers held, its cell coloured by the
+    threshold."""
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [
+            {"id": "unit", "value": "percentunit"},
+            {"id": "decimals", "value": 2},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            {
+                "id": "thresholds",
+                "value": {
+                    "mode": "absolute",
+                    "steps": [{"value": v, "color": c} for v, c in share_thresholds()],
+                },
+            },
+        ],
+    }
+
+
+COMPLETENESS_DESCRIPTION = (
+    "Tỷ lệ hồ sơ mà hệ thống nguồn báo trong bảng kê cuối ngày (các ngày đã qua có bảng kê) "
+    "và motcua đã nhận, cùng phạm vi và khoảng thời gian với số liệu. Màu đỏ: dưới ngưỡng "
+    "(MOTCUA_COMPLETENESS_THRESHOLD), số liệu chỉ tính trên phần đã nhận nên chưa đầy đủ. "
+    "Trống: chưa có bảng kê nào, chưa biết."
 )
 
 
@@ -109,25 +158,36 @@ def monthly_trend(metric_ids: Sequence[str], title: str, *, width: int = 12) -> 
     )
 
 
+SOURCE_SHARE = "source_share"
+
+
 def by_agency(metric_ids: Sequence[str], title: str, *, width: int = 24) -> Panel:
-    """One row per agency of the scope (its own dossiers), one column per metric."""
+    """One row per agency of the scope (its own dossiers), one column per metric, and how
+    complete each agency's population is (the first answer's per-group completeness)."""
     first, *rest = (figure(m, group_by="agency") for m in metric_ids)
+    share: tuple[str, str, ColumnKind] = ("completeness.share", SOURCE_SHARE, "number")
+    first = ApiQuery(first.path, first.params, first.root, (*first.columns, share))
     return Panel(
         title,
         "table",
         first,
         more=tuple(rest),
         description="Mỗi dòng là hồ sơ của chính một cơ quan trong phạm vi đã chọn, trong khoảng "
-        f"thời gian đã chọn.{SOURCE}",
+        f"thời gian đã chọn.{SOURCE} Cột cuối: {COMPLETENESS_DESCRIPTION}",
         unit=unit(metric_ids[0]),
         width=width,
         height=10,
         decimals=decimals(metric_ids[0]),
-        renames={"agency_code": "Mã cơ quan", **{m: METRICS[m].label for m in metric_ids}},
+        renames={
+            "agency_code": "Mã cơ quan",
+            **{m: METRICS[m].label for m in metric_ids},
+            SOURCE_SHARE: "Đã nhận / nguồn báo",
+        },
+        overrides=(share_override(SOURCE_SHARE),),
     )
 
 
-def freshness(*, width: int = 24) -> Panel:
+def freshness(*, width: int = 16) -> Panel:
     """When the board's figures were read, and the newest event among those they count."""
     return Panel(
         "Số liệu tính lúc · sự kiện mới nhất đã tính",
@@ -148,6 +208,27 @@ def freshness(*, width: int = 24) -> Panel:
         width=width,
         height=3,
         options={"textMode": "value_and_name", "colorMode": "none"},
+    )
+
+
+def completeness_stat(*, width: int = 8) -> Panel:
+    """How complete the board's figures are: the share of the source's dossiers motcua holds,
+    for the board's scope and range, red below the threshold."""
+    return Panel(
+        "Hồ sơ nguồn báo đã nhận",
+        "stat",
+        ApiQuery(
+            "/v1/metrics/on_time_rate",
+            SCOPE_PARAMS,
+            "provenance.completeness",
+            (("share", "share", "number"),),
+        ),
+        description=COMPLETENESS_DESCRIPTION,
+        unit="percentunit",
+        width=width,
+        height=3,
+        decimals=2,
+        thresholds=share_thresholds(),
     )
 
 

@@ -9,7 +9,13 @@ plan tracks as targets stay in the targets table.
 
 from __future__ import annotations
 
-from services.grafana.api_panels import freshness, index_by_agency, index_indicators, index_stat
+from services.grafana.api_panels import (
+    completeness_stat,
+    freshness,
+    index_by_agency,
+    index_indicators,
+    index_stat,
+)
 from services.grafana.model import Dashboard, Panel
 from services.grafana.panels import targets_table
 from services.grafana.variables import ALL_VARIABLES
@@ -28,6 +34,7 @@ def index766() -> Dashboard:
         "Chỉ số QĐ 766 đầy đủ như API /v1/index766, theo cơ quan và khoảng thời gian đã chọn.",
         (
             freshness(),
+            completeness_stat(),
             index_stat(),
             Panel("Về bảng này", "text", content=ABOUT, width=16, height=6),
             index_indicators(),

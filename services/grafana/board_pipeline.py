@@ -1,11 +1,15 @@
 """The pipeline's own health: ingest lag (ingested_at − published_at), throughput, dead letters
-per integrator, and how fresh the stored events, figures and plan statuses are."""
+per integrator, how fresh the stored events, figures and plan statuses are, and how complete each
+agency's data is against its source's daily manifests."""
 
 from __future__ import annotations
 
+from services.grafana.api_panels import completeness_threshold, share_override
 from services.grafana.model import TIME_SERIES, Dashboard, Panel, Query
-from services.grafana.sql import agency_filter
+from services.grafana.sql import AGENCY_NAMES, agency_filter
 from services.grafana.variables import AGENCY, LEVEL, SCOPE
+from services.metrics.completeness import LOOKBACK_DAYS
+from services.metrics.definitions import TZ
 
 LAG_MS = "dateDiff('millisecond', published_at, ingested_at)"
 INTEGRATOR = "if(source = '', '(không đọc được)', toString(source))"
@@ -138,6 +142,81 @@ def _dead_letter_table() -> Panel:
     )
 
 
+# The range's local days, cut at the last ended one: a day still running expects no manifest yet.
+_FIRST_DAY = f"toDate($__fromTime, '{TZ}')"
+_LAST_DAY = f"least(toDate($__toTime, '{TZ}'), toDate(now(), '{TZ}') - 1)"
+
+
+def _completeness() -> Panel:
+    """Per agency of the board's scope, over the range's ended days: the latest judgment of
+    each agency-day (reconciliation_days) summed, as the API's completeness reads them
+    (services/metrics/completeness.py summary: the days an agency expects a manifest run from
+    its first judged day, looked for from LOOKBACK_DAYS before the range)."""
+    threshold = completeness_threshold()
+    days = (
+        f"SELECT agency_code, day, day >= {_FIRST_DAY} AS p, "
+        "argMax((reported_received, held_received, missing, extra), evaluated_at) AS v "
+        f"FROM reconciliation_days WHERE {agency_filter()} "
+        f"AND day >= {_FIRST_DAY} - {LOOKBACK_DAYS} AND day <= {_LAST_DAY} "
+        f"AND {_LAST_DAY} >= {_FIRST_DAY} GROUP BY agency_code, day"
+    )
+    per_agency = (
+        "SELECT agency_code, toInt64(sumIf(v.1, p)) AS reported, toInt64(sumIf(v.2, p)) AS held, "
+        "if(reported = 0, NULL, held / reported) AS share, toInt64(sumIf(v.3, p)) AS missing, "
+        "toInt64(sumIf(v.4, p)) AS extra, toInt64(countIf(p)) AS manifest_days, "
+        f"greatest(toInt64(dateDiff('day', greatest(min(day), {_FIRST_DAY}), {_LAST_DAY})) + 1 "
+        "- manifest_days, 0) AS days_without_manifest "
+        f"FROM ({days}) GROUP BY agency_code"
+    )
+    sql = (
+        "SELECT c.agency_code AS agency_code, n.agency_name AS agency, c.share AS share, "
+        "c.reported AS reported, c.held AS held, c.missing AS missing, c.extra AS extra, "
+        "c.manifest_days AS manifest_days, c.days_without_manifest AS days_without_manifest, "
+        f"multiIf(c.share IS NULL, 'Chưa có số liệu', c.share < {threshold}, 'Chưa đủ', 'Đủ') "
+        f"AS status FROM ({per_agency}) AS c LEFT JOIN {AGENCY_NAMES} AS n "
+        "ON n.agency_code = c.agency_code ORDER BY c.share IS NOT NULL, c.share, c.agency_code"
+    )
+    return Panel(
+        "Độ đầy đủ dữ liệu theo cơ quan (so với bảng kê cuối ngày của hệ thống nguồn)",
+        "table",
+        Query(
+            sql,
+            (
+                ("agency_code", "LowCardinality(String)"),
+                ("agency", "String"),
+                ("share", "Nullable(Float64)"),
+                ("reported", "Int64"),
+                ("held", "Int64"),
+                ("missing", "Int64"),
+                ("extra", "Int64"),
+                ("manifest_days", "Int64"),
+                ("days_without_manifest", "Int64"),
+                ("status", "String"),
+            ),
+        ),
+        description="Mỗi cơ quan đã gửi bảng kê cuối ngày (manifest.daily), trong các ngày đã qua "
+        "của khoảng thời gian đã chọn: số hồ sơ hệ thống nguồn báo đã tiếp nhận, số motcua đã "
+        "nhận, tỷ lệ đã nhận (đỏ: dưới ngưỡng MOTCUA_COMPLETENESS_THRESHOLD, số liệu của cơ "
+        "quan chưa đầy đủ), số hồ sơ thiếu và thừa, số ngày có và chưa có bảng kê. Cùng cách "
+        "tính với completeness trong nguồn gốc số liệu của API.",
+        width=24,
+        height=9,
+        renames={
+            "agency_code": "Mã cơ quan",
+            "agency": "Cơ quan",
+            "share": "Đã nhận / nguồn báo",
+            "reported": "Nguồn báo (hồ sơ)",
+            "held": "Đã nhận",
+            "missing": "Thiếu",
+            "extra": "Thừa",
+            "manifest_days": "Ngày có bảng kê",
+            "days_without_manifest": "Ngày chưa có bảng kê",
+            "status": "Tình trạng",
+        },
+        overrides=(share_override("share"),),
+    )
+
+
 def pipeline() -> Dashboard:
     return Dashboard(
         "motcua-pipeline",
@@ -166,6 +245,7 @@ def pipeline() -> Dashboard:
             _throughput(),
             _dead_letter_series(),
             _dead_letter_table(),
+            _completeness(),
         ),
         (LEVEL, AGENCY, SCOPE),
         time_from="now-24h",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from services.grafana.api_panels import by_agency, freshness, metric_stat, monthly_trend
+from services.grafana.api_panels import (
+    by_agency,
+    completeness_stat,
+    freshness,
+    metric_stat,
+    monthly_trend,
+)
 from services.grafana.model import TIME_SERIES, Dashboard, Panel, Query
 from services.grafana.panels import (
     TARGET_RENAMES,
@@ -36,6 +42,7 @@ def overview() -> Dashboard:
         "của kế hoạch đã chọn.",
         (
             freshness(),
+            completeness_stat(),
             *(metric_stat(m) for m in HEADLINE),
             status_counts("Mục tiêu theo trạng thái"),
             firing_alerts("Cảnh báo đang bật"),
@@ -69,6 +76,7 @@ def agency_drilldown() -> Dashboard:
         "kế hoạch theo cơ quan, diễn biến theo tháng.",
         (
             freshness(),
+            completeness_stat(),
             by_agency(ALL_DOSSIER, "Chỉ số hồ sơ theo cơ quan"),
             by_agency((*ALL_FEEDBACK, "avg_processing_minutes"), "Phản ánh, thời gian giải quyết"),
             targets_table("Mục tiêu theo cơ quan", "agency_code != ''"),

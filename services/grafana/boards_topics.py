@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from services.grafana.api_panels import (
     by_agency,
+    completeness_stat,
     freshness,
     metric_count_stat,
     metric_stat,
@@ -28,6 +29,7 @@ def _topic(
         description,
         (
             freshness(),
+            completeness_stat(),
             *(metric_stat(m, width=width) for m in metrics),
             monthly_trend(metrics, "Diễn biến theo tháng", width=24),
             by_agency(metrics, "Theo cơ quan"),

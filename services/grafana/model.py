@@ -106,6 +106,8 @@ class Panel:
     options: dict[str, Any] = field(default_factory=dict)
     # Column headers in Vietnamese while the SQL keeps English identifiers.
     renames: dict[str, str] = field(default_factory=dict)
+    # Field overrides (fieldConfig.overrides): one column's own unit, thresholds or cell colour.
+    overrides: tuple[dict[str, Any], ...] = ()
 
     def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
         panel: dict[str, Any] = {
@@ -134,7 +136,7 @@ class Panel:
         panel["targets"] = [q.target(chr(ord("A") + i)) for i, q in enumerate(queries)]
         if isinstance(self.query, ApiQuery):
             defaults["noValue"] = NO_DATA
-        panel["fieldConfig"] = {"defaults": defaults, "overrides": []}
+        panel["fieldConfig"] = {"defaults": defaults, "overrides": list(self.overrides)}
         panel["options"] = dict(self.options)
         transformations: list[dict[str, Any]] = []
         if self.more and self.kind == "table":

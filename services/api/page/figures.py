@@ -8,6 +8,9 @@ every figure is a numerator and a denominator that reconcile across groups (READ
 
 One figure is arranged, not only read: the feedback answered on time leaves out the items still
 within their answer deadline (decided_feedback), which the API's answer counts as `undecided`.
+
+The completeness of the figures' population (issue 18) is read once for the whole page, per
+agency (services/api/completeness.py), beside the figures: a row or a card sums its agencies'.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from services.api.completeness import scope_completeness
 from services.api.deps import ApiContext
 from services.api.routes.index766 import Index766Evaluation, evaluate_index766
 from services.api.routes.metrics import metric_result_with_months
 from services.api.schemas import MetricResult
+from services.metrics.completeness import Completeness, ScopeCompleteness
 from services.metrics.queries import VN, Read
+from services.metrics.scope import resolve
 from services.reference import memo
 from services.reference.org_tree import OrgTree
 from services.storage.pool import run_all
@@ -126,6 +132,7 @@ class ProvinceFigures:
     index_by_agency: dict[str, dict[str, Any]]  # agency code → result of ?group_by=agency
     provenance: Provenance
     catalog: str  # the procedure catalogue's version the index was scored with
+    completeness: ScopeCompleteness  # every agency's, for the year's ended days
 
     def units(self) -> list[str]:
         """Every agency with a figure, or with children that have: the API's own list."""
@@ -145,6 +152,10 @@ class ProvinceFigures:
         """Every agency, equal to GET /v1/metrics/{metric} with no agency filter."""
         return Count.total(self.own[metric].values())
 
+    def completeness_of(self, code: str) -> Completeness:
+        """The unit with its subtree, as GET /v1/metrics/{metric}?agency=code's provenance."""
+        return self.completeness.of(self.tree.descendants(code) if code in self.tree else {code})
+
 
 def _by_group(result: MetricResult) -> dict[str, Count]:
     """Counts per group; the one group of an ungrouped answer under ""."""
@@ -154,16 +165,23 @@ def _by_group(result: MetricResult) -> dict[str, Count]:
     }
 
 
+def _completeness(ctx: ApiContext, year: Year, agency: list[str] | None) -> ScopeCompleteness:
+    """The population's completeness over the year's ended days, per agency of the scope (the
+    agency with its subtree, as the figures count it; every agency for the province)."""
+    agencies = resolve(ctx.clickhouse, tuple(agency or ()), year.last).agencies
+    return scope_completeness(ctx, year.first, year.last, agencies, ctx.clock())
+
+
 def _read_all(
     ctx: ApiContext,
     year: Year,
     group_by: Literal["agency"] | None,
     agency: list[str] | None = None,
-) -> tuple[list[tuple[MetricResult, MetricResult]], Index766Evaluation]:
+) -> tuple[list[tuple[MetricResult, MetricResult]], Index766Evaluation, ScopeCompleteness]:
     """Per metric read, GET /v1/metrics/{metric} grouped by `group_by` and by month (both from
-    one read: metric_result_with_months), and the index (GET /v1/index766), side by side on the
-    API's client pool, not one after another. All of them read one state of the store: how far
-    it is folded, and the reference data."""
+    one read: metric_result_with_months), the index (GET /v1/index766) and the population's
+    completeness, side by side on the API's client pool, not one after another. All of them
+    read one state of the store: how far it is folded, and the reference data."""
     with memo.one_view():
         read = Read.of(ctx.clickhouse, None)
         calls: list[Callable[[], Any]] = [
@@ -184,8 +202,9 @@ def _read_all(
                 evaluate_index766, ctx, year.first, year.last, agency=agency, read=read
             )
         )
+        calls.append(functools.partial(_completeness, ctx, year, agency))
         done: list[Any] = run_all(ctx.clickhouse, calls)
-    return done[:-1], done[-1]
+    return done[:-2], done[-2], done[-1]
 
 
 @dataclass(frozen=True)
@@ -194,12 +213,13 @@ class _Read:
     monthly: dict[str, dict[str, Count]]  # metric → first day of month (ISO) → count
     index: Index766Evaluation
     provenance: Provenance
+    completeness: ScopeCompleteness
 
 
 def _read(
     ctx: ApiContext, year: Year, group_by: Literal["agency"] | None, agency: list[str] | None
 ) -> _Read:
-    pairs, index = _read_all(ctx, year, group_by, agency)
+    pairs, index, completeness = _read_all(ctx, year, group_by, agency)
     grouped: dict[str, dict[str, Count]] = {}
     monthly: dict[str, dict[str, Count]] = {}
     results: list[MetricResult] = []
@@ -208,7 +228,7 @@ def _read(
         results += [whole, by_month]
     for counts in (grouped, monthly):
         counts[FEEDBACK] = decided_feedback(counts[FEEDBACK])
-    return _Read(grouped, monthly, index, _provenance(results))
+    return _Read(grouped, monthly, index, _provenance(results), completeness)
 
 
 def province_figures(ctx: ApiContext, year: Year) -> ProvinceFigures:
@@ -222,6 +242,7 @@ def province_figures(ctx: ApiContext, year: Year) -> ProvinceFigures:
         index_by_agency={str(r["agency"]): r for r in read.index.by_agency()},
         provenance=read.provenance,
         catalog=read.index.catalog.version,
+        completeness=read.completeness,
     )
 
 
@@ -234,6 +255,7 @@ class AgencyFigures:
     monthly: dict[str, dict[str, Count]]
     index: dict[str, Any]  # GET /v1/index766?agency=code
     provenance: Provenance
+    completeness: Completeness  # the agency with its subtree, as its figures
 
     @property
     def has_data(self) -> bool:
@@ -252,4 +274,5 @@ def agency_figures(ctx: ApiContext, year: Year, code: str) -> AgencyFigures:
         monthly=read.monthly,
         index=read.index.total(),
         provenance=read.provenance,
+        completeness=read.completeness.total(),
     )

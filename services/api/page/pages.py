@@ -20,6 +20,7 @@ from services.api.page.targets_view import (
 from services.api.page.view import (
     SHORT_LABELS,
     AgencyRow,
+    CompletenessMark,
     Figure,
     Footer,
     IndexView,
@@ -83,11 +84,17 @@ class ProvincePage:
     months: tuple[MonthRow, ...]
     plans: tuple[PlanView, ...]
     other_plans: tuple[OtherPlan, ...]
+    completeness: CompletenessMark  # the province's figures (the cards and the total row)
 
     @property
     def marks_children(self) -> bool:
         """Whether a row carries the "*" the footnote explains: no footnote without one."""
         return any(r.has_children for g in self.levels for r in g.rows)
+
+    @property
+    def marks_incomplete(self) -> bool:
+        """Whether a row carries the incompleteness mark the footnote explains."""
+        return any(r.completeness.incomplete for g in self.levels for r in g.rows)
 
 
 def province_page(
@@ -118,6 +125,7 @@ def province_page(
             tuple(Figure.of(m, figures.rolled_up(m, code)) for m in PAGE_METRICS),
             fmt.points(index_points(figures.index_by_agency.get(code))),
             code in tree and bool(tree.children(code)),
+            CompletenessMark.of(figures.completeness_of(code)),
         )
         rows.append((tree.level(code) if code in tree else "", row))
     targets = targets_in_year(plans, statuses, year.first, year.last)
@@ -131,6 +139,7 @@ def province_page(
         months=trend_rows(year, figures.monthly),
         plans=shown,
         other_plans=other_plans(plans, {p.key for p in shown}),
+        completeness=CompletenessMark.of(figures.completeness.total()),
     )
 
 
@@ -161,6 +170,7 @@ class AgencyPage:
     index: IndexView
     months: tuple[MonthRow, ...]
     targets: tuple[AgencyTarget, ...]
+    completeness: CompletenessMark
 
 
 def agency_page(
@@ -195,6 +205,7 @@ def agency_page(
         index=IndexView.of(figures.index),
         months=trend_rows(year, figures.monthly),
         targets=tuple(targets),
+        completeness=CompletenessMark.of(figures.completeness),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from services.api.page import format as fmt
 from services.api.page.figures import PAGE_METRICS, Count, Provenance, Year
 from services.api.page.sparkline import Sparkline, sparkline
+from services.metrics.completeness import Completeness
 from services.metrics.definitions import METRICS
 from services.reference.org_tree import OrgTree
 
@@ -63,6 +64,36 @@ class Figure:
         )
         title = f"{counts} {NOUNS[metric]}" + (f"; {undecided}" if undecided else "")
         return cls(fmt.percent(count.rate), counts, title, undecided)
+
+
+@dataclass(frozen=True)
+class CompletenessMark:
+    """Whether a figure's population is known to lack part of the source's dossiers (issue 18),
+    and the sentence that says so; a complete or unknown one carries no mark and looks as
+    before."""
+
+    incomplete: bool
+    text: str  # "" when complete or unknown
+    threshold: str  # "99,00%": MOTCUA_COMPLETENESS_THRESHOLD, for the footnote
+
+    @classmethod
+    def of(cls, c: Completeness) -> CompletenessMark:
+        threshold = fmt.percent(c.threshold)
+        if not c.incomplete:
+            return cls(False, "", threshold)
+        text = (
+            f"Dữ liệu chưa đầy đủ: hệ thống nguồn báo {fmt.number(c.reported)} hồ sơ, "
+            f"đã nhận {fmt.number(c.held)} ({fmt.percent(c.share)}), dưới ngưỡng {threshold}"
+        )
+        if c.days_without_manifest:
+            text += (
+                f"; {fmt.number(c.days_without_manifest)} ngày chưa có bảng kê cuối ngày của "
+                "hệ thống nguồn"
+            )
+        return cls(True, text + ". Các số liệu chỉ tính trên hồ sơ đã nhận.", threshold)
+
+
+NO_MARK = CompletenessMark(False, "", "")
 
 
 @dataclass(frozen=True)
@@ -124,6 +155,7 @@ class AgencyRow:
     figures: tuple[Figure, ...]
     index: str  # 766 points
     has_children: bool
+    completeness: CompletenessMark = NO_MARK
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
+from services.api.completeness import scope_completeness
 from services.api.deps import ApiContext, Context
 from services.api.routes.metrics import (
     FromMsParam,
@@ -20,17 +22,25 @@ from services.api.routes.metrics import (
     split_list,
 )
 from services.metrics import index766, rules
+from services.metrics.completeness import Completeness, ScopeCompleteness
 from services.metrics.queries import VN, MetricQueryError, Period, Read, calendar
 from services.metrics.rules import RuleSet
 from services.metrics.scope import Scope, resolve
 from services.reference.calendar import CalendarRangeError
 from services.reference.catalog import Catalog
+from services.storage.pool import run_all
 
 router = APIRouter(prefix="/v1", tags=["index766"])
 
 
-def _as_dict(result: index766.Index766, agency: str | None, name: str | None) -> dict[str, Any]:
+def _as_dict(
+    result: index766.Index766,
+    agency: str | None,
+    name: str | None,
+    completeness: Completeness | None = None,
+) -> dict[str, Any]:
     counted = any(s.denominator for s in result.scores if s.indicator.id in index766.FROM_EVENTS)
+    extra = {} if completeness is None else {"completeness": completeness.as_dict()}
     return {
         "agency": agency,
         "name": name,
@@ -45,6 +55,7 @@ def _as_dict(result: index766.Index766, agency: str | None, name: str | None) ->
         "indicators": [s.as_dict() for s in result.scores],
         "events": result.events,
         "watermark": result.watermark,
+        **extra,
     }
 
 
@@ -60,6 +71,8 @@ class Index766Evaluation:
     scope: Scope
     catalog: Catalog
     leaves: dict[str, tuple[index766.Counts, index766.Counts]]
+    # the population's completeness, per agency (asked for by the route; the page reads its own)
+    completeness: ScopeCompleteness | None = None
 
     def index_of(self, codes: set[str]) -> index766.Index766:
         parts = [v for k, v in self.leaves.items() if k in codes]
@@ -79,10 +92,21 @@ class Index766Evaluation:
     def everything(self) -> set[str]:
         return set(self.scope.agencies) or set(self.leaves) | set(self.scope.tree)
 
+    def completeness_of(self, codes: set[str] | None) -> Completeness | None:
+        """These agencies' completeness (the whole scope when None), within the scope."""
+        if self.completeness is None:
+            return None
+        if codes is None:
+            return self.completeness.total()
+        return self.completeness.of(codes & set(self.scope.agencies) or codes)
+
     def total(self) -> dict[str, Any]:
         """The scope as a whole (every agency when none was asked for)."""
         return _as_dict(
-            self.index_of(self.everything), ",".join(self.scope.requested) or None, None
+            self.index_of(self.everything),
+            ",".join(self.scope.requested) or None,
+            None,
+            self.completeness_of(None),
         )
 
     def by_agency(self) -> list[dict[str, Any]]:
@@ -91,14 +115,12 @@ class Index766Evaluation:
         units = sorted(
             c for c in self.everything if c in self.leaves or (c in tree and tree.children(c))
         )
-        return [
-            _as_dict(
-                self.index_of(tree.descendants(c) if c in tree else {c}),
-                c,
-                tree.name(c) if c in tree else None,
-            )
-            for c in units
-        ]
+        out = []
+        for c in units:
+            codes = tree.descendants(c) if c in tree else {c}
+            name = tree.name(c) if c in tree else None
+            out.append(_as_dict(self.index_of(codes), c, name, self.completeness_of(codes)))
+        return out
 
 
 def evaluate_index766(
@@ -110,8 +132,10 @@ def evaluate_index766(
     rule_set: str | None = None,
     read: Read | None = None,
     rollup: bool = True,
+    completeness: bool = False,
 ) -> Index766Evaluation:
-    """`read`: as metric_result; `rollup`: as for a figure (False: the agencies' own dossiers)."""
+    """`read`: as metric_result; `rollup`: as for a figure (False: the agencies' own dossiers);
+    `completeness`: read the population's completeness too, beside the counts (one query)."""
     now = settled_as_of(ctx, as_of)
     last = last or now.astimezone(VN).date()
     first = first or last.replace(month=1, day=1)
@@ -122,10 +146,18 @@ def evaluate_index766(
         raise HTTPException(422, str(exc)) from exc
     scope = resolve(ctx.clickhouse, split_list(agency), period.last_day, rollup)
     catalog = Catalog.load(ctx.clickhouse, period.last_day)
-    leaves = index766.leaf_counts(
-        ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen, read=read
+    calls: list[Callable[[], Any]] = [
+        lambda: index766.leaf_counts(
+            ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen, read=read
+        )
+    ]
+    if completeness:
+        day_1, day_n = period.first_day, period.last_day
+        calls.append(lambda: scope_completeness(ctx, day_1, day_n, scope.agencies, now))
+    leaves, *judged = run_all(ctx.clickhouse, calls)
+    return Index766Evaluation(
+        first, last, period, chosen, scope, catalog, leaves, judged[0] if judged else None
     )
-    return Index766Evaluation(first, last, period, chosen, scope, catalog, leaves)
 
 
 def _scoring(rule_set: RuleSet) -> str:
@@ -160,10 +192,13 @@ def get_index766(
 ) -> dict[str, Any]:
     first, last = range_days(from_, to, from_ms, to_ms)
     try:
-        evaluation = evaluate_index766(ctx, first, last, agency, as_of, rule_set, rollup=rollup)
+        evaluation = evaluate_index766(
+            ctx, first, last, agency, as_of, rule_set, rollup=rollup, completeness=True
+        )
         results = evaluation.by_agency() if group_by == "agency" else [evaluation.total()]
     except CalendarRangeError as exc:  # found by schemathesis: a 2021 period answered 500
         raise HTTPException(422, str(exc)) from exc
+    judged = evaluation.completeness_of(None)
     return {
         "period_from": evaluation.first,
         "period_to": evaluation.last,
@@ -179,5 +214,7 @@ def get_index766(
             "calendar": calendar().version,
             "org_tree": evaluation.scope.tree_version,
             "catalog": evaluation.catalog.version,
+            # the scope's as a whole; each result carries its own (the agency with its subtree)
+            "completeness": None if judged is None else judged.as_dict(),
         },
     }

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, HTTPException, Query
 
+from services.api.completeness import out, scope_completeness
 from services.api.deps import ApiContext, Context
 from services.api.drilldown import ItemsPage, csv_items, labelled
 from services.api.exports import CSV_RESPONSES
 from services.api.schemas import MetricDefinition, MetricGroup, MetricResult, Provenance
 from services.metrics import rules
+from services.metrics.completeness import ScopeCompleteness
 from services.metrics.definitions import METRICS
 from services.metrics.queries import (
     FIRST_INSTANT,
@@ -29,6 +32,7 @@ from services.metrics.queries import (
 )
 from services.metrics.scope import resolve
 from services.reference.catalog import Catalog
+from services.storage.pool import run_all
 
 # An insert stamps ingested_at a moment before its rows become visible: an as-of instant this
 # recent could still gain rows, so it is refused rather than answered unrepeatably.
@@ -199,11 +203,25 @@ def metric_result(
     query = build_query(
         ctx, metric, first, last, agency, domain, level, group_by, as_of, rule_set, rollup
     )
+    # the figure and its completeness side by side (one more query, whatever the groups)
+    calls: list[Callable[[], Any]] = [
+        lambda: query.run(ctx.clickhouse, read),
+        lambda: figure_completeness(ctx, query),
+    ]
     try:
-        rows = query.run(ctx.clickhouse, read)
+        rows, completeness = run_all(ctx.clickhouse, calls)
     except MetricQueryError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return _result(query, rows, group_by, as_of)
+    return _result(query, rows, group_by, as_of, completeness)
+
+
+def figure_completeness(ctx: ApiContext, query: MetricQuery) -> ScopeCompleteness:
+    """The completeness of the figure's population: its period's ended days, its agencies (after
+    the org tree's expansion; all of them province-wide), judged at its instant."""
+    period = query.period
+    return scope_completeness(
+        ctx, period.first_day, period.last_day, query.filters.agencies, query.now
+    )
 
 
 def metric_result_with_months(
@@ -226,9 +244,16 @@ def metric_result_with_months(
 
 
 def _result(
-    query: MetricQuery, rows: list[MetricRow], group_by: GroupBy | None, as_of: datetime | None
+    query: MetricQuery,
+    rows: list[MetricRow],
+    group_by: GroupBy | None,
+    as_of: datetime | None,
+    completeness: ScopeCompleteness | None = None,
 ) -> MetricResult:
+    """`completeness`: the population's (figure_completeness); the page reads its own once for
+    all its figures, so the answers it asks for go without."""
     period, now, filters = query.period, query.now, query.filters
+    by_agency = completeness if group_by == "agency" else None
     return MetricResult(
         metric=query.metric.id,
         label=query.metric.label,
@@ -246,6 +271,9 @@ def _result(
                 denominator=r.denominator,
                 rate=r.rate,
                 undecided=None if query.metric.pending is None else r.pending,
+                completeness=(
+                    None if by_agency is None or r.group is None else out(by_agency.of((r.group,)))
+                ),
             )
             for r in rows
         ],
@@ -257,6 +285,7 @@ def _result(
             calendar=calendar().version,
             org_tree=query.org_tree,
             computed_at=now,
+            completeness=None if completeness is None else out(completeness.total()),
         ),
     )
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
+from services.api.completeness import scope_completeness
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
 from services.api.routes.metrics import AS_OF_SETTLE, ListParam, RuleSetParam, split_list
 from services.metrics import report_ii06a, rules
 from services.metrics.queries import FIRST_INSTANT, VN, MetricQueryError, Period, calendar
 from services.metrics.scope import resolve
+from services.storage.pool import run_all
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -48,7 +51,14 @@ def ii06a(
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
     scope = resolve(ctx.clickhouse, split_list(agency), period.last_day)
-    report = report_ii06a.compute(ctx.clickhouse, period, now, scope.agencies, as_of, chosen)
+    # the report and, for the JSON answer's provenance, its population's completeness side by
+    # side (one more query; the sheets carry no provenance)
+    calls: list[Callable[[], Any]] = [
+        lambda: report_ii06a.compute(ctx.clickhouse, period, now, scope.agencies, as_of, chosen)
+    ]
+    if format == "json":
+        calls.append(lambda: scope_completeness(ctx, first, last, scope.agencies, now))
+    report, *completeness = run_all(ctx.clickhouse, calls)
     tree_rows = report_ii06a.roll_up(report.rows, scope.tree, scope.requested)
     total = report_ii06a.II06aRow(agency_code="Tổng cộng")
     for row in report.rows:
@@ -70,6 +80,7 @@ def ii06a(
                 "rule_set": chosen.id,
                 "calendar": calendar().version,
                 "org_tree": scope.tree_version,
+                "completeness": completeness[0].total().as_dict(),
             },
         }
     headings = ["Mã", "Cơ quan", *(f"({n}) {h}" for _, n, h in report_ii06a.COLUMNS)]
