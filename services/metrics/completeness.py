@@ -502,6 +502,18 @@ FROM (
 """
 
 
+# The columns latest_sql gives, in order.
+LATEST_COLUMNS: tuple[str, ...] = (
+    "agency_code",
+    "day",
+    "source",
+    "manifest_at",
+    "has_ids",
+    *RECONCILIATION_COLUMNS[RECONCILIATION_COLUMNS.index("reported_received") :],
+    "judged_at",
+)
+
+
 def latest_sql(where: str = "1") -> str:
     """The latest judgment of every agency-day of [first_day, last_day] judged by `at`,
     narrowed by `where` (a condition on agency_code)."""
@@ -576,36 +588,9 @@ def summary(
     threshold: float = 0.99,
 ) -> Completeness:
     """Completeness of the dossiers received on [first_day, last_day] by these agencies (all when
-    empty), as judged by `at`. Only ended days count as expecting a manifest."""
-    last_ended = (at.astimezone(VN) - timedelta(days=1)).date()
-    last = min(last_day, last_ended)
-    where = "agency_code IN {agencies:Array(String)}" if agencies else "1"
-    sql = _SUMMARY_SQL.replace("{where}", where)
-    params: dict[str, Any] = {
-        "first_day": first_day,
-        "last_day": last,
-        "lookback": first_day - timedelta(LOOKBACK_DAYS),
-        "at": at,
-    }
-    if agencies:
-        params["agencies"] = list(agencies)
-    if last < first_day:
-        return Completeness(0, 0, 0, 0, 0, 0, 0, threshold)
-    rows = client.query(sql, parameters=params).result_rows
-    totals = [sum(int(r[i]) for r in rows) for i in range(2, 7)]
-    expected = sum(max((last - max(first_day, r[1])).days + 1, 0) for r in rows)
-    reported, held, missing, extra, manifest_days = totals
-    scope = len(agencies) if agencies else len(rows)
-    return Completeness(
-        reported=reported,
-        held=held,
-        missing=missing,
-        extra=extra,
-        manifest_days=manifest_days,
-        days_without_manifest=max(expected - manifest_days, 0),
-        agencies_without_manifests=max(scope - len(rows), 0),
-        threshold=threshold,
-    )
+    empty), as judged by `at`. Only ended days count as expecting a manifest; an agency expects
+    one from its first judged day within the period and the LOOKBACK_DAYS before it."""
+    return summary_by_agency(client, first_day, last_day, at, agencies, threshold).total()
 
 
 def _utc(value: datetime) -> datetime:

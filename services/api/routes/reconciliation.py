@@ -20,7 +20,7 @@ from services.api.schemas import (
     ReconciliationReport,
     ReconciliationTotals,
 )
-from services.metrics.completeness import STATUS_LABELS, day_ids, latest_sql
+from services.metrics.completeness import LATEST_COLUMNS, STATUS_LABELS, day_ids, latest_sql
 from services.metrics.queries import (
     FIRST_DAY,
     LAST_DAY,
@@ -47,28 +47,7 @@ _NOT_LISTED = (
 )
 
 # The columns of completeness.latest_sql read here, in order.
-_FIELDS = (
-    "agency_code",
-    "day",
-    "source",
-    "manifest_at",
-    "has_ids",
-    "reported_received",
-    "stored_received",
-    "held_received",
-    "missing",
-    "extra",
-    "reported_finished",
-    "stored_finished",
-    "reported_open",
-    "stored_open",
-    "reported_feedback_filed",
-    "stored_feedback_filed",
-    "reported_feedback_answered",
-    "stored_feedback_answered",
-    "status",
-    "judged_at",
-)
+_FIELDS = LATEST_COLUMNS
 _COLUMNS = ", ".join(_FIELDS)
 # Summed over the rows in the totals, in ReconciliationTotals' order; open at day end is a
 # stock and is not summed.
