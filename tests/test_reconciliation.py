@@ -285,7 +285,9 @@ async def test_a_lost_batch_is_missing_with_its_ids_then_reconciled_when_republi
     assert row["ids_url"] is None
     drill = await get(system, f"/v1/reconciliation/{a}/{DAY}/ids")
     assert (drill.json()["missing_ids"], drill.json()["extra_ids"]) == ([], [])
-    # As of the first judgment, the day is still as it was judged then.
+    # As of the first judgment, the day is still as it was judged then, merged or not (with a
+    # sorting key without evaluated_at, a merge dropped that judgment: seen in CI).
+    clickhouse.command("OPTIMIZE TABLE reconciliation_days FINAL")
     then = await rows(system, agency=a, as_of=first_judged.isoformat())
     assert figures(then["rows"][0]) == missing
     assert then["as_of"] is not None

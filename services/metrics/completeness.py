@@ -335,9 +335,12 @@ def evaluate(
     now: datetime,
     read: Read,
     data_until: datetime | None = None,
+    written: dict[Key, tuple[Any, ...]] | None = None,
 ) -> list[list[Any]]:
-    """Judge these agency-days (those with a manifest) and write the judgments; returns them.
-    `data_until`: the store's clock when what is judged was read (default: now)."""
+    """Judge these agency-days (those with a manifest) and write the judgments; returns the
+    rows written. `data_until`: the store's clock when what is judged was read (default: now).
+    `written`: the content last written per agency-day, kept by the caller: a judgment equal to
+    it is not written again, so the table grows with what changes, not with the steps."""
     manifests = current_manifests(client, keys)
     if not manifests:
         return []
@@ -346,8 +349,18 @@ def evaluate(
         client, judged, read, now, [(m.agency_code, m.day) for m in manifests if m.has_ids]
     )
     until = data_until or now
-    rows = [judge(m, stored[(m.agency_code, m.day)], now, until) for m in manifests]
-    client.insert("reconciliation_days", rows, column_names=list(RECONCILIATION_COLUMNS))
+    rows, contents = [], {}
+    for m in manifests:
+        key = (m.agency_code, m.day)
+        row = judge(m, stored[key], now, until)
+        content = (*row[:2], *row[4:])  # all but evaluated_at and data_until
+        if written is None or written.get(key) != content:
+            rows.append(row)
+            contents[key] = content
+    if rows:
+        client.insert("reconciliation_days", rows, column_names=list(RECONCILIATION_COLUMNS))
+    if written is not None:  # only once stored: a failed insert is judged and written again
+        written.update(contents)
     return rows
 
 
@@ -445,6 +458,8 @@ class Reconciler:
         self._client = client
         self._since: datetime | None = None
         self._backlog: list[Key] = []
+        # what this reconciler last wrote per agency-day (evaluate's `written`)
+        self._written: dict[Key, tuple[Any, ...]] = {}
 
     @property
     def backlog(self) -> int:
@@ -475,7 +490,9 @@ class Reconciler:
         self._since = until
         pending = sorted(set(self._backlog) | keys, key=lambda k: (k[1], k[0]))
         batch, self._backlog = pending[:MAX_KEYS_PER_STEP], pending[MAX_KEYS_PER_STEP:]
-        return len(evaluate(self._client, batch, now, read, until)) if batch else 0
+        if not batch:
+            return 0
+        return len(evaluate(self._client, batch, now, read, until, self._written))
 
 
 # --- what figures and the audit read -----------------------------------------------------------

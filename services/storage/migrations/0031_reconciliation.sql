@@ -4,9 +4,11 @@
 -- completeness, `/v1/reconciliation` for the audit: a small table, one row per agency, day and
 -- judgment, however many dossiers a day holds.
 --
--- Versions, not updates: every judgment is a new row (evaluated_at), the latest wins at read time
--- (argMax, never FINAL), and an as-of question takes the latest judged by then. The
--- ReplacingMergeTree only drops superseded judgments on merge; a retried insert is the same row.
+-- Versions, not updates: every judgment that changes a day's row is a new row (evaluated_at),
+-- the latest wins at read time (argMax, never FINAL), and an as-of question takes the latest
+-- judged by then, so every version stays: evaluated_at is in the sorting key, and a merge only
+-- collapses a retried insert of the same judgment. (A sorting key of (agency_code, day) alone
+-- would let a merge keep the newest judgment and drop the one an as-of answer was given from.)
 --
 -- `stored_open` is NULL when the day lies further back than the reconciler compares open
 -- dossiers (its window): the count at an old day's end would need a read of every dossier
@@ -40,7 +42,7 @@ CREATE TABLE IF NOT EXISTS reconciliation_days (
     -- matched | missing | extra | missing_and_extra | counts_differ (services/metrics/completeness.py)
     status LowCardinality(String)
 )
-ENGINE = ReplacingMergeTree(evaluated_at)
+ENGINE = ReplacingMergeTree
 PARTITION BY toYear(day)
-ORDER BY (agency_code, day)
+ORDER BY (agency_code, day, evaluated_at)
 SETTINGS non_replicated_deduplication_window = 0;
