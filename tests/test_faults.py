@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -184,6 +185,7 @@ def build_stream(
 class Published:
     acks: list[PubAck | None]
     retries: int = 0
+    reconnects: int = 0  # new connections taken (publish_all's `reconnect`)
 
     def stream_dropped(self, stream: Stream) -> int:
         """Duplicates the stream itself dropped (their Nats-Msg-Id was seen before)."""
@@ -194,7 +196,13 @@ class Published:
         )
 
 
-async def publish_all(nc: NatsClient, stream: Stream, *, rate: float) -> Published:
+async def publish_all(
+    nc: NatsClient,
+    stream: Stream,
+    *,
+    rate: float,
+    reconnect: Callable[[], Awaitable[NatsClient]] | None = None,
+) -> Published:
     """Publish every message at about `rate` per second, in windows of asynchronous publishes;
     a publish that fails or is not acknowledged within 5 s is sent again (same bytes, same
     Nats-Msg-Id), as a careful integrator does when NATS goes away.
@@ -203,12 +211,17 @@ async def publish_all(nc: NatsClient, stream: Stream, *, rate: float) -> Publish
     publish's ack future before it sends, and a send that raises (NATS down, its reconnect
     buffer full) leaves that future pending for good, holding one of the context's 4,000
     pending slots; a context past that blocks every later publish, and a CI run's publisher
-    stalled so during the NATS restart (its stored count then never reached the next step)."""
+    stalled so during the NATS restart (its stored count then never reached the next step).
+
+    `reconnect`: a new connection, taken after 15 s without a single acknowledgement. A client
+    left connected to a cluster node cut off from the others kept failing every publish after
+    the cut had healed, under load, while the stream took nothing more (twice in a loaded run,
+    the partition test); a careful integrator then reconnects, elsewhere if need be."""
     js = nc.jetstream()
     messages = stream.messages
     out = Published(acks=[None] * len(messages))
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = last_ack = loop.time()
     window = 500
     for first in range(0, len(messages), window):
         todo = list(range(first, min(first + window, len(messages))))
@@ -226,16 +239,34 @@ async def publish_all(nc: NatsClient, stream: Stream, *, rate: float) -> Publish
             for i, future in sent:
                 try:
                     out.acks[i] = await asyncio.wait_for(future, 5)
+                except asyncio.CancelledError:
+                    # an ack future cancelled under us is a failed publish, sent again; only a
+                    # cancel of this task itself ends the publisher
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise
+                    failed.append(i)
                 except Exception:
                     failed.append(i)
+            if len(failed) < len(todo):
+                last_ack = loop.time()
             if failed:
                 out.retries += len(failed)
+                if reconnect is not None and loop.time() - last_ack > 15:
+                    # the caller's connection stays open (its checks use it); ours are closed
+                    if out.reconnects:
+                        with contextlib.suppress(Exception):
+                            await nc.close()
+                    nc, last_ack = await reconnect(), loop.time()
+                    out.reconnects += 1
                 js = nc.jetstream()
                 await asyncio.sleep(0.5)
             todo = sorted(failed)
         ahead = started + (first + window) / rate - loop.time()
         if ahead > 0:
             await asyncio.sleep(ahead)
+    if out.reconnects:
+        await nc.close()
     return out
 
 

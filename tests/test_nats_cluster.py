@@ -216,7 +216,10 @@ async def test_stream_leader_killed_mid_stream_then_restarted(tmp_path: Path) ->
         await cluster.start_node(leader)
         print(f"restarted at {time.monotonic() - started:.0f}s, stored {stored_down}")
         published = await publisher
-        print(f"published at {time.monotonic() - started:.0f}s, retries {published.retries}")
+        print(
+            f"published at {time.monotonic() - started:.0f}s, retries {published.retries}, "
+            f"reconnects {published.reconnects}"
+        )
         await account(
             "cluster_leader_kill",
             up,
@@ -258,7 +261,9 @@ async def test_rolling_restart_of_all_three_nodes(tmp_path: Path) -> None:
     restarts = 0
     try:
         await started_up(up)
-        publisher = asyncio.create_task(publish_all(nc, stream, rate=1_000))
+        publisher = asyncio.create_task(
+            publish_all(nc, stream, rate=1_000, reconnect=lambda: connect(cluster))
+        )
         before = await wait_stored(up, 0.1 * len(stream.unique))
         for index in range(3):
             # as an operator rolls a cluster: one node at a time, the next once it caught up
@@ -272,7 +277,10 @@ async def test_rolling_restart_of_all_three_nodes(tmp_path: Path) -> None:
             restarts += 1
             before = await wait_stored(up, before + 1_000)  # the ingest kept going
         published = await publisher
-        print(f"published at {time.monotonic() - started:.0f}s, retries {published.retries}")
+        print(
+            f"published at {time.monotonic() - started:.0f}s, retries {published.retries}, "
+            f"reconnects {published.reconnects}"
+        )
         await account(
             "cluster_rolling_restart",
             up,
@@ -416,7 +424,9 @@ async def test_one_node_cut_off_from_the_others_then_back(tmp_path: Path) -> Non
 
         await eventually(full_mesh, timeout=60)
         await started_up(up)
-        publisher = asyncio.create_task(publish_all(nc, stream, rate=1_000))
+        publisher = asyncio.create_task(
+            publish_all(nc, stream, rate=1_000, reconnect=lambda: connect(cluster))
+        )
         before = await wait_stored(up, 0.2 * len(stream.unique))
         cut = await events_leader(nc)
         assert cut is not None and not publisher.done()
@@ -438,9 +448,17 @@ async def test_one_node_cut_off_from_the_others_then_back(tmp_path: Path) -> Non
         assert not publisher.done()  # the stream flowed through the whole cut
         proxies.heal(cut)
         print(f"healed at {time.monotonic() - started:.0f}s")
-        await wait_stored(up, before + 1_000)
+        try:
+            await wait_stored(up, before + 1_000)
+        except AssertionError:
+            if publisher.done():  # the publisher's own failure, not the system's
+                publisher.result()
+            raise
         published = await publisher
-        print(f"published at {time.monotonic() - started:.0f}s, retries {published.retries}")
+        print(
+            f"published at {time.monotonic() - started:.0f}s, retries {published.retries}, "
+            f"reconnects {published.reconnects}"
+        )
         await account(
             "cluster_partition",
             up,
