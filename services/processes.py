@@ -100,6 +100,7 @@ async def run_api(settings: Settings) -> None:
             admission=settings.api_admission(),
             export_max_rows=settings.api_export_max_rows,
             completeness_threshold=settings.completeness_threshold,
+            completeness_cache=settings.api_completeness_cache(),
         )
     )
     # Stopped by our handler, like the other services: uvicorn's own re-raises the signal after

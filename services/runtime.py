@@ -31,6 +31,7 @@ from pydantic import Field, SecretStr
 
 from services.api.admission import AddressRate, Admission
 from services.api.app import create_app
+from services.api.completeness import CompletenessCache
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, admin_key_at_start
 from services.api.page.cache import PageCache
@@ -123,6 +124,13 @@ class Settings(IngestSettings, MetricsSettings):
         description="Rows a streamed CSV export (the drill-down's) holds at most; past it the "
         "file ends with a line saying it was cut",
     )
+    api_completeness_cache_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="How long the API keeps a live figure's completeness (the reconciler's "
+        "judgments change once a step, 60 s by default); an as-of one is kept for good; 0: "
+        "asked of the store for every answer",
+    )
     completeness_threshold: float = Field(
         default=0.99,
         gt=0,
@@ -132,6 +140,11 @@ class Settings(IngestSettings, MetricsSettings):
         "its provenance's completeness, a note on the public page (issue 18)",
     )
     nats_port: int = 4222
+
+    def api_completeness_cache(self) -> CompletenessCache | None:
+        seconds = self.api_completeness_cache_seconds
+        return CompletenessCache(live_seconds=seconds) if seconds > 0 else None
+
     replay_chunk_events: int = Field(
         default=2_000_000,
         ge=10_000,
@@ -547,6 +560,7 @@ async def embedded(
                 admission=settings.api_admission(),
                 export_max_rows=settings.api_export_max_rows,
                 completeness_threshold=settings.completeness_threshold,
+                completeness_cache=settings.api_completeness_cache(),
             )
         )
         uv = _EmbeddedServer(

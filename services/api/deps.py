@@ -16,6 +16,7 @@ from services.api.page.cache import PageCache
 from services.plans.model import Plan
 
 if TYPE_CHECKING:
+    from services.api.completeness import CompletenessCache
     from services.ingest.dlq import ReplayReport
 
 
@@ -49,6 +50,8 @@ class ApiContext:
     # A figure whose population holds less than this share of the dossiers the source systems
     # reported is marked incomplete (provenance.completeness, the page, the boards: issue 18).
     completeness_threshold: float = 0.99
+    # answers kept between reconciler steps (services/api/completeness.py); None: none kept
+    completeness_cache: CompletenessCache | None = None
 
     def get_plans(self) -> Mapping[str, Plan]:
         from services.plans.source import PlanSource
