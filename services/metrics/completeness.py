@@ -30,8 +30,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.facts import Entity, watermark_sql
-from services.metrics.queries import VN, Read, item_rows, part_month_of
+from services.metrics.facts import SHAPES, Entity, watermark_sql
+from services.metrics.queries import VN, Read, item_rows, part_month_of, used
 
 # How far back the open dossiers at a day's end are compared (reconciliation_days.stored_open).
 OPEN_WINDOW_DAYS = 45
@@ -136,7 +136,7 @@ def current_manifests(client: Client, keys: Sequence[Key]) -> list[Manifest]:
     without one are left out."""
     if not keys:
         return []
-    result = client.query(_MANIFESTS_SQL, parameters=_used(_MANIFESTS_SQL, _key_params(keys)))
+    result = client.query(_MANIFESTS_SQL, parameters=used(_MANIFESTS_SQL, _key_params(keys)))
     return [
         Manifest(
             agency_code=str(r[0]),
@@ -272,11 +272,7 @@ GROUP BY agency_code, day
 def _query(client: Client, sql: str, params: dict[str, Any], read: Read) -> list[Any]:
     if read.as_of:
         raise ValueError("the reconciler judges the live facts only")
-    return list(client.query(sql, parameters=_used(sql, params)).result_rows)
-
-
-def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if "{" + k + ":" in sql}
+    return list(client.query(sql, parameters=used(sql, params)).result_rows)
 
 
 def judge(manifest: Manifest, stored: Stored, now: datetime, data_until: datetime) -> list[Any]:
@@ -389,23 +385,27 @@ def day_ids(client: Client, agency: str, day: date, read: Read, now: datetime) -
 
 # --- what changed since the last step ----------------------------------------------------------
 
+
+def _changed_items(entity: Entity, dates: tuple[str, str]) -> str:
+    """The local days of `dates` of an entity's items with a part folded in (since, until]: both
+    its current facts and the versions superseded since, so a moved day is judged on both sides."""
+    shape = SHAPES[entity]
+    days = ", ".join(f"toDate({d}, {_TZ})" for d in dates)
+    return f"""
+SELECT agency_code, arrayJoin([{days}]) AS day
+FROM {shape.facts}
+WHERE valid_to > {{since:{_DT}}} AND (agency_code, {shape.key}) IN (
+    SELECT agency_code, {shape.key} FROM {shape.parts}
+    WHERE folded_at > {{since:{_DT}}} AND folded_at <= {{until:{_DT}}})
+    AND {dates[0]} IS NOT NULL
+"""
+
+
 _CHANGED_SQL = f"""
 SELECT DISTINCT agency_code, day FROM manifests
 WHERE ingested_at > {{since:{_DT}}} AND ingested_at <= {{until:{_DT}}}
-UNION DISTINCT
-SELECT agency_code, arrayJoin([toDate(received_at, {_TZ}), toDate(end_at, {_TZ})]) AS day
-FROM dossier_facts
-WHERE valid_to > {{since:{_DT}}} AND (agency_code, dossier_id) IN (
-    SELECT agency_code, dossier_id FROM dossier_parts
-    WHERE folded_at > {{since:{_DT}}} AND folded_at <= {{until:{_DT}}})
-    AND received_at IS NOT NULL
-UNION DISTINCT
-SELECT agency_code, arrayJoin([toDate(filed_at, {_TZ}), toDate(answered_at, {_TZ})]) AS day
-FROM feedback_facts
-WHERE valid_to > {{since:{_DT}}} AND (agency_code, feedback_id) IN (
-    SELECT agency_code, feedback_id FROM feedback_parts
-    WHERE folded_at > {{since:{_DT}}} AND folded_at <= {{until:{_DT}}})
-    AND filed_at IS NOT NULL
+UNION DISTINCT {_changed_items("dossier", ("received_at", "end_at"))}
+UNION DISTINCT {_changed_items("feedback", ("filed_at", "answered_at"))}
 """
 
 _MANIFEST_DAYS_SQL = """
