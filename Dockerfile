@@ -21,14 +21,17 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install --no-cache-dir -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
-# The package itself; package data (services/storage/migrations/*.sql, schemas/v1/**/*.json)
+# The package itself; package data (core/storage/migrations/*.sql, schemas/v1/**/*.json)
 # is declared in pyproject.toml and lands in site-packages, so /src is not needed at run time.
 COPY schemas ./schemas
+COPY core ./core
 COPY services ./services
+COPY tools ./tools
+COPY motcua ./motcua
 # The check runs from / so it imports the installed package, not the source tree.
 RUN pip install --no-cache-dir . \
  && cd / \
- && python -c "from services.storage.migrate import available; assert available(), 'no migrations installed'" \
+ && python -c "from core.storage.migrate import available; assert available(), 'no migrations installed'" \
  && rm -rf /src
 
 WORKDIR /var/lib/motcua

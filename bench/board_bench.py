@@ -1,6 +1,6 @@
 """What one refresh of each Grafana board costs the API on a bench store.
 
-Every figure on a board is a request to the API (services/grafana/api_panels.py): a refresh sends
+Every figure on a board is a request to the API (tools/grafana/api_panels.py): a refresh sends
 all of a board's API targets at once, as Grafana does, at most `--concurrency` at a time. This
 runs `motcua api` on a store (bench/query_bench.py builds them), expands each committed board's
 targets for a range and the province (Grafana's variables, as tests/test_board_figures.py plays
@@ -29,9 +29,9 @@ import httpx
 
 from bench.probes import process_cpu
 from bench.query_bench import ROOT, _out_path, _quantile, api_on_store
-from services.grafana import export
-from services.grafana.model import API_DATASOURCE_UID
-from services.metrics.queries import VN
+from core.figures.queries import VN
+from tools.grafana import export
+from tools.grafana.model import API_DATASOURCE_UID
 
 BOARDS = ROOT / "deploy" / "grafana" / export.DASHBOARDS_DIR
 

@@ -4,7 +4,7 @@
     python -m bench.cli_bench --runs 3 --top 15
 
 Each command runs `--runs` times as a fresh process (the `motcua` console script when it is on
-PATH, else `python -m services.cli`); the table shows the median wall time and the spread. Then
+PATH, else `python -m motcua.cli`); the table shows the median wall time and the spread. Then
 `python -X importtime` of `motcua --help` and `motcua up --help` lists the packages their imports
 spent most time in and how many modules each left loaded. A busy machine
 inflates every figure alike: compare runs taken with little other load (`uptime` is printed).
@@ -26,12 +26,12 @@ from typing import Any
 
 def command_prefix() -> list[str]:
     script = shutil.which("motcua")
-    return [script] if script else [sys.executable, "-m", "services.cli"]
+    return [script] if script else [sys.executable, "-m", "motcua.cli"]
 
 
 def subcommands() -> list[list[str]]:
     """Every command path of the parser: [], ["up"], ["keys"], ["keys", "create"], …"""
-    from services.cli import build_parser
+    from motcua.cli import build_parser
 
     found: list[list[str]] = []
 
@@ -60,7 +60,7 @@ def heaviest_imports(path: list[str], top: int) -> dict[str, Any]:
     modules, summed, so nothing is counted twice), and how many modules it left loaded."""
     code = (
         "import sys\n"
-        "from services.cli import main\n"
+        "from motcua.cli import main\n"
         "try:\n"
         f"    main({[*path, '--help']!r})\n"
         "except SystemExit:\n"

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from bench.ingest_start_bench import KEY_SQL, OldStoredIds, stored_sample
-from services.ingest.writer import EventWriter
-from services.storage.clickhouse import connect
-from services.storage.migrate import migrate
+from core.ingestion.writer import EventWriter
+from core.storage.clickhouse import connect
+from core.storage.migrate import migrate
 
 
 def fill(writer_client: Any, events: int) -> None:

@@ -2,7 +2,7 @@
 
     python -m bench.hostile_bench            # ~10 s; writes bench/results/hostile.json
 
-Each line is `services.ingest.processor.process` on one payload, timed with `timeit` in loops of
+Each line is `core.ingestion.processor.process` on one payload, timed with `timeit` in loops of
 enough calls to last ~20 ms, repeated; the median per call is reported, and its ratio to the
 median of the valid `dossier.received` example (the baseline, the cost every real event pays).
 For reference, the last lines time what a full parse costs: stdlib `json.loads` on a legal-size
@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.ingestion.processor import DeadLetter, MessageMeta, process
 from schemas import export
 from schemas.subjects import MAX_EVENT_BYTES, event_subject
-from services.ingest.processor import DeadLetter, MessageMeta, process
 
 EXAMPLE = Path(export.__file__).parent / "v1" / "examples" / "dossier.received.json"
 

@@ -33,9 +33,9 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from bench.probes import Watcher, machine_busy, main_thread_share, process_cpu, thread_cpu
 from bench.workload import make_events, publish_all, publisher_main
+from core.messaging.nats_server import EmbeddedNats, free_port
+from core.messaging.streams import ensure_streams
 from schemas.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
-from services.common.nats_server import EmbeddedNats, free_port
-from services.common.streams import ensure_streams
 
 ROOT = Path(__file__).resolve().parent.parent
 INSERT_BATCH = 10_000
@@ -99,10 +99,10 @@ async def _all_acked(js: Any, durable: str) -> None:
 
 def phase_chdb_insert(n: int) -> dict[str, Any]:
     """Process n events into rows, then insert them with the real writer in 10,000-row batches."""
-    from services.ingest.processor import EventRow, MessageMeta, process
-    from services.ingest.writer import EventWriter
-    from services.storage.clickhouse import connect
-    from services.storage.migrate import migrate
+    from core.ingestion.processor import EventRow, MessageMeta, process
+    from core.ingestion.writer import EventWriter
+    from core.storage.clickhouse import connect
+    from core.storage.migrate import migrate
 
     events = make_events(n)
     published = datetime.now(UTC)
@@ -176,7 +176,7 @@ class Publisher:
 async def running_system(tmp: str) -> AsyncIterator[tuple[Any, Any, EmbeddedNats]]:
     """`motcua up` in this process on a fresh store; the nats-server is started here rather than
     by embedded() so that its CPU time can be read, and a backlog published before ingest starts."""
-    from services.runtime import Settings, embedded
+    from motcua.embedded import Settings, embedded
 
     server = EmbeddedNats(Path(tmp) / "nats", port=free_port())
     await server.start()

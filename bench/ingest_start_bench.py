@@ -47,10 +47,10 @@ import numpy as np
 import numpy.typing as npt
 from clickhouse_connect.driver.client import Client
 
+from core.ingestion.writer import EventWriter
+from core.storage.clickhouse import connect
+from core.storage.migrate import migrate
 from services.ingest.pipeline import IngestPipeline
-from services.ingest.writer import EventWriter
-from services.storage.clickhouse import connect
-from services.storage.migrate import migrate
 
 Keys = npt.NDArray[np.uint64]
 RECENT = 500_000

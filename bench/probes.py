@@ -26,7 +26,7 @@ class Watcher(threading.Thread):
 
     def __init__(self, url: str, n: int, interval: float) -> None:
         super().__init__(daemon=True)
-        from services.storage.clickhouse import connect
+        from core.storage.clickhouse import connect
 
         self.client = connect(url)
         self.n = n

@@ -177,7 +177,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     print("running `motcua replay` on the store …", file=sys.stderr, flush=True)
     replay_env = child_env(clickhouse_url=f"chdb://{store}")
     replayed = run_measured(
-        [sys.executable, "-m", "services.cli", "replay"], replay_env, echo=sys.stderr
+        [sys.executable, "-m", "motcua.cli", "replay"], replay_env, echo=sys.stderr
     )
     if replayed.returncode != 0:
         raise SystemExit(f"motcua replay failed ({replayed.returncode})")
@@ -283,7 +283,7 @@ def phase_build_store(args: argparse.Namespace) -> None:
 
 def phase_inspect(args: argparse.Namespace) -> None:
     from bench.store_build import store_counts
-    from services.storage.clickhouse import connect
+    from core.storage.clickhouse import connect
 
     client = connect(f"chdb://{Path(args.store).resolve()}")
     print(json.dumps(store_counts(client)), flush=True)
@@ -322,11 +322,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def phase_evaluate(args: argparse.Namespace) -> None:
-    from services.metrics.facts import Refolder
+    from core.figures.facts import Refolder
+    from core.plans import load_plans
+    from core.plans.status import Evaluator
+    from core.storage.clickhouse import connect
     from services.metrics.service import MetricsService
-    from services.plans import load_plans
-    from services.plans.status import Evaluator
-    from services.storage.clickhouse import connect
 
     client = connect(f"chdb://{Path(args.store).resolve()}")
     # as in the runtime: with a refolder, figures and plans read the facts it folded
@@ -473,7 +473,7 @@ class Api:
         began = time.perf_counter()
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "api"],
+                [sys.executable, "-m", "motcua.cli", "api"],
                 cwd=self.root, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = began + ready_timeout
@@ -507,7 +507,7 @@ class Api:
 @contextmanager
 def nats_server(tmp: Path) -> Iterator[str]:
     """A throwaway nats-server: `motcua api` needs MOTCUA_NATS_URL and reports it in /readyz."""
-    from services.common.nats_server import EmbeddedNats
+    from core.messaging.nats_server import EmbeddedNats
 
     server = EmbeddedNats(tmp / "nats", port=_free_port())
     asyncio.run(server.start())
@@ -868,7 +868,7 @@ def _migrate(base: dict[str, str], key: str, root: Path) -> str:
     code = code_location(env, root)
     print(f"code under test: {code}", file=sys.stderr, flush=True)
     migrated = subprocess.run(
-        [sys.executable, "-m", "services.cli", "migrate"],
+        [sys.executable, "-m", "motcua.cli", "migrate"],
         cwd=root, env=env, capture_output=True, text=True,
     )  # fmt: skip
     if migrated.returncode != 0:

@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.ingest.processor import DeadLetter, MessageMeta, process
-from services.ingest.writer import EventWriter
-from services.metrics import completeness
-from services.metrics.queries import VN, Read
-from services.storage.clickhouse import connect
+from core.figures import completeness
+from core.figures.queries import VN, Read
+from core.ingestion.processor import DeadLetter, MessageMeta, process
+from core.ingestion.writer import EventWriter
+from core.storage.clickhouse import connect
 
 _NS = uuid.UUID("5f0c54a4-8f0e-4f7e-9d55-3a0f6c1b7e21")
 

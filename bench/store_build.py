@@ -90,11 +90,11 @@ def log(message: str) -> None:
 
 def prepare(client: Client) -> dict[str, Any]:
     """Migrations, calendar and reference seed, as `motcua up` makes an empty store ready."""
-    from services.reference.calendar import WorkingCalendar
-    from services.reference.calendar_store import sync_calendar
-    from services.reference.loader import read_catalog_file, store_events
-    from services.reference.seed import SEED_FILE
-    from services.storage.migrate import migrate
+    from core.ingestion.reference_loader import read_catalog_file, store_events
+    from core.reference.calendar import WorkingCalendar
+    from core.reference.calendar_store import sync_calendar
+    from core.reference.seed import SEED_FILE
+    from core.storage.migrate import migrate
 
     applied = migrate(client)
     days = sync_calendar(client, WorkingCalendar.load())
@@ -109,7 +109,7 @@ def prepare(client: Client) -> dict[str, Any]:
 def dossiers_per_working_day(dossiers: int, start: date, end: date) -> float:
     """The simulator's rate (per full working day) that yields about `dossiers` arrivals on
     the days start..end-1, given its weekday and holiday scaling."""
-    from services.simulator.model import _day_scale
+    from tools.simulator.model import _day_scale
 
     scale, day = 0.0, start
     while day < end:
@@ -121,11 +121,11 @@ def dossiers_per_working_day(dossiers: int, start: date, end: date) -> float:
 def simulated_events(seed: int, dossiers: int) -> Iterator[list[Any]]:
     """The simulator's BASE_YEAR history, a week of simulated time at a time.
 
-    The same arrivals and the same release as `services.simulator.model.generate(seed, start,
+    The same arrivals and the same release as `tools.simulator.model.generate(seed, start,
     end, dossiers_per_day)`: generate() releases the whole year in one call, which would hold
     every event of the year (some 5 million pydantic objects) in memory at once; releasing in
     steps yields exactly the same events in the same order (Timeline.release's contract)."""
-    from services.simulator.model import ICT, Timeline, arrivals
+    from tools.simulator.model import ICT, Timeline, arrivals
 
     start = datetime(BASE_YEAR, 1, 1, tzinfo=ICT)
     end = datetime(BASE_YEAR, 12, 1, tzinfo=ICT)
@@ -141,9 +141,9 @@ def simulated_events(seed: int, dossiers: int) -> Iterator[list[Any]]:
 
 def write_simulated(client: Client, seed: int, dossiers: int) -> dict[str, Any]:
     """Simulated events → processor.process → EventWriter.write, 10,000 events per insert."""
+    from core.ingestion.processor import EventRow, MessageMeta, process
+    from core.ingestion.writer import EventWriter
     from schemas.subjects import event_subject
-    from services.ingest.processor import EventRow, MessageMeta, process
-    from services.ingest.writer import EventWriter
 
     writer = EventWriter(client)
     stored = seq = 0
@@ -281,8 +281,8 @@ def copy_events(client: Client, layout: Layout, *, in_year: bool = True) -> list
 def evaluate_plans(client: Client) -> dict[str, Any]:
     """One evaluation of the packaged plans, as the metrics service runs every minute: without
     it `target_status` is empty and GET /v1/targets and the pages read nothing."""
-    from services.plans.monitor import PlanMonitor
-    from services.plans.source import PlanSource
+    from core.plans.monitor import PlanMonitor
+    from core.plans.source import PlanSource
 
     began = time.perf_counter()
     run = asyncio.run(PlanMonitor(client, PlanSource(), publish=None).step(datetime.now(UTC)))
@@ -320,7 +320,7 @@ def build(store: Path, layout: Layout, plans: bool, from_base: bool = False) -> 
     year (the parent copied its directory): only the earlier years are added. The simulator
     is deterministic for a seed, so this differs from a build from scratch only in ingested_at.
     """
-    from services.storage.clickhouse import connect
+    from core.storage.clickhouse import connect
 
     began = time.perf_counter()
     client = connect(f"chdb://{store}", create_database=True)

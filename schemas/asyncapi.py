@@ -26,7 +26,7 @@ DOCUMENT_VERSION = f"{SCHEMA_VERSION}.0.0"
 DEFAULT_SERVER = "nats://localhost:4222"
 DEAD_LETTER_CHANNEL = "dead_letter"
 
-# Every reason the ingest writes into Motcua-Reason (services/ingest/processor.py, pipeline.py and
+# Every reason the ingest writes into Motcua-Reason (core/ingestion/processor.py, pipeline.py and
 # reference.py); tests check the processors' reasons are all listed.
 DEAD_LETTER_REASONS: tuple[str, ...] = (
     "oversized",

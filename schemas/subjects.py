@@ -11,7 +11,7 @@ EVENTS_SUBJECTS = f"{EVENTS_PREFIX}.>"
 DLQ_STREAM = "MOTCUA_DLQ"
 DLQ_PREFIX = "motcua.dlq"
 
-# Plan alerts (services/plans/alerts.py): motcua.alerts.<agency_code>, one message per transition
+# Plan alerts (core/plans/alerts.py): motcua.alerts.<agency_code>, one message per transition
 # of an alert (firing, changed, resolved); Nats-Msg-Id = "<alert_id>#<seq>".
 ALERTS_STREAM = "MOTCUA_ALERTS"
 ALERTS_PREFIX = "motcua.alerts"

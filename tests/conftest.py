@@ -20,12 +20,12 @@ import pytest_asyncio
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from services.common.nats_server import EmbeddedNats, free_port
-from services.common.streams import ensure_streams
-from services.reference.calendar import WorkingCalendar
-from services.reference.calendar_store import sync_calendar
-from services.storage.clickhouse import connect
-from services.storage.migrate import migrate
+from core.messaging.nats_server import EmbeddedNats, free_port
+from core.messaging.streams import ensure_streams
+from core.reference.calendar import WorkingCalendar
+from core.reference.calendar_store import sync_calendar
+from core.storage.clickhouse import connect
+from core.storage.migrate import migrate
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +111,7 @@ async def system(
 ) -> AsyncIterator[Any]:
     """The whole embedded system (ingest, metrics, API over real HTTP) on the session's
     nats-server and chDB store."""
-    from services.runtime import Settings, embedded
+    from motcua.embedded import Settings, embedded
     from tests.helpers import TEST_ADMIN_KEY
 
     settings = Settings(
@@ -134,8 +134,8 @@ async def system(
     async with embedded(settings) as running:
         # `motcua up` seeds only an empty store, and tests that insert rows of their own may run
         # first; publish the seed anyway (its events have fixed ids: a repeat is dropped).
-        from services.reference.loader import publish_events, read_catalog_file
-        from services.reference.seed import SEED_FILE
+        from core.ingestion.reference_loader import publish_events, read_catalog_file
+        from core.reference.seed import SEED_FILE
 
         await publish_events(nc.jetstream(), read_catalog_file(SEED_FILE))
         yield running

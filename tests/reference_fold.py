@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
-from services.reference.calendar import WorkingCalendar
+from core.reference.calendar import WorkingCalendar
 
 TZ = "Asia/Ho_Chi_Minh"
 VN = ZoneInfo(TZ)

@@ -1,5 +1,5 @@
 """Admission to the keyed routes (services/api/admission.py) and work for clients that have gone
-(services/storage/pool.py), over real HTTP on the session's chDB store (issue 14, finding 4).
+(core/storage/pool.py), over real HTTP on the session's chDB store (issue 14, finding 4).
 
 The figure queries run on a pool whose clients wait at a gate the test opens: that is how the
 test holds requests in flight for as long as it needs, on a machine of any speed. The gate is
@@ -18,12 +18,12 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from core.plans.loader import load_plans
+from core.storage import pool as pool_module
+from core.storage.clickhouse import connect
+from core.storage.pool import pooled
 from services.api.admission import Admission
 from services.api.keys import Role
-from services.plans.loader import load_plans
-from services.storage import pool as pool_module
-from services.storage.clickhouse import connect
-from services.storage.pool import pooled
 from tests.helpers import TEST_ADMIN_HEADERS, admin_key_store, eventually, publish, received
 from tests.test_targets_year import _api
 

@@ -21,9 +21,9 @@ import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
 from clickhouse_connect.driver.client import Client
 
+from core.messaging.nats_server import free_port
 from services.api.auth import ROUTE_ROLES
 from services.api.keys import KeyStore, KeyStoreReadOnly, Role
-from services.common.nats_server import free_port
 from tests.helpers import TEST_ADMIN_KEY, eventually
 from tests.test_plans import VALID as VALID_PLAN
 
@@ -251,7 +251,7 @@ def _motcua(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MOTCUA_DATA_DIR": str(data)}
     env.pop("MOTCUA_CLICKHOUSE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "motcua.cli", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -263,7 +263,7 @@ def _motcua(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
 _CHECK = """
 import sys
 from services.api.keys import KeyStore, admin_key_at_start
-from services.storage.clickhouse import connect
+from core.storage.clickhouse import connect
 store = KeyStore(connect(sys.argv[1]))
 key = store.authenticate(sys.argv[2])
 print(key.role.name if key else "refused")
@@ -317,7 +317,7 @@ def test_cli_on_a_store_that_motcua_up_holds_says_what_to_do(
     # because nothing held the store yet) holds the store.
     env = {**os.environ, "MOTCUA_CLICKHOUSE_URL": clickhouse_url}
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "keys", "list"],
+        [sys.executable, "-m", "motcua.cli", "keys", "list"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -331,8 +331,8 @@ def test_cli_on_a_store_that_motcua_up_holds_says_what_to_do(
 _FIRST_START = """
 import sys
 from services.api.keys import KeyStore, admin_key_at_start
-from services.storage.clickhouse import connect
-from services.storage.migrate import migrate
+from core.storage.clickhouse import connect
+from core.storage.migrate import migrate
 client = connect(sys.argv[1])
 migrate(client)
 store = KeyStore(client)
@@ -387,7 +387,7 @@ async def test_motcua_up_prints_an_admin_key_on_its_first_start_only(tmp_path: P
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.cli",
+            "motcua.cli",
             "up",
             env=env,
             cwd=ROOT,

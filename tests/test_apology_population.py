@@ -14,9 +14,9 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import rules
-from services.metrics.facts import catch_up
-from services.metrics.queries import Filters, MetricQuery, metric_query
+from core.figures import rules
+from core.figures.facts import catch_up
+from core.figures.queries import Filters, MetricQuery, metric_query
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d
 from tests.test_replay import store

@@ -11,8 +11,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from services.metrics.definitions import METRICS
-from services.metrics.queries import Filters, Period, metric_query
+from core.figures.definitions import METRICS
+from core.figures.queries import Filters, Period, metric_query
 from tests.helpers import dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored
 
@@ -62,7 +62,7 @@ async def test_folding_the_raw_log_equals_the_materialized_state(
     system: Any, nc: NatsClient, clickhouse: Client, agency: str
 ) -> None:
     # Catches: drift between the as-of read (the facts version valid then, or the parts ingested
-    # by then) and the live read of services/metrics/facts.py, which would make as-of and live
+    # by then) and the live read of core/figures/facts.py, which would make as-of and live
     # figures disagree.
     a = agency
     events = []

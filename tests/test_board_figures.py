@@ -36,15 +36,15 @@ import pytest
 import uvicorn
 from clickhouse_connect.driver.client import Client
 
+from core.figures.facts import catch_up
+from core.figures.queries import VN
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, Role
-from services.grafana import export
-from services.grafana.model import API_DATASOURCE_UID, NO_DATA
-from services.metrics.facts import catch_up
-from services.metrics.queries import VN
 from tests.helpers import dossier_event, feedback_event, filed, received, resolved
 from tests.test_replay import store
+from tools.grafana import export
+from tools.grafana.model import API_DATASOURCE_UID, NO_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = ROOT / "deploy" / "grafana" / export.DASHBOARDS_DIR

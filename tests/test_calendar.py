@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.reference.calendar import (
+from core.reference.calendar import (
     CalendarDataError,
     CalendarRangeError,
     WorkingCalendar,
     YearFile,
 )
-from services.reference.calendar_store import sync_calendar, working_days_between_sql
+from core.reference.calendar_store import sync_calendar, working_days_between_sql
 
 CAL = WorkingCalendar.load()
 ICT = timezone(timedelta(hours=7))

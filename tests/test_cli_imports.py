@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from services.cli import COMMAND_GROUPS, UP_EPILOG, build_parser
+from motcua.cli import COMMAND_GROUPS, UP_EPILOG, build_parser
 
 pytestmark = pytest.mark.pure
 
@@ -27,13 +27,13 @@ HEAVY = (
     "numpy",
     "openpyxl",
     "pydantic_settings",
-    "services.runtime",
+    "motcua.embedded",
     "services.api.app",
 )
 
 _LOADED = """
 import json, sys
-from services.cli import main
+from motcua.cli import main
 try:
     main(json.loads(sys.argv[1]))
 except SystemExit as exit:
@@ -60,8 +60,8 @@ def loaded(argv: list[str]) -> dict[str, object]:
 
 def test_importing_the_cli_loads_nothing_heavy() -> None:
     # Catches: an eager `from services import runtime` (or any chDB/FastAPI/FastStream import)
-    # back at the top of services/cli.py.
-    code = f"import sys, services.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
+    # back at the top of motcua/cli.py.
+    code = f"import sys, motcua.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
@@ -114,7 +114,7 @@ def test_each_group_answers_its_help() -> None:
     # an operator runs it.
     for name in COMMAND_GROUPS:
         done = subprocess.run(
-            [sys.executable, "-m", "services.cli", name, "--help"],
+            [sys.executable, "-m", "motcua.cli", name, "--help"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -124,8 +124,8 @@ def test_each_group_answers_its_help() -> None:
 
 def test_key_roles_offered_are_the_key_stores() -> None:
     # Catches: a role added to the key store that `motcua keys create --role` refuses.
+    from motcua.keys_cli import ROLE_NAMES
     from services.api.keys import Role
-    from services.api.keys_cli import ROLE_NAMES
 
     assert tuple(r.name for r in Role) == ROLE_NAMES
 
@@ -133,7 +133,7 @@ def test_key_roles_offered_are_the_key_stores() -> None:
 def test_up_help_shows_the_defaults_and_the_environment() -> None:
     # Catches: `motcua up --help` not saying the simulator's defaults or how to configure the
     # rest, and an epilog whose defaults or variable names drift from the settings.
-    from services.runtime import Settings
+    from motcua.embedded import Settings
 
     up = _subcommands(build_parser(["up", "--help"]))["up"].format_help()
     assert "(default: 60)" in up  # --history-days

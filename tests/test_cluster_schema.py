@@ -1,4 +1,4 @@
-"""The cluster form of the migrations (services/storage/cluster.py) against the single-node one.
+"""The cluster form of the migrations (core/storage/cluster.py) against the single-node one.
 
 No ClickHouse server or Keeper runs here, so the cluster statements are checked, not run: each
 one through ClickHouse's own parser (chDB's formatQuery, which parses without executing), and
@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.facts import SHAPES
-from services.storage.cluster import EVERYWHERE, LOCAL, SHARDED, ClusterSchema
-from services.storage.migrate import _RECORD, BACKFILLS, FILLS, available, migrate
+from core.figures.facts import SHAPES
+from core.storage.cluster import EVERYWHERE, LOCAL, SHARDED, ClusterSchema
+from core.storage.migrate import _RECORD, BACKFILLS, FILLS, available, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = "motcua"
 DATABASE = "motcua"
-READ_PATH = ("services/metrics", "services/api", "services/grafana")
+READ_PATH = ("core/figures", "core/feeds", "core/plans", "services/metrics", "services/api", "tools/grafana")
 
 
 def cluster_form() -> list[str]:
@@ -73,7 +73,7 @@ def objects_left(statements: list[str]) -> dict[str, str]:
 def single_node(clickhouse_url: str, clickhouse: Client) -> dict[str, str]:
     """name -> engine of everything the single-node migrations leave, in a database of its own
     (the session engine: chDB opens one per process)."""
-    from services.storage.clickhouse import connect
+    from core.storage.clickhouse import connect
 
     client = connect(clickhouse_url, database=f"c{uuid.uuid4().hex[:12]}")
     migrate(client)

@@ -1,5 +1,5 @@
 """The write paths that truncate, drop partitions or refill tables, on one server and on a
-cluster (services/storage/placement.py: the refolder's rebuild and reconciliation, `motcua
+cluster (core/storage/placement.py: the refolder's rebuild and reconciliation, `motcua
 replay`, the ingest's refeed).
 
 No ClickHouse cluster can run here (chDB refuses a Distributed table over a cluster it has no
@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.facts import SHAPES
-from services.storage.cluster import EVERYWHERE, LOCAL, SHARDED
-from services.storage.migrate import available
-from services.storage.placement import Placement, placement
-from services.storage.replay import derived_views
+from core.figures.facts import SHAPES
+from core.storage.cluster import EVERYWHERE, LOCAL, SHARDED
+from core.storage.migrate import available
+from core.storage.placement import Placement, placement
+from core.storage.replay import derived_views
 from tests.test_cluster_schema import CLUSTER, cluster_form, formatted
 
 _MV = re.compile(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from core.figures.completeness import ScopeCompleteness
 from services.api.completeness import CompletenessCache
-from services.metrics.completeness import ScopeCompleteness
 
 
 def answer(n: int) -> ScopeCompleteness:

@@ -5,7 +5,7 @@ figure that is incomplete beyond MOTCUA_COMPLETENESS_THRESHOLD, and only such a 
 
 The store: a small tree of our own (R with S1, S2, S3 under it), dossiers stored and folded,
 daily manifests for some of their days (by id and by count, one day skipped, S3 never sending),
-judged by the reconciler's own judgment (services/metrics/completeness.py evaluate) at a fixed
+judged by the reconciler's own judgment (core/figures/completeness.py evaluate) at a fixed
 instant; the API reads with a fixed clock, so "the ended days" are the test's own. Every expected
 number is counted by hand below from the same lists the store was filled from.
 """
@@ -26,14 +26,14 @@ import pytest
 import uvicorn
 from clickhouse_connect.driver.client import Client
 
+from core.figures.completeness import RECONCILIATION_COLUMNS, evaluate, summary
+from core.figures.facts import catch_up
+from core.figures.queries import VN, Read
+from core.storage.clickhouse import connect
+from core.storage.pool import pooled
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, Role
-from services.metrics.completeness import RECONCILIATION_COLUMNS, evaluate, summary
-from services.metrics.facts import catch_up
-from services.metrics.queries import VN, Read
-from services.storage.clickhouse import connect
-from services.storage.pool import pooled
 from tests.helpers import received, resolved
 from tests.test_page import headless, vn_percent
 from tests.test_replay import store
@@ -45,7 +45,7 @@ NOW = datetime(2026, 3, 7, 12, tzinfo=VN)
 JUDGED_AT = datetime(2026, 3, 7, 6, tzinfo=VN)
 EARLIER = JUDGED_AT - timedelta(hours=2)
 LAST_ENDED = date(2026, 3, 6)
-DEFAULT_THRESHOLD = 0.99  # MOTCUA_COMPLETENESS_THRESHOLD's default (services/runtime.py)
+DEFAULT_THRESHOLD = 0.99  # MOTCUA_COMPLETENESS_THRESHOLD's default (motcua/embedded.py)
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))
 
 # Dossiers stored, per agency and day of March: their id suffixes.

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from core.ingestion.processor import DeadLetter, EventRow, MessageMeta, process
 from schemas import export
 from schemas.asyncapi import DEAD_LETTER_CHANNEL, DEAD_LETTER_REASONS, asyncapi_document
 from schemas.subjects import MAX_EVENT_BYTES, event_subject
 from schemas.v1.events import EVENT_TYPES, parse_event
 from schemas.v1.labels import EVENT_LABELS
-from services.ingest.processor import DeadLetter, EventRow, MessageMeta, process
 
 pytestmark = pytest.mark.pure
 

@@ -1,4 +1,4 @@
-"""The day counts (services/metrics/days.py) against the facts read a dossier at a time.
+"""The day counts (core/figures/days.py) against the facts read a dossier at a time.
 
 A live question reads whole past days from the day counts, the rest from the facts; the same
 question asked as of an instant after every insert reads only the facts (its own path through
@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.metrics import index766
-from services.metrics.days import DAY_METRICS
-from services.metrics.definitions import METRICS
-from services.metrics.facts import catch_up
-from services.metrics.queries import Filters, Period, metric_query
+from core.figures import index766
+from core.figures.days import DAY_METRICS
+from core.figures.definitions import METRICS
+from core.figures.facts import catch_up
+from core.figures.queries import Filters, Period, metric_query
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d
 from tests.test_replay import store
@@ -76,7 +76,7 @@ def answers(
         ]
         for m in METRICS
     }
-    # the daily series the plan forecasts read (services/plans/status.py)
+    # the daily series the plan forecasts read (core/plans/status.py)
     daily = {
         m: [
             (r.agency, r.day, r.hits, r.total, r.pending)

@@ -1,4 +1,4 @@
-"""The daily quota of refused bytes kept per integrator (services/ingest/quota.py)."""
+"""The daily quota of refused bytes kept per integrator (core/ingestion/quota.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.ingestion.processor import DeadLetter, MessageMeta
 from schemas.subjects import event_subject
-from services.ingest.processor import DeadLetter, MessageMeta
 
 
 @pytest.mark.pure
@@ -15,7 +15,7 @@ def test_past_its_daily_quota_an_integrator_s_letters_keep_their_reason_not_thei
     # Catches (issue 14, finding 5): one integrator's garbage filling the disk (every refused
     # byte kept, without limit), one integrator's flood counted against another, a quota that
     # never resets, and a letter dropped instead of kept without its bytes.
-    from services.ingest.quota import DeadLetterQuota
+    from core.ingestion.quota import DeadLetterQuota
 
     now = [datetime(2026, 3, 2, 16, 0, tzinfo=UTC)]  # 23:00 in Vietnam
     quota = DeadLetterQuota(250, clock=lambda: now[0])

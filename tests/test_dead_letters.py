@@ -17,16 +17,16 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 import services.ingest.pipeline as ingest_pipeline
-from schemas import export
-from schemas.subjects import MAX_EVENT_BYTES, NATS_MAX_PAYLOAD, event_subject
-from services.ingest.dlq import replay_dead_letters
-from services.ingest.processor import (
+from core.ingestion.dlq import replay_dead_letters
+from core.ingestion.processor import (
     DEAD_LETTER_COLUMNS,
     DeadLetter,
     EventRow,
     MessageMeta,
     process,
 )
+from schemas import export
+from schemas.subjects import MAX_EVENT_BYTES, NATS_MAX_PAYLOAD, event_subject
 from tests.helpers import VN, eventually, publish, received, resolved
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -367,7 +367,7 @@ async def test_the_quota_starts_from_what_the_store_keeps_today(
     clickhouse: Client, agency: str
 ) -> None:
     # Catches: a restart forgetting what was kept today (each restart would allow a new quota).
-    from services.ingest.writer import EventWriter
+    from core.ingestion.writer import EventWriter
 
     at = datetime.now(UTC)
     letters = [

@@ -21,10 +21,10 @@ import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
+from core.messaging.nats_auth import inbox_prefix
+from core.messaging.nats_server import free_port, nats_server_binary
+from core.messaging.streams import ensure_streams
 from schemas.subjects import NATS_MAX_PAYLOAD
-from services.common.nats_auth import inbox_prefix
-from services.common.nats_server import free_port, nats_server_binary
-from services.common.streams import ensure_streams
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the compose and Grafana files")
 

@@ -10,8 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from core.messaging.nats_server import free_port
 from schemas import export
-from services.common.nats_server import free_port
 
 EXAMPLE = Path(export.__file__).parent / "v1" / "examples" / "dossier.received.json"
 
@@ -19,8 +19,8 @@ EXAMPLE = Path(export.__file__).parent / "v1" / "examples" / "dossier.received.j
 SEED = """
 import sys
 from datetime import UTC, datetime
-from services.storage.clickhouse import connect
-from services.storage.migrate import migrate
+from core.storage.clickhouse import connect
+from core.storage.migrate import migrate
 
 raw = open(sys.argv[2], "rb").read()
 client = connect(f"chdb://{sys.argv[1]}/clickhouse")
@@ -40,7 +40,7 @@ READ_STREAM = """
 import asyncio, json, sys
 from pathlib import Path
 import nats
-from services.common.nats_auth import start_embedded
+from core.messaging.nats_auth import start_embedded
 
 async def main():
     server, urls, _ = await start_embedded(Path(sys.argv[1]) / "nats", int(sys.argv[2]))
@@ -76,11 +76,11 @@ def test_dlq_replay_command_on_an_embedded_data_directory(tmp_path: Path) -> Non
         return done.stdout
 
     run("-c", textwrap.dedent(SEED), str(data), str(EXAMPLE))
-    dry = run("-m", "services.cli", "dlq", "replay", "--dry-run")
+    dry = run("-m", "motcua.cli", "dlq", "replay", "--dry-run")
     assert "would republish: 1" in dry and "still refused, invalid_json: 1" in dry
-    first = run("-m", "services.cli", "dlq", "replay", "--integrator", "STNMT")
+    first = run("-m", "motcua.cli", "dlq", "replay", "--integrator", "STNMT")
     assert "republished: 1" in first
-    second = run("-m", "services.cli", "dlq", "replay")
+    second = run("-m", "motcua.cli", "dlq", "replay")
     assert "1 dead letters not replayed before" in second and "republished: 0" in second
 
     stream = json.loads(run("-c", textwrap.dedent(READ_STREAM), str(data), str(port)))

@@ -13,11 +13,11 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from core.plans.loader import load_plans
+from core.storage import pool as pool_module
+from core.storage.clickhouse import connect
+from core.storage.pool import pooled
 from services.api.admission import Admission
-from services.plans.loader import load_plans
-from services.storage import pool as pool_module
-from services.storage.clickhouse import connect
-from services.storage.pool import pooled
 from tests.helpers import TEST_ADMIN_HEADERS, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored
 from tests.test_targets_year import _api

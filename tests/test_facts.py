@@ -1,4 +1,4 @@
-"""The figures' read model (services/metrics/facts.py): facts that equal the fold of the parts,
+"""The figures' read model (core/figures/facts.py): facts that equal the fold of the parts,
 steps that can be repeated or interrupted, and queries whose limits the engine enforces."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.definitions import METRICS, TZ
-from services.metrics.facts import CURRENT, SHAPES, Refolder, catch_up
-from services.metrics.queries import Filters, Period, Read, consistently, metric_query
+from core.figures.definitions import METRICS, TZ
+from core.figures.facts import CURRENT, SHAPES, Refolder, catch_up
+from core.figures.queries import Filters, Period, Read, consistently, metric_query
+from core.storage.clickhouse import QueryLimits, connect
 from services.metrics.service import MetricsService
-from services.storage.clickhouse import QueryLimits, connect
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d
 from tests.test_replay import store

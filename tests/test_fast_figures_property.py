@@ -25,7 +25,7 @@ Catches, in a pre-folded facts table plus a live fold of what came after its wat
   dossiers whose due date passed, not those late only by a second supplement request);
 - the same dossier id under two agencies mixed up, a scope or filter applied to only one half.
 
-Without services.metrics.facts (commit eeced79) catch_up is a no-op and the test checks that the
+Without core.figures.facts (commit eeced79) catch_up is a no-op and the test checks that the
 oracle is a faithful copy of the SQL in use.
 """
 
@@ -47,15 +47,15 @@ from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from services.ingest.processor import EventRow, MessageMeta, process
-from services.ingest.writer import EventWriter
-from services.metrics import index766, report_ii06a, rules
-from services.metrics.queries import Filters, Period, metric_query
+from core.figures import index766, report_ii06a, rules
+from core.figures.queries import Filters, Period, metric_query
+from core.ingestion.processor import EventRow, MessageMeta, process
+from core.ingestion.writer import EventWriter
 from tests import reference_fold
 from tests.helpers import VN, dossier_event, feedback_event
 
 try:
-    from services.metrics.facts import catch_up
+    from core.figures.facts import catch_up
 except ImportError:  # before the facts tables exist, every answer is already a fold
 
     def catch_up(client: Client, settle_seconds: float = 0.0) -> int:

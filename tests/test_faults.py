@@ -35,9 +35,9 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from core.messaging.nats_server import EmbeddedNats, free_port
+from core.messaging.streams import ensure_streams
 from schemas.subjects import EVENTS_STREAM
-from services.common.nats_server import EmbeddedNats, free_port
-from services.common.streams import ensure_streams
 from tests.fault_figures import report
 from tests.helpers import VN, eventually, received, resolved
 
@@ -302,7 +302,7 @@ class Up:
         self.data.mkdir(parents=True, exist_ok=True)
         with (self.data.parent / "up.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up"],
+                [sys.executable, "-m", "motcua.cli", "up"],
                 env=env,
                 cwd=ROOT,
                 stdout=log,
@@ -358,7 +358,7 @@ async def drained(js: JetStreamContext) -> bool:
 
 _READ_STORE = """
 import json, sys
-from services.storage.clickhouse import connect
+from core.storage.clickhouse import connect
 c = connect(sys.argv[1])
 q = lambda sql: c.query(sql).result_rows
 json.dump({

@@ -24,9 +24,9 @@ import httpx
 import nats
 import pytest
 
-from services.common import nats_auth
-from services.common.nats_server import free_port, store_server
-from services.common.unshown import FILE as UNSHOWN
+from core.messaging import nats_auth
+from core.messaging.nats_server import free_port, store_server
+from core.unshown import FILE as UNSHOWN
 from tests.helpers import received
 from tests.test_pipeline import d
 
@@ -49,7 +49,7 @@ def up_env(data: Path, nats_port: int, api_port: int, **extra: str) -> dict[str,
 def refused(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """A `motcua up` expected to stop at its checks."""
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "up"],
+        [sys.executable, "-m", "motcua.cli", "up"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -78,7 +78,7 @@ class Up:
         self.out = out
         with out.open("wb") as stdout:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up"],
+                [sys.executable, "-m", "motcua.cli", "up"],
                 env=env,
                 cwd=ROOT,
                 stdout=stdout,

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.plans.forecast import Day, Target, burn_rates, evaluate
-from services.reference.calendar import WorkingCalendar
+from core.plans.forecast import Day, Target, burn_rates, evaluate
+from core.reference.calendar import WorkingCalendar
 
 CAL = WorkingCalendar.load()  # the shipped calendar: weekends, Tết and the other holidays
 LATE = Target("<", 0.02, min_count=30)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
-from services.grafana import export
-from services.grafana.dashboards import all_dashboards
-from services.grafana.model import (
+from tools.grafana import export
+from tools.grafana.dashboards import all_dashboards
+from tools.grafana.model import (
     API_DATASOURCE_TYPE,
     API_DATASOURCE_UID,
     DATASOURCE_TYPE,

@@ -19,23 +19,23 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.grafana.alerting import ALERT_RULES, TARGET_AT_RISK
-from services.grafana.api_panels import completeness_threshold
-from services.grafana.board_pipeline import pipeline
-from services.grafana.dashboards import all_dashboards
-from services.grafana.macros import (
+from core.figures.completeness import RECONCILIATION_COLUMNS
+from core.figures.definitions import METRICS
+from core.figures.queries import VN
+from tools.grafana.alerting import ALERT_RULES, TARGET_AT_RISK
+from tools.grafana.api_panels import completeness_threshold
+from tools.grafana.board_pipeline import pipeline
+from tools.grafana.dashboards import all_dashboards
+from tools.grafana.macros import (
     ALL,
     MacroError,
     TimeRange,
     VariableValue,
     expand,
 )
-from services.grafana.model import Query
-from services.grafana.panels import targets_table
-from services.grafana.plans import land_late_targets
-from services.metrics.completeness import RECONCILIATION_COLUMNS
-from services.metrics.definitions import METRICS
-from services.metrics.queries import VN
+from tools.grafana.model import Query
+from tools.grafana.panels import targets_table
+from tools.grafana.plans import land_late_targets
 
 LEVELS = ("province", "district", "commune")
 # (numerator, denominator) per agency; A2 is a district, so the level filter can be checked.
@@ -335,7 +335,7 @@ def test_every_query_runs_and_returns_its_columns(
 
 
 def test_agency_means_its_subtree_or_the_agency_alone(clickhouse: Client, seed: Seed) -> None:
-    # Catches: the board's agency filter drifting from the API's scope (services/metrics/scope):
+    # Catches: the board's agency filter drifting from the API's scope (core/figures/scope):
     # an agency without what lies under it, the switch to the agency alone ignored, or a tree
     # read at another date than the range's end (A2 joined A1's tree in 2020).
     query = targets_table("t").query

@@ -20,17 +20,17 @@ from typing import Any
 import pytest
 from grafana_client.client import GrafanaUnauthorizedError
 
-from services.cli import main
-from services.grafana.alerting import ALERT_RULES
-from services.grafana.dashboards import all_dashboards
-from services.grafana.model import (
+from motcua.cli import main
+from tools.grafana.alerting import ALERT_RULES
+from tools.grafana.dashboards import all_dashboards
+from tools.grafana.model import (
     API_DATASOURCE_TYPE,
     API_DATASOURCE_UID,
     DATASOURCE_TYPE,
     DATASOURCE_UID,
     FOLDER_UID,
 )
-from services.grafana.sync import sync
+from tools.grafana.sync import sync
 
 GRAFANA_DIR = Path(__file__).resolve().parents[1] / "deploy" / "grafana"
 TOKEN = "glsa_test_token"

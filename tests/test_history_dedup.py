@@ -18,7 +18,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.common.nats_server import EmbeddedNats, free_port
+from core.messaging.nats_server import EmbeddedNats, free_port
 from tests.helpers import eventually, received, resolved
 from tests.test_outages import _api, _up
 from tests.test_pipeline import d

@@ -17,11 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import export
-from schemas.asyncapi import DEAD_LETTER_REASONS
-from schemas.subjects import MAX_EVENT_BYTES, event_subject
-from schemas.v1.events import EVENT_TYPES
-from services.ingest.processor import (
+from core.ingestion.processor import (
     DEAD_LETTER_COLUMNS,
     EVENT_COLUMNS,
     DeadLetter,
@@ -29,6 +25,10 @@ from services.ingest.processor import (
     MessageMeta,
     process,
 )
+from schemas import export
+from schemas.asyncapi import DEAD_LETTER_REASONS
+from schemas.subjects import MAX_EVENT_BYTES, event_subject
+from schemas.v1.events import EVENT_TYPES
 
 pytestmark = pytest.mark.pure
 

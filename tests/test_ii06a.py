@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NatsClient
 from openpyxl import load_workbook
 
-from services.ingest.processor import EventRow, MessageMeta, process
-from services.ingest.writer import EventWriter
-from services.metrics import report_ii06a
-from services.metrics.queries import Period
+from core.figures import report_ii06a
+from core.figures.queries import Period
+from core.ingestion.processor import EventRow, MessageMeta, process
+from core.ingestion.writer import EventWriter
 from tests.helpers import VN, dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored
 
@@ -266,7 +266,7 @@ def test_ends_before_receipts_across_the_period_and_the_judging_instant(
     # Catches: the flows read from the day counts counting a dossier the report leaves out, one
     # whose end an integrator dated before its receipt: received in the period but finished
     # before it, or finished in the period but received after the judging instant.
-    from services.metrics import facts, rules
+    from core.figures import facts, rules
     from tests import reference_fold
 
     run = uuid.uuid4().hex[:8].upper()

@@ -13,11 +13,11 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from services.metrics import index766
-from services.metrics.facts import catch_up
-from services.metrics.index766 import INDICATORS, Indicator, score
-from services.metrics.queries import Period, calendar
-from services.metrics.rules import get
+from core.figures import index766
+from core.figures.facts import catch_up
+from core.figures.index766 import INDICATORS, Indicator, score
+from core.figures.queries import Period, calendar
+from core.figures.rules import get
 from tests import reference_fold
 from tests.helpers import VN, dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored

@@ -35,13 +35,13 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from core.ingestion.processor import DeadLetter, EventRow
+from core.ingestion.writer import EventWriter, WriteResult
+from core.messaging.nats_server import EmbeddedNats
 from schemas.subjects import EVENTS_STREAM
-from services.common.nats_server import EmbeddedNats
 from services.ingest.consumer import EventConsumer, consumer_config
 from services.ingest.pipeline import IngestPipeline, _Item
-from services.ingest.processor import DeadLetter, EventRow
 from services.ingest.settings import IngestSettings
-from services.ingest.writer import EventWriter, WriteResult
 from tests.helpers import eventually, received, resolved
 from tests.test_pipeline import d
 

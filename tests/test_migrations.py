@@ -9,12 +9,12 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.facts import catch_up
-from services.metrics.queries import Period, Read
-from services.reference.calendar import WorkingCalendar
-from services.reference.calendar_store import sync_calendar
-from services.storage.clickhouse import connect
-from services.storage.migrate import migrate
+from core.figures.facts import catch_up
+from core.figures.queries import Period, Read
+from core.reference.calendar import WorkingCalendar
+from core.reference.calendar_store import sync_calendar
+from core.storage.clickhouse import connect
+from core.storage.migrate import migrate
 from tests.helpers import VN, feedback_event, filed
 from tests.test_day_counts import answers
 from tests.test_replay import store

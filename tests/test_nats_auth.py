@@ -25,9 +25,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.errors import TimeoutError as NatsTimeout
 
-from services.common import nats_auth
-from services.common.nats_server import free_port, nats_server_binary
-from services.reference.seed import SEED_FILE
+from core.messaging import nats_auth
+from core.messaging.nats_server import free_port, nats_server_binary
+from core.reference.seed import SEED_FILE
 from tests.helpers import eventually, received
 from tests.test_pipeline import d, stored
 
@@ -145,7 +145,7 @@ async def test_integrator_publishes_for_its_agencies_only_and_its_events_are_sto
     # its own, services that lost the right to do their job under their own users (nothing
     # stored), an integrator added or revoked on disk but not in the running server, and the
     # ingest trusting a payload's agency over the subject it was allowed to publish on.
-    from services.runtime import Settings, embedded
+    from motcua.embedded import Settings, embedded
 
     settings = Settings(
         clickhouse_url=clickhouse_url,
@@ -242,7 +242,7 @@ async def _start_up(env: dict[str, str], log: Path, *args: str) -> Any:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.cli",
+        "motcua.cli",
         "up",
         *args,
         env=env,
@@ -271,7 +271,7 @@ async def _stop(proc: Any) -> str:
 
 def _motcua(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "motcua.cli", *args],
         env=env,
         capture_output=True,
         text=True,

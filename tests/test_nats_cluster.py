@@ -1,7 +1,7 @@
 """A three-node JetStream cluster under faults (issue 17, "Beyond one machine").
 
 Real components only, as in the fault suite (tests/test_faults.py, whose machinery this reuses):
-three nats-servers on loopback clustered by services/common/nats_cluster.py, the streams with
+three nats-servers on loopback clustered by core/messaging/nats_cluster.py, the streams with
 three replicas, `motcua up` as a subprocess given all three URLs, a publisher connected to all
 three that retries what was not acknowledged. Each fault test kills, restarts or cuts off nodes
 while the stream flows, then accounts for every event and every figure and reports a figures line
@@ -29,11 +29,11 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from core.messaging.nats_auth import connect_options, servers
+from core.messaging.nats_cluster import LocalCluster, node_name
+from core.messaging.nats_server import EmbeddedNats, free_port, nats_server_binary
+from core.messaging.streams import StreamReplicasRefused, ensure_streams
 from schemas.subjects import EVENTS_STREAM
-from services.common.nats_auth import connect_options, servers
-from services.common.nats_cluster import LocalCluster, node_name
-from services.common.nats_server import EmbeddedNats, free_port, nats_server_binary
-from services.common.streams import StreamReplicasRefused, ensure_streams
 from tests.fault_figures import report
 from tests.helpers import eventually, received
 from tests.test_deploy_files import fake_env, nats_conf_variables
@@ -555,7 +555,7 @@ async def test_up_with_a_local_three_node_cluster_survives_a_node(tmp_path: Path
     out = tmp_path / "up.out"
     with out.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up", "--nats-cluster", "3"],
+            [sys.executable, "-m", "motcua.cli", "up", "--nats-cluster", "3"],
             env=env,
             cwd=ROOT,
             stdout=log,

@@ -17,9 +17,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from services.common.nats_server import EmbeddedNats, free_port
-from services.ingest.processor import DeadLetter, EventRow
-from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
+from core.ingestion.processor import DeadLetter, EventRow
+from core.ingestion.writer import EventWriter, StoreUnavailable, WriteResult
+from core.messaging.nats_server import EmbeddedNats, free_port
 from tests.helpers import (
     TEST_ADMIN_HEADERS,
     TEST_ADMIN_KEY,
@@ -107,7 +107,7 @@ def _up(data: Path, nats_url: str, api_port: int, **settings: str) -> subprocess
         **settings,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up"],
+        [sys.executable, "-m", "motcua.cli", "up"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -19,10 +19,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from core.ingestion.reference_loader import read_catalog_file
+from core.plans.status import STATUS_COLUMNS
+from core.reference.seed import SEED_FILE
 from services.api.page.sparkline import sparkline
-from services.plans.status import STATUS_COLUMNS
-from services.reference.loader import read_catalog_file
-from services.reference.seed import SEED_FILE
 from tests.helpers import (
     HEADLESS_CHROMIUM,
     dossier_event,
@@ -301,7 +301,7 @@ async def test_targets_show_the_latest_status(system: Any, clickhouse: Client, a
     # words or threshold, and an agency page that 404s when the agency only has statuses.
     a = agency
     columns = list(STATUS_COLUMNS)
-    # What services/plans/status.py writes (migration 0012): at risk first, then missed.
+    # What core/plans/status.py writes (migration 0012): at risk first, then missed.
     clickhouse.insert(
         "target_status",
         [

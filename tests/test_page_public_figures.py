@@ -13,14 +13,14 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from core.figures.queries import Filters, Period, metric_query
+from core.plans import load_plans
+from core.plans.status import STATUS_COLUMNS
 from services.api.page import format as fmt
 from services.api.page.figures import Count, decided_feedback
 from services.api.page.targets import Status
 from services.api.page.targets_view import decided_value
 from services.api.page.view import IndexView
-from services.metrics.queries import Filters, Period, metric_query
-from services.plans import load_plans
-from services.plans.status import STATUS_COLUMNS
 from tests.helpers import TEST_ADMIN_HEADERS, VN, eventually, feedback_event, filed, publish
 from tests.test_page import card
 from tests.test_targets_year import _api
@@ -77,7 +77,7 @@ def month_cells(html: str, label: str) -> list[str]:
 
 def _status_row(a: str) -> list[Any]:
     """2022's feedback target for `a`, evaluated with all 218 items still within deadline (the
-    status written by services/plans/status.py: value 0, status on track)."""
+    status written by core/plans/status.py: value 0, status on track)."""
     evaluated = datetime(2022, 12, 20, tzinfo=UTC)
     values = {
         "evaluated_at": evaluated,

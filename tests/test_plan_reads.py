@@ -1,4 +1,4 @@
-"""What the plan evaluator reads (services/plans/status.py): each unit's seasonal factors come from
+"""What the plan evaluator reads (core/plans/status.py): each unit's seasonal factors come from
 its own agencies' previous year, read once per target, not once per unit; targets scoring one
 766 index over the same scope and period share one count of it."""
 
@@ -15,14 +15,14 @@ from typing import Any, cast
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.ingest.processor import EventRow, MessageMeta, process
-from services.ingest.writer import EventWriter
-from services.metrics.facts import catch_up
-from services.metrics.queries import calendar
-from services.plans import load_plans
-from services.plans.checks import AgencySpan, Reference
-from services.plans.model import DateRange
-from services.plans.status import Evaluator
+from core.figures.facts import catch_up
+from core.figures.queries import calendar
+from core.ingestion.processor import EventRow, MessageMeta, process
+from core.ingestion.writer import EventWriter
+from core.plans import load_plans
+from core.plans.checks import AgencySpan, Reference
+from core.plans.model import DateRange
+from core.plans.status import Evaluator
 from tests.helpers import VN, received, resolved
 
 _SEQ = itertools.count(1)
@@ -168,7 +168,7 @@ def test_targets_on_one_index_scope_and_period_share_one_count_of_it(
     # Catches: the index's counts (a year or more of dossiers each) read once per target that
     # scores one of its indicators (three shipped targets: ~2 s of a cold evaluation at 10M),
     # and a shared count that changes any status.
-    from services.metrics.index766 import INDICATORS
+    from core.figures.index766 import INDICATORS
 
     run = uuid.uuid4().hex[:6].upper()
     a = f"SI{run}"

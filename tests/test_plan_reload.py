@@ -1,4 +1,4 @@
-"""A plan file added, corrected, broken or removed while the system runs (services/plans/source.py):
+"""A plan file added, corrected, broken or removed while the system runs (core/plans/source.py):
 taken without a restart; a broken file changes nothing and says why; the alerts of a removed
 plan are resolved, not left firing for ever."""
 
@@ -14,10 +14,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from core.plans.checks import AgencySpan, Reference
+from core.plans.monitor import PlanMonitor
+from core.plans.source import PlanSource
 from services.metrics.service import MetricsService
-from services.plans.checks import AgencySpan, Reference
-from services.plans.monitor import PlanMonitor
-from services.plans.source import PlanSource
 from tests.helpers import TEST_ADMIN_HEADERS, VN, eventually, publish, received, resolved
 from tests.test_pipeline import stored
 from tests.test_targets_year import _api

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from services.metrics.definitions import METRICS
-from services.metrics.index766 import INDICATORS
-from services.plans import PLANS_DIR_ENV, Plan, PlanError, load_plans
-from services.plans.model import INDEX766_PREFIX, DateRange
+from core.figures.definitions import METRICS
+from core.figures.index766 import INDICATORS
+from core.plans import PLANS_DIR_ENV, Plan, PlanError, load_plans
+from core.plans.model import INDEX766_PREFIX, DateRange
 
 pytestmark = pytest.mark.pure
 
@@ -368,7 +368,7 @@ def test_plans_check_command_says_file_line_and_exits_1(tmp_path: Path) -> None:
 
     def run(*files: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "services.cli", "plans", "check", *map(str, files)],
+            [sys.executable, "-m", "motcua.cli", "plans", "check", *map(str, files)],
             capture_output=True,
             text=True,
             env={k: v for k, v in os.environ.items() if k != PLANS_DIR_ENV},

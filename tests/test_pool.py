@@ -1,4 +1,4 @@
-"""The API's client pool (services/storage/pool.py) on a real embedded store."""
+"""The API's client pool (core/storage/pool.py) on a real embedded store."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import cast
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.storage.clickhouse import connect
-from services.storage.pool import ClientPool, pooled, run_all
+from core.storage.clickhouse import connect
+from core.storage.pool import ClientPool, pooled, run_all
 
 
 def test_a_pool_answers_in_order_never_opens_more_than_its_size_and_does_not_deadlock_nested(
@@ -61,7 +61,7 @@ def test_one_view_reads_each_reference_stamp_once_also_on_the_pools_threads(
     # Catches: a page asking the store for the org tree's stamp once per figure (nine times),
     # and the pool's threads not seeing the page's view (each would read its own stamp, and
     # two figures of one page could see two states of the reference data).
-    from services.reference import memo
+    from core.reference import memo
 
     stamps: list[str] = []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.nats_server import EmbeddedNats
+from core.messaging.nats_server import EmbeddedNats
 
 
 def _mode(path: Path) -> int:
@@ -25,7 +25,7 @@ def test_a_new_and_an_existing_chdb_store_are_owner_only(tmp_path: Path) -> None
     old.mkdir(mode=0o755)
     old.chmod(0o755)
     code = (
-        "import sys; from services.storage.clickhouse import connect\n"
+        "import sys; from core.storage.clickhouse import connect\n"
         "for p in sys.argv[1:]: connect(f'chdb://{p}').close()"
     )
     subprocess.run([sys.executable, "-c", code, str(new), str(old)], check=True, timeout=120)

@@ -1,5 +1,5 @@
 """The compose process split, `motcua migrate`, `ingest`, `metrics` and `api`, each a subprocess
-started as compose starts it (services/processes.py), with a real nats-server.
+started as compose starts it (motcua/processes.py), with a real nats-server.
 
 One chDB directory stands in for the ClickHouse server, which cannot run here. chDB opens a
 directory in one process at a time, so the services run one after the other, where compose runs
@@ -24,7 +24,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from services.common.nats_server import EmbeddedNats, free_port
+from core.messaging.nats_server import EmbeddedNats, free_port
 from tests.helpers import TEST_ADMIN_HEADERS, TEST_ADMIN_KEY, VN, eventually, received, resolved
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -59,7 +59,7 @@ class Process:
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", *args],
+                [sys.executable, "-m", "motcua.cli", *args],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -81,7 +81,7 @@ async def test_migrate_ingest_metrics_api_each_in_its_own_process(
     tmp_path: Path, own_nats: tuple[EmbeddedNats, NatsClient]
 ) -> None:
     # Catches: a service that only works inside `motcua up` (settings, connections or plans
-    # wired there and not in services/processes.py), an API that cannot check the bootstrap key
+    # wired there and not in motcua/processes.py), an API that cannot check the bootstrap key
     # `motcua migrate` stored, one that writes keys through its read-only store, and a metrics
     # process that ignores MOTCUA_PLANS_DIR or cannot publish its alerts.
     server, nc = own_nats

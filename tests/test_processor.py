@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.ingest.processor import (
+from core.ingestion.processor import (
     DEAD_LETTER_COLUMNS,
     EVENT_COLUMNS,
     DeadLetter,

@@ -17,6 +17,22 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from core.ingestion.processor import DeadLetter, MessageMeta
+from core.ingestion.reference import (
+    AGENCY_COLUMNS,
+    PROCEDURE_COLUMNS,
+    REFERENCE_DURABLE,
+    ReferenceRow,
+    process_reference,
+    store_batch,
+)
+from core.ingestion.reference_loader import CatalogFileError, events_from_data, read_catalog_file
+from core.ingestion.writer import StoreUnavailable
+from core.messaging.nats_server import EmbeddedNats, free_port
+from core.messaging.streams import ensure_streams
+from core.reference.catalog import Catalog
+from core.reference.org_tree import OrgTree
+from core.reference.seed import SEED_FILE, seed_if_empty
 from schemas import export
 from schemas.asyncapi import DEAD_LETTER_REASONS
 from schemas.subjects import (
@@ -27,24 +43,8 @@ from schemas.subjects import (
     reference_subject,
 )
 from schemas.v1.reference import REFERENCE_TYPES, parse_reference
-from services.common.nats_server import EmbeddedNats, free_port
-from services.common.streams import ensure_streams
-from services.ingest.processor import DeadLetter, MessageMeta
-from services.ingest.reference import (
-    AGENCY_COLUMNS,
-    PROCEDURE_COLUMNS,
-    REFERENCE_DURABLE,
-    ReferenceRow,
-    process_reference,
-    store_batch,
-)
-from services.ingest.writer import StoreUnavailable
-from services.reference.catalog import Catalog
-from services.reference.loader import CatalogFileError, events_from_data, read_catalog_file
-from services.reference.org_tree import OrgTree
-from services.reference.seed import SEED_FILE, seed_if_empty
-from services.simulator.catalog import AGENCIES, PROCEDURES
 from tests.helpers import eventually
+from tools.simulator.catalog import AGENCIES, PROCEDURES
 
 V1 = Path(export.__file__).parent / "v1"
 EXAMPLES = sorted((V1 / "examples" / "reference").glob("*.json"))
@@ -482,7 +482,7 @@ async def test_motcua_up_seeds_khanh_hoa_once(
 
 def _motcua(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "motcua.cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -579,7 +579,7 @@ async def test_replay_from_the_stream_brings_reference_data_back_to_a_fresh_stor
         [
             sys.executable,
             "-c",
-            "from services.storage.clickhouse import connect; import sys; "
+            "from core.storage.clickhouse import connect; import sys; "
             "c = connect(sys.argv[1]); "
             "print(c.query('SELECT name FROM agencies_current').result_rows)",
             f"chdb://{tmp_path / 'data' / 'clickhouse'}",

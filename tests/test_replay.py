@@ -15,15 +15,15 @@ import nats
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from services.common.nats_server import EmbeddedNats, free_port
-from services.common.streams import ensure_streams
-from services.ingest.processor import EventRow, MessageMeta, process
-from services.ingest.writer import EventWriter
-from services.metrics import report_ii06a
-from services.metrics.definitions import METRICS
-from services.metrics.facts import replay_all
-from services.metrics.queries import Period, metric_query
-from services.storage.replay import derived_views
+from core.figures import report_ii06a
+from core.figures.definitions import METRICS
+from core.figures.facts import replay_all
+from core.figures.queries import Period, metric_query
+from core.ingestion.processor import EventRow, MessageMeta, process
+from core.ingestion.writer import EventWriter
+from core.messaging.nats_server import EmbeddedNats, free_port
+from core.messaging.streams import ensure_streams
+from core.storage.replay import derived_views
 from tests.helpers import publish, received, resolved
 from tests.test_pipeline import d
 
@@ -108,7 +108,7 @@ async def test_replay_from_the_stream_fills_a_fresh_store(tmp_path: Path) -> Non
         }
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "services.cli", "replay", "--from-stream"],
+            [sys.executable, "-m", "motcua.cli", "replay", "--from-stream"],
             env=env,
             capture_output=True,
             text=True,

@@ -9,7 +9,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from services.metrics import rules
+from core.figures import rules
 from tests.helpers import dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored
 

@@ -20,13 +20,13 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from services.metrics.feeds import FeedMonitor, FeedRule
-from services.metrics.feeds.alerts import OpenFeedAlert, transitions
-from services.metrics.feeds.judge import judge_volume, judged_day, window
+from core.feeds import FeedMonitor, FeedRule
+from core.feeds.alerts import OpenFeedAlert, transitions
+from core.feeds.judge import judge_volume, judged_day, window
+from core.plans.alerts import OpenAlert, withdrawn
+from core.reference.calendar import WorkingCalendar
+from motcua.embedded import jetstream_publisher
 from services.metrics.service import MetricsService
-from services.plans.alerts import OpenAlert, withdrawn
-from services.reference.calendar import WorkingCalendar
-from services.runtime import jetstream_publisher
 from tests.helpers import VN, eventually, publish, received
 
 RULE = FeedRule(days=8, min_days=5, ratio=0.2, min_volume=10, grace=timedelta(hours=6))

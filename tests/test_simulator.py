@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from core.reference.calendar import WorkingCalendar
+from motcua.cli import build_parser
 from schemas.subjects import parse_subject
 from schemas.v1.events import (
     Channel,
@@ -24,10 +26,8 @@ from schemas.v1.events import (
     Level,
     parse_event,
 )
-from services.cli import build_parser
-from services.reference.calendar import WorkingCalendar
-from services.simulator import publisher, workdays
-from services.simulator.catalog import (
+from tools.simulator import publisher, workdays
+from tools.simulator.catalog import (
     AGENCIES,
     CHANNEL_LABELS,
     DOMAIN_LABELS,
@@ -38,10 +38,10 @@ from services.simulator.catalog import (
     procedures_for,
     read_seed,
 )
-from services.simulator.lifecycle import dossier_lifecycle, feedback_lifecycle
-from services.simulator.model import Timeline, arrivals, generate
-from services.simulator.publisher import publish_events, run_simulator
-from services.simulator.workdays import ICT, add_working_days
+from tools.simulator.lifecycle import dossier_lifecycle, feedback_lifecycle
+from tools.simulator.model import Timeline, arrivals, generate
+from tools.simulator.publisher import publish_events, run_simulator
+from tools.simulator.workdays import ICT, add_working_days
 
 pytestmark = pytest.mark.pure
 

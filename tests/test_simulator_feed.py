@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from core.messaging.nats_server import EmbeddedNats
+from motcua.cli import _simulate_options, build_parser
 from schemas.subjects import EVENTS_STREAM
 from schemas.v1.events import (
     MANIFEST_MAX_IDS,
@@ -25,10 +27,9 @@ from schemas.v1.events import (
     ManifestDaily,
     parse_event,
 )
-from services.cli import _simulate_options, build_parser
-from services.common.nats_server import EmbeddedNats
-from services.simulator.catalog import agency_by_code, procedure_by_code
-from services.simulator.faults import (
+from tests.test_simulator import FakeJetStream
+from tools.simulator.catalog import agency_by_code, procedure_by_code
+from tools.simulator.faults import (
     FaultPlan,
     Faults,
     LostBatch,
@@ -36,13 +37,12 @@ from services.simulator.faults import (
     parse_lost_batch,
     parse_silence,
 )
-from services.simulator.feed import Feed
-from services.simulator.lifecycle import dossier_lifecycle
-from services.simulator.manifests import Ledger, manifest_time
-from services.simulator.model import generate
-from services.simulator.publisher import history_start, run_simulator
-from services.simulator.workdays import ICT
-from tests.test_simulator import FakeJetStream
+from tools.simulator.feed import Feed
+from tools.simulator.lifecycle import dossier_lifecycle
+from tools.simulator.manifests import Ledger, manifest_time
+from tools.simulator.model import generate
+from tools.simulator.publisher import history_start, run_simulator
+from tools.simulator.workdays import ICT
 
 # Two weeks around Tết 2026 (holidays 14-22/2): working days, a weekend and holidays with nothing.
 START = datetime(2026, 2, 9, tzinfo=ICT)

@@ -82,7 +82,7 @@ def _freeze(dirs: list[str], frozen: bool) -> None:
 
 
 def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
-    from services.ingest.processor import EventRow, MessageMeta, process
+    from core.ingestion.processor import EventRow, MessageMeta, process
     from tests.helpers import received
 
     at = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -101,9 +101,9 @@ def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
 
 def _reference_dead(n: int, seq0: int) -> list[object]:
     """`n` reference messages the ingest refuses (not JSON)."""
+    from core.ingestion.processor import DeadLetter, MessageMeta
+    from core.ingestion.reference import process_reference
     from schemas.subjects import reference_subject
-    from services.ingest.processor import DeadLetter, MessageMeta
-    from services.ingest.reference import process_reference
 
     at = datetime(2026, 3, 2, 9, tzinfo=UTC)
     dead = [
@@ -118,10 +118,10 @@ def _reference_dead(n: int, seq0: int) -> list[object]:
 
 
 def main(table: str, store: str) -> None:
-    from services.ingest.reference_writer import ReferenceWriter
-    from services.ingest.writer import EventWriter, StoreUnavailable
-    from services.storage.clickhouse import connect
-    from services.storage.migrate import migrate
+    from core.ingestion.reference_writer import ReferenceWriter
+    from core.ingestion.writer import EventWriter, StoreUnavailable
+    from core.storage.clickhouse import connect
+    from core.storage.migrate import migrate
 
     client = connect(f"chdb://{store}")
     migrate(client)

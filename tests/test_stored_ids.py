@@ -10,9 +10,9 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from services.ingest.processor import PAYLOAD, EventRow, MessageMeta, payload_digest, process
-from services.ingest.writer import EventWriter
-from services.storage.migrate import migrate
+from core.ingestion.processor import PAYLOAD, EventRow, MessageMeta, payload_digest, process
+from core.ingestion.writer import EventWriter
+from core.storage.migrate import migrate
 from tests.helpers import received
 from tests.test_migrations import fresh_store
 from tests.test_pipeline import d

@@ -12,9 +12,9 @@ import httpx
 from clickhouse_connect.driver.client import Client
 from openpyxl import load_workbook
 
+from core.plans import load_plans
+from core.plans.status import STATUS_COLUMNS
 from services.api.targets_table import HEADINGS, NOT_EVALUATED, rows
-from services.plans import load_plans
-from services.plans.status import STATUS_COLUMNS
 from tests.test_page import _status_row, on_session_loop
 
 PLAN = "kh-7860-2022@1"

@@ -23,14 +23,14 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
+from core.messaging.nats_server import free_port
+from core.plans import load_plans
+from core.plans.checks import AgencySpan, Reference
+from core.plans.monitor import PlanMonitor
+from core.plans.status import TargetStatus
+from core.reference.calendar import WorkingCalendar
 from services.api.app import create_app
 from services.api.deps import ApiContext
-from services.common.nats_server import free_port
-from services.plans import load_plans
-from services.plans.checks import AgencySpan, Reference
-from services.plans.monitor import PlanMonitor
-from services.plans.status import TargetStatus
-from services.reference.calendar import WorkingCalendar
 from tests.helpers import (
     TEST_ADMIN_HEADERS,
     VN,

@@ -9,9 +9,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from services.metrics import rules
-from services.metrics.queries import Filters, Period, metric_query
-from services.reference.calendar import WorkingCalendar
+from core.figures import rules
+from core.figures.queries import Filters, Period, metric_query
+from core.reference.calendar import WorkingCalendar
 from tests.helpers import (
     VN,
     dossier_event,

@@ -24,7 +24,7 @@ def motcua_up(
     env = child_env(ROOT, data_dir=str(tmp / "data"), api_port=str(api_port), **settings)
     with (tmp / "up.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
+            [sys.executable, "-m", "motcua.cli", "up"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

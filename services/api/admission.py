@@ -8,7 +8,7 @@ it kept computing long after the clients had given up. Now:
 - `in_flight` keyed requests run in all; one queued longer than `queue_seconds` gets 503, with
   Retry-After;
 - when a request's client disconnects, its remaining queries are refused before they start
-  (services/storage/pool.py, Abandoned) and the request ends with 499, which nobody reads.
+  (core/storage/pool.py, Abandoned) and the request ends with 499, which nobody reads.
 
 The key is identified by what the client presents, before it is checked: a flood of made-up
 keys is answered 401 by the role check, each holding a slot for that long only. The open routes
@@ -34,8 +34,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.storage.pool import abandon_with
 from services.api.auth import presented_key
-from services.storage.pool import abandon_with
 
 # The keyed routes; everything else is open (services/api/auth.py ROUTE_ROLES).
 _KEYED_PREFIX = "/v1/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from core.storage.pool import Abandoned
 from services.api import page
 from services.api.admission import Admitted
 from services.api.auth import authorize, secured_openapi
@@ -25,7 +26,6 @@ from services.api.routes import (
     targets,
     trails,
 )
-from services.storage.pool import Abandoned
 
 
 def create_app(context: ApiContext) -> FastAPI:

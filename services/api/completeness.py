@@ -2,7 +2,7 @@
 (issue 18): what the source systems reported in their daily manifests against what motcua holds,
 over the figure's period and agency scope, judged at the figure's instant.
 
-One query per answer (services/metrics/completeness.py summary_by_agency), run beside the
+One query per answer (core/figures/completeness.py summary_by_agency), run beside the
 figure's own reads, never per row or group: the answer keeps it per agency, so a group, or an
 agency with its subtree, is summed from it.
 
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from core.figures.completeness import Completeness, ScopeCompleteness, summary_by_agency
+from core.figures.queries import VN
 from services.api.schemas import Completeness as CompletenessOut
-from services.metrics.completeness import Completeness, ScopeCompleteness, summary_by_agency
-from services.metrics.queries import VN
 
 if TYPE_CHECKING:  # only a type here: deps imports the page, which imports this module
     from services.api.deps import ApiContext

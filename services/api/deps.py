@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Request
 
+from core.plans.model import Plan
 from services.api.admission import Admission
 from services.api.keys import KeyStore
 from services.api.page.cache import PageCache
-from services.plans.model import Plan
 
 if TYPE_CHECKING:
+    from core.ingestion.dlq import ReplayReport
     from services.api.completeness import CompletenessCache
-    from services.ingest.dlq import ReplayReport
 
 
 @dataclass
@@ -32,7 +32,7 @@ class ApiContext:
     ingest_stats: Callable[[], Any] | None = None
     metrics_status: Callable[[], Any] | None = None
     trigger_metrics: Callable[[], None] | None = None
-    # `motcua dlq replay` inside this process (services/ingest/dlq.py, keyword arguments
+    # `motcua dlq replay` inside this process (core/ingestion/dlq.py, keyword arguments
     # integrator, reason, since, dry_run); None where the API may not write (compose).
     replay_dead_letters: Callable[..., Awaitable[ReplayReport]] | None = None
     # The plans the targets are read against; None: load the packaged ones and $MOTCUA_PLANS_DIR
@@ -54,7 +54,7 @@ class ApiContext:
     completeness_cache: CompletenessCache | None = None
 
     def get_plans(self) -> Mapping[str, Plan]:
-        from services.plans.source import PlanSource
+        from core.plans.source import PlanSource
 
         if self.plans is None:
             self.plans = PlanSource()

@@ -12,9 +12,9 @@ from clickhouse_connect.driver.client import Client
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from core.figures.queries import MetricQuery
+from core.storage.pool import Abandoned
 from services.api.exports import csv_piece, csv_stream_response
-from services.metrics.queries import MetricQuery
-from services.storage.pool import Abandoned
 
 Part = Literal["numerator", "denominator"]
 
@@ -131,7 +131,7 @@ def csv_items(
 
     The request keeps its admission slot while it streams. Its client going away stops the
     reads: the stream is cancelled at the next chunk, and a chunk that starts after that is
-    refused (services/storage/pool.py, Abandoned). A query failing halfway closes the
+    refused (core/storage/pool.py, Abandoned). A query failing halfway closes the
     connection without the end of the chunked body, so no client takes the file as whole."""
     stem = f"{query.metric.id}_{part}"
     return csv_stream_response(stem, _pieces(query, client, part, chunk, max_rows))

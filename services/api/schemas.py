@@ -20,7 +20,7 @@ class MetricDefinition(BaseModel):
 
 class Completeness(BaseModel):
     """How complete a figure's population is: the dossiers the source systems reported in their
-    daily manifests against what motcua holds (services/metrics/completeness.py, issue 18)."""
+    daily manifests against what motcua holds (core/figures/completeness.py, issue 18)."""
 
     reported: int = Field(
         description="Dossiers received that the source systems reported, over the agency-days "
@@ -158,7 +158,7 @@ ReconciliationStatus = Literal["matched", "missing", "extra", "missing_and_extra
 
 class ReconciliationDay(BaseModel):
     """One agency-day with a manifest: the source's counts against motcua's, as last judged by
-    `as_of` (services/metrics/completeness.py)."""
+    `as_of` (core/figures/completeness.py)."""
 
     agency_code: str
     agency_name: str = Field(description="From the org tree of the period's end; else the code")

@@ -29,9 +29,9 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from core.ingestion.processor import DeadLetter
 from schemas.subjects import DLQ_STREAM, EVENTS_STREAM, EVENTS_SUBJECTS, dead_letter_subject
 from services.ingest.pipeline import IngestPipeline
-from services.ingest.processor import DeadLetter
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 
-from services.ingest.processor import (
+from core.ingestion.processor import (
     PAYLOAD,
     DeadLetter,
     EventRow,
@@ -28,8 +28,8 @@ from services.ingest.processor import (
     payload_digest,
     process,
 )
-from services.ingest.quota import DeadLetterQuota
-from services.ingest.writer import EventWriter, StoreUnavailable, WriteResult
+from core.ingestion.quota import DeadLetterQuota
+from core.ingestion.writer import EventWriter, StoreUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
 

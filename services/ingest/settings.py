@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import CommonSettings
+from core.settings import CommonSettings
 
 
 class IngestSettings(CommonSettings):

@@ -18,9 +18,10 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.completeness import Reconciler
-from services.metrics.definitions import METRICS
-from services.metrics.facts import (
+from core.feeds import FeedMonitor
+from core.figures.completeness import Reconciler
+from core.figures.definitions import METRICS
+from core.figures.facts import (
     CURRENT_SQL,
     ENTITIES,
     EPOCH,
@@ -31,12 +32,11 @@ from services.metrics.facts import (
     as_utc,
     watermark_sql,
 )
-from services.metrics.feeds import FeedMonitor
-from services.metrics.queries import VN, Filters, Period, Read, metric_query
-from services.plans.monitor import PlanMonitor
-from services.plans.source import PlanSource
-from services.reference.catalog import Catalog
-from services.storage.pool import Abandoned, abandon_with
+from core.figures.queries import VN, Filters, Period, Read, metric_query
+from core.plans.monitor import PlanMonitor
+from core.plans.source import PlanSource
+from core.reference.catalog import Catalog
+from core.storage.pool import Abandoned, abandon_with
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class MetricsStatus:
     # the agencies the last incremental cycle recomputed (at most a few dozen shown)
     last_agency_codes: list[str] = field(default_factory=list)
     last_error: str | None = None
-    # The refolder (services/metrics/facts.py): how far the facts are behind the parts.
+    # The refolder (core/figures/facts.py): how far the facts are behind the parts.
     refold_runs: int = 0
     refold_last_items: int = 0
     refold_last_seconds: float = 0.0
@@ -75,11 +75,11 @@ class MetricsStatus:
     plans_last_run_seconds: float = 0.0
     plans_last_transitions: int = 0
     plans_last_error: str | None = None
-    # The plan files (services/plans/source.py): what is in force, and why a changed file is not.
+    # The plan files (core/plans/source.py): what is in force, and why a changed file is not.
     plans_loaded: list[str] = field(default_factory=list)
     plans_loaded_at: datetime | None = None
     plans_file_error: str | None = None
-    # The feed monitor (silent feeds, missing manifests: services/metrics/feeds), when it runs.
+    # The feed monitor (silent feeds, missing manifests: core/feeds), when it runs.
     feeds_runs: int = 0
     feeds_last_run_at: datetime | None = None
     feeds_last_run_seconds: float = 0.0
@@ -87,7 +87,7 @@ class MetricsStatus:
     feeds_last_transitions: int = 0
     feeds_firing: int = 0
     feeds_last_error: str | None = None
-    # The reconciler (daily manifests against the stored dossiers: services/metrics/completeness)
+    # The reconciler (daily manifests against the stored dossiers: core/figures/completeness)
     reconcile_runs: int = 0
     reconcile_last_run_at: datetime | None = None
     reconcile_last_run_seconds: float = 0.0
@@ -152,7 +152,7 @@ class MetricsService:
         self._reconciled = False
         self._trigger = asyncio.Event()
         # Set by stop(): it ends the loops, and the queries of a computation in flight are
-        # refused from then on (services/storage/pool.py abandon_with; the runtime hands this
+        # refused from then on (core/storage/pool.py abandon_with; the runtime hands this
         # service checked clients), so a stop waits for one query, not a whole cycle (issue 14:
         # `motcua up` not exiting within 30 s of SIGINT while a 22 s cycle ran on a loaded
         # machine).

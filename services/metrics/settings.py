@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from services.common.settings import CommonSettings
+from core.settings import CommonSettings
 
 
 class MetricsSettings(CommonSettings):

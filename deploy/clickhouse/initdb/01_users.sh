@@ -21,7 +21,7 @@
 # the Grafana plugin's driver sets it on every query (without it: "Cannot modify
 # 'max_execution_time': Setting is locked"), and the API sets both it and max_memory_usage on
 # every query (MOTCUA_API_QUERY_SECONDS, MOTCUA_API_QUERY_MEMORY_MB), with short-circuit
-# evaluation off (services/storage/clickhouse.py READER_SETTINGS). MAX bounds what a client may
+# evaluation off (core/storage/clickhouse.py READER_SETTINGS). MAX bounds what a client may
 # ask for.
 # Re-running (CLICKHOUSE_ALWAYS_RUN_INITDB_SCRIPTS=1) recreates the entities and so rotates the
 # passwords; OR REPLACE drops grants, which is why the GRANTs follow their CREATEs.

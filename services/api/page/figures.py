@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from core.figures.completeness import Completeness, ScopeCompleteness
+from core.figures.queries import VN, Read
+from core.figures.scope import resolve
+from core.reference import memo
+from core.reference.org_tree import OrgTree
+from core.storage.pool import run_all
 from services.api.completeness import scope_completeness
 from services.api.deps import ApiContext
 from services.api.routes.index766 import Index766Evaluation, evaluate_index766
 from services.api.routes.metrics import metric_result_with_months
 from services.api.schemas import MetricResult
-from services.metrics.completeness import Completeness, ScopeCompleteness
-from services.metrics.queries import VN, Read
-from services.metrics.scope import resolve
-from services.reference import memo
-from services.reference.org_tree import OrgTree
-from services.storage.pool import run_all
 
 # The four rates the issue asks every agency to be judged on, in the order they are shown.
 PAGE_METRICS: tuple[str, ...] = (

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.figures.definitions import METRICS
+from core.figures.index766 import GROUPS
+from core.plans.forecast import STATUS_LABELS
 from services.api.page.figures import FEEDBACK, PAGE_METRICS, Count
 from services.api.page.scorecard import Scorecard
 from services.api.page.view import NOUNS, SHORT_LABELS, index_points, months
-from services.metrics.definitions import METRICS
-from services.metrics.index766 import GROUPS
-from services.plans.forecast import STATUS_LABELS
 
 TITLES = {
     "figures": "Số liệu theo cơ quan",

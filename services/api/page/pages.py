@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core.figures.definitions import METRICS
+from core.plans.model import Plan
 from services.api.page import format as fmt
 from services.api.page.figures import PAGE_METRICS, AgencyFigures, ProvinceFigures, Year
 from services.api.page.targets import Status, targets_in_year
@@ -34,8 +36,6 @@ from services.api.page.view import (
     name_of,
     trend_rows,
 )
-from services.metrics.definitions import METRICS
-from services.plans.model import Plan
 
 FIRST_YEAR = 2022  # the first plan (KH 7860/KH-UBND) and the first reference records
 

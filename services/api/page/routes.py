@@ -13,13 +13,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
+from core.figures.queries import VN
 from services.api.deps import ApiContext, Context
 from services.api.page.figures import OLDEST_YEAR, Year, agency_figures
 from services.api.page.pages import agency_page
 from services.api.page.render import render
 from services.api.page.scorecard import scorecard
 from services.api.page.targets import latest_statuses
-from services.metrics.queries import VN
 
 router = APIRouter(include_in_schema=False)
 
@@ -119,7 +119,7 @@ def agency(ctx: Context, agency_code: str, nam: YearParam = None) -> HTMLRespons
         figures = agency_figures(ctx, year, agency_code)
         statuses = latest_statuses(ctx.clickhouse, year.first, year.last, agency_code)
         # A code is shown when the org tree knows it or when it has figures or statuses: an
-        # integrator's own code still counts its dossiers (services.metrics.scope).
+        # integrator's own code still counts its dossiers (core.figures.scope).
         if agency_code not in figures.tree and not figures.has_data and not statuses:
             return not_found(f"Không tìm thấy cơ quan có mã “{agency_code}” trong năm {year.year}.")
         page = agency_page(figures, ctx.get_plans(), statuses, this_year)

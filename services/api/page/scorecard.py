@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+from core.plans.model import Plan
 from services.api.deps import ApiContext
 from services.api.page.figures import ProvinceFigures, Year, province_figures
 from services.api.page.pages import ProvincePage, province_page
 from services.api.page.targets import Status, latest_statuses
-from services.plans.model import Plan
 
 T = TypeVar("T")
 

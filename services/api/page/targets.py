@@ -1,5 +1,5 @@
 """Where the plans' targets stand, for the page: the latest evaluation of each target, agency and
-period (services/plans/status.py writes them to `target_status`), beside the plan's own words.
+period (core/plans/status.py writes them to `target_status`), beside the plan's own words.
 
 An evaluation is never updated in place: a new row is written when anything changes, so the
 current status is the row with the latest `evaluated_at` (argMax), read as one tuple so that a
@@ -14,9 +14,9 @@ from datetime import date, datetime
 
 from clickhouse_connect.driver.client import Client
 
-from services.metrics.queries import utc
-from services.plans.forecast import STATUS_LABELS
-from services.plans.model import Plan, Target
+from core.figures.queries import utc
+from core.plans.forecast import STATUS_LABELS
+from core.plans.model import Plan, Target
 
 # Worst first: a reader looks for what needs action.
 STATUS_ORDER: tuple[str, ...] = ("missed", "at_risk", "on_track", "met", "insufficient_data")

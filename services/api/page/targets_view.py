@@ -9,11 +9,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from core.figures.definitions import METRICS
+from core.plans.forecast import STATUS_LABELS
+from core.plans.model import DateRange, Plan, Target
 from services.api.page import format as fmt
 from services.api.page.targets import STATUS_ORDER, Status, TargetStatuses
-from services.metrics.definitions import METRICS
-from services.plans.forecast import STATUS_LABELS
-from services.plans.model import DateRange, Plan, Target
 
 NO_EVALUATION = "Chưa có đánh giá"
 _PERIOD_KINDS = {"year": "Hằng năm", "quarter": "Hằng quý", "month": "Hằng tháng"}
@@ -110,7 +110,7 @@ def value_text(target: Target, value: float) -> str:
 def decided_value(s: Status) -> float | None:
     """The status's figure over its decided items only. The stored value divides by every item,
     so feedback still within its answer deadline read as failures (issue 15); the status itself
-    already sets them aside (services/plans/forecast.py)."""
+    already sets them aside (core/plans/forecast.py)."""
     if not s.pending:
         return s.value
     decided = s.denominator - s.pending

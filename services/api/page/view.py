@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from core.figures.completeness import Completeness
+from core.figures.definitions import METRICS
+from core.reference.org_tree import OrgTree
 from services.api.page import format as fmt
 from services.api.page.figures import PAGE_METRICS, Count, Provenance, Year
 from services.api.page.sparkline import Sparkline, sparkline
-from services.metrics.completeness import Completeness
-from services.metrics.definitions import METRICS
-from services.reference.org_tree import OrgTree
 
 # Short column headings for a phone-wide table; the full label is in each heading's title and
 # in the cards above the table.

@@ -7,8 +7,8 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from core.storage.clickhouse import ping
 from services.api.deps import Context
-from services.storage.clickhouse import ping
 
 router = APIRouter(tags=["health"])
 

@@ -9,6 +9,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
+from core.figures import index766, rules
+from core.figures.completeness import Completeness, ScopeCompleteness
+from core.figures.queries import VN, MetricQueryError, Period, Read, calendar
+from core.figures.rules import RuleSet
+from core.figures.scope import Scope, resolve
+from core.reference.calendar import CalendarRangeError
+from core.reference.catalog import Catalog
+from core.storage.pool import run_all
 from services.api.completeness import scope_completeness
 from services.api.deps import ApiContext, Context
 from services.api.routes.metrics import (
@@ -21,14 +29,6 @@ from services.api.routes.metrics import (
     settled_as_of,
     split_list,
 )
-from services.metrics import index766, rules
-from services.metrics.completeness import Completeness, ScopeCompleteness
-from services.metrics.queries import VN, MetricQueryError, Period, Read, calendar
-from services.metrics.rules import RuleSet
-from services.metrics.scope import Scope, resolve
-from services.reference.calendar import CalendarRangeError
-from services.reference.catalog import Catalog
-from services.storage.pool import run_all
 
 router = APIRouter(prefix="/v1", tags=["index766"])
 

@@ -9,15 +9,10 @@ from typing import Annotated, Any, Literal
 from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, HTTPException, Query
 
-from services.api.completeness import out, scope_completeness
-from services.api.deps import ApiContext, Context
-from services.api.drilldown import ItemsPage, csv_items, labelled
-from services.api.exports import CSV_RESPONSES
-from services.api.schemas import MetricDefinition, MetricGroup, MetricResult, Provenance
-from services.metrics import rules
-from services.metrics.completeness import ScopeCompleteness
-from services.metrics.definitions import METRICS
-from services.metrics.queries import (
+from core.figures import rules
+from core.figures.completeness import ScopeCompleteness
+from core.figures.definitions import METRICS
+from core.figures.queries import (
     FIRST_INSTANT,
     VN,
     Filters,
@@ -30,9 +25,14 @@ from services.metrics.queries import (
     calendar,
     metric_query,
 )
-from services.metrics.scope import resolve
-from services.reference.catalog import Catalog
-from services.storage.pool import run_all
+from core.figures.scope import resolve
+from core.reference.catalog import Catalog
+from core.storage.pool import run_all
+from services.api.completeness import out, scope_completeness
+from services.api.deps import ApiContext, Context
+from services.api.drilldown import ItemsPage, csv_items, labelled
+from services.api.exports import CSV_RESPONSES
+from services.api.schemas import MetricDefinition, MetricGroup, MetricResult, Provenance
 
 # An insert stamps ingested_at a moment before its rows become visible: an as-of instant this
 # recent could still gain rows, so it is refused rather than answered unrepeatably.

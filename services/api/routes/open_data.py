@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
+from core.figures.queries import VN
 from services.api.auth import presented_key
 from services.api.deps import ApiContext, Context
 from services.api.exports import CSV_RESPONSES, to_csv
@@ -34,7 +35,6 @@ from services.api.page.open_targets import targets_table
 from services.api.page.pages import FIRST_YEAR
 from services.api.page.routes import CACHE_CONTROL
 from services.api.page.scorecard import Scorecard, scorecard
-from services.metrics.queries import VN
 
 _RATE_LIMITED = (
     "Quá nhiều yêu cầu dữ liệu mở từ địa chỉ này; hãy thử lại sau. "

@@ -50,7 +50,7 @@ def pipeline_status(ctx: Context) -> dict[str, Any]:
     }
 
 
-# The integrator of a dead letter is its subject's agency token (services/storage/migrations/
+# The integrator of a dead letter is its subject's agency token (core/storage/migrations/
 # 0014_dead_letters_by_integrator.sql): known even when the bytes are not JSON.
 _DEAD_LETTER_FILTER = (
     "({agency:Nullable(String)} IS NULL OR agency_code = {agency:Nullable(String)}) "

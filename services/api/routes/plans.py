@@ -1,6 +1,6 @@
 """POST /v1/plans:check (admin): a new plan file checked against the plans this process runs.
 
-Plans are files read at start (services/plans/); a new one ships by putting it in
+Plans are files read at start (core/plans/); a new one ships by putting it in
 $MOTCUA_PLANS_DIR and restarting. This route lets whoever writes one see, before that, whether
 it is valid (the same checks and the same file:line messages as at start) and how its targets
 read, without shell access to the server.
@@ -12,10 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from core.plans import PlanError, check_new_plan
+from core.plans.loader import MAX_PLAN_BYTES
 from services.api.deps import Context
 from services.api.routes.targets import plan_out, target_out
-from services.plans import PlanError, check_new_plan
-from services.plans.loader import MAX_PLAN_BYTES
 
 router = APIRouter(prefix="/v1", tags=["targets"])
 

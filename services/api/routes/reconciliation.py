@@ -1,6 +1,6 @@
 """The auditors' reconciliation with the source systems (issue 18): each agency-day's daily
 manifest against what motcua stored, as the metrics service's reconciler last judged it
-(services/metrics/completeness.py), as JSON, CSV or XLSX; and one day's missing and extra ids."""
+(core/figures/completeness.py), as JSON, CSV or XLSX; and one day's missing and extra ids."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from core.figures.completeness import LATEST_COLUMNS, STATUS_LABELS, day_ids, latest_sql
+from core.figures.queries import (
+    FIRST_DAY,
+    LAST_DAY,
+    VN,
+    MetricQueryError,
+    Period,
+    Read,
+    utc,
+)
+from core.figures.scope import Scope, resolve
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
 from services.api.routes.metrics import ListParam, RollupParam, settled_as_of, split_list
@@ -20,17 +31,6 @@ from services.api.schemas import (
     ReconciliationReport,
     ReconciliationTotals,
 )
-from services.metrics.completeness import LATEST_COLUMNS, STATUS_LABELS, day_ids, latest_sql
-from services.metrics.queries import (
-    FIRST_DAY,
-    LAST_DAY,
-    VN,
-    MetricQueryError,
-    Period,
-    Read,
-    utc,
-)
-from services.metrics.scope import Scope, resolve
 
 router = APIRouter(prefix="/v1/reconciliation", tags=["reconciliation"])
 

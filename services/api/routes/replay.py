@@ -1,7 +1,7 @@
 """POST /v1/dead-letters:replay (admin): `motcua dlq replay` over HTTP.
 
 The embedded store opens in one process only, so while `motcua up` runs the CLI cannot reach it;
-this route runs the same function (services/ingest/dlq.py) inside the running process: re-run
+this route runs the same function (core/ingestion/dlq.py) inside the running process: re-run
 the current processor on the selected dead letters and republish those that now pass, on their
 original subject with their original bytes, for the ingest to take like any other event. An API
 that reads through a read-only ClickHouse user (compose) answers 501 and names the command.

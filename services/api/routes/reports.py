@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
+from core.figures import report_ii06a, rules
+from core.figures.queries import FIRST_INSTANT, VN, MetricQueryError, Period, calendar
+from core.figures.scope import resolve
+from core.storage.pool import run_all
 from services.api.completeness import scope_completeness
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
 from services.api.routes.metrics import AS_OF_SETTLE, ListParam, RuleSetParam, split_list
-from services.metrics import report_ii06a, rules
-from services.metrics.queries import FIRST_INSTANT, VN, MetricQueryError, Period, calendar
-from services.metrics.scope import resolve
-from services.storage.pool import run_all
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

@@ -1,5 +1,5 @@
 """Plan targets and alerts: where every agency stands against every target, its history, and the
-alerts raised when a status turns (services/plans). Read from what the metrics service stored, so
+alerts raised when a status turns (core/plans). Read from what the metrics service stored, so
 the same question gets the same answer however often it is asked."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from core.figures.definitions import METRICS
+from core.figures.queries import VN, utc
+from core.plans.forecast import STATUS_LABELS
+from core.plans.model import DateRange, Plan, Target
+from core.plans.status import STATUS_COLUMNS
+from core.reference.org_tree import OrgTree
 from services.api import targets_table
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
 from services.api.routes.metrics import ListParam, split_list
-from services.metrics.definitions import METRICS
-from services.metrics.queries import VN, utc
-from services.plans.forecast import STATUS_LABELS
-from services.plans.model import DateRange, Plan, Target
-from services.plans.status import STATUS_COLUMNS
-from services.reference.org_tree import OrgTree
 
 router = APIRouter(prefix="/v1", tags=["targets"])
 

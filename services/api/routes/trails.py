@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
+from core.figures.queries import FIRST_INSTANT, LAST_INSTANT, utc
 from services.api.deps import Context
-from services.metrics.queries import FIRST_INSTANT, LAST_INSTANT, utc
 
 router = APIRouter(prefix="/v1", tags=["trails"])
 

@@ -1,0 +1,280 @@
+"""`motcua dlq replay`: re-run the current processor on stored dead letters after a fix.
+
+Design: a dead letter that now passes is **published again to MOTCUA_EVENTS, on its original
+subject and with its original bytes**, never inserted here. It then takes the one path every event
+takes: the ingest validates it, inserts it, acks only after the insert, and drops it if its
+`event_id` is already stored. So "append-only, ack only after insert, dedup by event_id" stay
+properties of one code path instead of being re-implemented by a side door, and the replayed event
+gets the same provenance (subject, new stream sequence, JetStream time) as any other.
+
+- `Nats-Msg-Id` is `<event_id>#replay`, not the event_id: the refused original used the event_id
+  and the stream would silently drop a republish inside its 2-hour duplicate window.
+- Before publishing, events whose `event_id` is already in `events` (the integrator re-published a
+  corrected event, or the dead letter was a `conflicting_duplicate`) are not published.
+- Each dead letter handled is recorded in `dead_letter_replays` after the stream acknowledged the
+  publish, so a second replay skips it. A crash between publish and record only means the next
+  replay publishes it again, which the ingest's dedup by event_id makes harmless (tested).
+- Dead letters that still fail stay as they are; their raw bytes are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from core.ingestion.processor import DeadLetter, EventRow, MessageMeta, process
+from schemas.subjects import EVENTS_PREFIX
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+    from nats.js import JetStreamContext
+
+Processor = Callable[[bytes, MessageMeta], EventRow | DeadLetter]
+
+REPLAY_COLUMNS = (
+    "subject",
+    "stream_seq",
+    "published_at",
+    "agency_code",
+    "event_id",
+    "outcome",
+    "replay_seq",
+)
+
+
+@dataclass
+class ReplayReport:
+    dry_run: bool
+    candidates: int = 0  # dead letters of the selection not replayed before
+    republished: int = 0  # published again (or, with dry_run, would be)
+    already_stored: int = 0  # pass now, but their event_id is stored already
+    expired: int = 0  # raw bytes blanked by the retention TTL: nothing to replay
+    still_refused: dict[str, int] = field(default_factory=dict)  # reason → count
+    event_ids: list[str] = field(default_factory=list)  # of the republished ones
+
+    def lines(self) -> list[str]:
+        verb = "would republish" if self.dry_run else "republished"
+        out = [
+            f"{self.candidates} dead letters not replayed before",
+            f"{verb}: {self.republished}",
+            f"already stored (not republished): {self.already_stored}",
+            f"raw bytes expired: {self.expired}",
+        ]
+        for reason, n in sorted(self.still_refused.items()):
+            out.append(f"still refused, {reason}: {n}")
+        return out
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    meta: MessageMeta
+    agency_code: str
+    raw: bytes
+
+
+def select(
+    client: Client,
+    *,
+    integrator: str | None = None,
+    reason: str | None = None,
+    since: datetime | None = None,
+) -> list[_Candidate]:
+    """Dead letters of event subjects, not yet replayed, oldest first."""
+    rows = client.query(
+        "SELECT subject, stream_seq, published_at, agency_code, raw FROM dead_letters FINAL "
+        "WHERE startsWith(subject, {prefix:String}) "
+        "AND (subject, stream_seq, published_at) NOT IN "
+        "(SELECT subject, stream_seq, published_at FROM dead_letter_replays) "
+        "AND ({integrator:Nullable(String)} IS NULL "
+        "     OR agency_code = {integrator:Nullable(String)}) "
+        "AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)}) "
+        "AND ({since:Nullable(DateTime64(3, 'UTC'))} IS NULL "
+        "     OR dead_lettered_at >= {since:Nullable(DateTime64(3, 'UTC'))}) "
+        "ORDER BY published_at, stream_seq",
+        parameters={
+            "prefix": EVENTS_PREFIX + ".",
+            "integrator": integrator,
+            "reason": reason,
+            "since": since,
+        },
+        column_formats={"raw": "bytes"},
+    ).result_rows
+    return [
+        _Candidate(MessageMeta(subject, seq, _aware(at)), agency, bytes(raw))
+        for subject, seq, at, agency, raw in rows
+    ]
+
+
+async def replay_dead_letters(
+    client: Client,
+    js: JetStreamContext | None,
+    *,
+    integrator: str | None = None,
+    reason: str | None = None,
+    since: datetime | None = None,
+    dry_run: bool = False,
+    processor: Processor = process,
+) -> ReplayReport:
+    """Re-run `processor` (the current one) on the selected dead letters; republish those that
+    pass and are not stored yet, and record every one handled. `js` may be None with dry_run."""
+    if js is None and not dry_run:
+        raise ValueError("a replay that is not a dry run needs a JetStream context")
+    candidates = await asyncio.to_thread(
+        select, client, integrator=integrator, reason=reason, since=since
+    )
+    report = ReplayReport(dry_run=dry_run, candidates=len(candidates))
+    refused: Counter[str] = Counter()
+    passing: list[tuple[_Candidate, str]] = []
+    for c in candidates:
+        if not c.raw:
+            report.expired += 1
+            continue
+        result = processor(c.raw, c.meta)
+        if isinstance(result, DeadLetter):
+            refused[result.reason] += 1
+        else:
+            passing.append((c, str(result.event.event_id)))
+    report.still_refused = dict(refused)
+    stored = await asyncio.to_thread(_stored_ids, client, [eid for _, eid in passing])
+    marks: list[tuple[Any, ...]] = []
+    published: dict[str, int] = {}  # event_id → stream sequence of its republish
+    for c, event_id in passing:
+        key = (c.meta.subject, c.meta.stream_seq, c.meta.published_at, c.agency_code, event_id)
+        if event_id in stored:
+            report.already_stored += 1
+            marks.append((*key, "already_stored", 0))
+            continue
+        if event_id not in published:  # the same event refused twice: publish it once
+            report.republished += 1
+            report.event_ids.append(event_id)
+            published[event_id] = 0 if js is None or dry_run else await _publish(js, c, event_id)
+        marks.append((*key, "republished", published[event_id]))
+    if marks and not dry_run:
+        await asyncio.to_thread(
+            client.insert, "dead_letter_replays", marks, column_names=list(REPLAY_COLUMNS)
+        )
+    return report
+
+
+async def _publish(js: JetStreamContext, c: _Candidate, event_id: str) -> int:
+    ack = await js.publish(
+        c.meta.subject,
+        c.raw,
+        headers={
+            "Nats-Msg-Id": f"{event_id}#replay",
+            "Motcua-Replay-Of": f"{c.meta.subject}#{c.meta.stream_seq}",
+        },
+    )
+    return int(ack.seq)
+
+
+def _stored_ids(client: Client, event_ids: Sequence[str]) -> set[str]:
+    if not event_ids:
+        return set()
+    rows = client.query(
+        "SELECT DISTINCT toString(event_id) FROM events WHERE event_id IN {ids:Array(UUID)}",
+        parameters={"ids": list(event_ids)},
+    ).result_rows
+    return {r[0] for r in rows}
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def parse_since(text: str) -> datetime:
+    """YYYY-MM-DD (midnight in Asia/Ho_Chi_Minh) or an ISO 8601 instant with an offset."""
+    from core.figures.queries import VN
+
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        at = datetime.fromisoformat(text)
+        if at.tzinfo is None:
+            raise argparse.ArgumentTypeError(f"{text!r}: give an offset, e.g. +07:00") from None
+        return at
+    return datetime(day.year, day.month, day.day, tzinfo=VN)
+
+
+# --- CLI: motcua dlq replay ---
+
+
+def _replay_command(args: argparse.Namespace) -> None:
+    from core.storage.clickhouse import connect
+    from core.storage.migrate import migrate
+    from motcua import embedded
+
+    settings = embedded.Settings()
+    url = settings.resolved_clickhouse_url()
+    try:
+        client = connect(url, create_database=True)
+    except Exception as exc:
+        raise SystemExit(
+            f"cannot open the store {url} ({exc}): an embedded (chDB) store opens in one process "
+            "only, so stop `motcua up` first; the republished events are ingested at its next start"
+        ) from exc
+    migrate(client, cluster=settings.clickhouse_cluster)
+    report = asyncio.run(_run_replay(settings, client, args))
+    print("\n".join(report.lines()))
+
+
+async def _run_replay(settings: Any, client: Client, args: argparse.Namespace) -> ReplayReport:
+    options: dict[str, Any] = {
+        "integrator": args.integrator,
+        "reason": args.reason,
+        "since": args.since,
+        "dry_run": args.dry_run,
+    }
+    if args.dry_run:
+        return await replay_dead_letters(client, None, **options)
+    import nats
+
+    from core.messaging.nats_auth import connect_options, servers, start_embedded
+
+    server = None
+    url = settings.nats_url
+    if not url:  # embedded mode: the stream lives under the data directory; open it ourselves
+        server, urls, notice = await start_embedded(settings.data_dir / "nats", settings.nats_port)
+        if notice:  # a data directory `motcua up` never ran on: its credentials, shown once
+            print(notice)
+        url = urls.admin
+    try:
+        nc = await nats.connect(
+            servers(url), connect_timeout=3, max_reconnect_attempts=1, **connect_options(url)
+        )
+        try:
+            if server:  # as `motcua up` would at start: the stream must exist to take the events
+                from core.messaging.streams import ensure_streams
+
+                await ensure_streams(nc.jetstream())
+            return await replay_dead_letters(client, nc.jetstream(), **options)
+        finally:
+            await nc.drain()
+    finally:
+        if server:
+            server.stop()
+
+
+def add_parser(sub: Any) -> None:
+    dlq = sub.add_parser("dlq", help="dead letters: replay them after a fix")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    replay = dlq_sub.add_parser(
+        "replay",
+        help="re-run the current processor on stored dead letters; republish those that pass",
+    )
+    replay.add_argument("--integrator", help="agency code of the dead letters' subject")
+    replay.add_argument("--reason", help="only dead letters with this reason, e.g. invalid_field")
+    replay.add_argument(
+        "--since",
+        type=parse_since,
+        help="dead-lettered at or after: YYYY-MM-DD (Vietnam) or ISO 8601 with an offset",
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="say what would happen; publish and record nothing"
+    )
+    replay.set_defaults(func=_replay_command)
