@@ -29,7 +29,7 @@ import httpx
 
 from bench.probes import process_cpu
 from bench.query_bench import ROOT, _out_path, _quantile, api_on_store
-from core.figures.queries import VN
+from core.zone import VN
 from tools.grafana import export
 from tools.grafana.model import API_DATASOURCE_UID
 

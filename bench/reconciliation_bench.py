@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from core.figures import completeness
-from core.figures.queries import VN, Read
+from core.figures.queries import Read
 from core.ingestion.processor import DeadLetter, MessageMeta, process
 from core.ingestion.writer import EventWriter
 from core.storage.clickhouse import connect
+from core.zone import VN
 
 _NS = uuid.UUID("5f0c54a4-8f0e-4f7e-9d55-3a0f6c1b7e21")
 

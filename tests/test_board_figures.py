@@ -37,7 +37,7 @@ import uvicorn
 from clickhouse_connect.driver.client import Client
 
 from core.figures.facts import catch_up
-from core.figures.queries import VN
+from core.zone import VN
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, Role

@@ -23,7 +23,14 @@ from core.storage.migrate import _RECORD, BACKFILLS, FILLS, available, migrate
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = "motcua"
 DATABASE = "motcua"
-READ_PATH = ("core/figures", "core/feeds", "core/plans", "services/metrics", "services/api", "tools/grafana")
+READ_PATH = (
+    "core/figures",
+    "core/feeds",
+    "core/plans",
+    "services/metrics",
+    "services/api",
+    "tools/grafana",
+)
 
 
 def cluster_form() -> list[str]:

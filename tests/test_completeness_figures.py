@@ -28,9 +28,10 @@ from clickhouse_connect.driver.client import Client
 
 from core.figures.completeness import RECONCILIATION_COLUMNS, evaluate, summary
 from core.figures.facts import catch_up
-from core.figures.queries import VN, Read
+from core.figures.queries import Read
 from core.storage.clickhouse import connect
 from core.storage.pool import pooled
+from core.zone import VN
 from services.api.app import create_app
 from services.api.deps import ApiContext
 from services.api.keys import KeyStore, Role

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from core.figures.definitions import METRICS, TZ
+from core.figures.definitions import METRICS
 from core.figures.facts import CURRENT, SHAPES, Refolder, catch_up
 from core.figures.queries import Filters, Period, Read, consistently, metric_query
 from core.storage.clickhouse import QueryLimits, connect
+from core.zone import TZ
 from services.metrics.service import MetricsService
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d

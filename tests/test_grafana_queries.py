@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from core.figures.completeness import RECONCILIATION_COLUMNS
 from core.figures.definitions import METRICS
-from core.figures.queries import VN
+from core.zone import VN
 from tools.grafana.alerting import ALERT_RULES, TARGET_AT_RISK
 from tools.grafana.api_panels import completeness_threshold
 from tools.grafana.board_pipeline import pipeline

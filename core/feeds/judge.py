@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Literal
 
-from core.figures.queries import VN
 from core.reference.calendar import WorkingCalendar
+from core.zone import VN
 from services.metrics.settings import MetricsSettings
 
 Feed = tuple[str, str]  # (source, agency_code)

@@ -31,10 +31,10 @@ from core.feeds.judge import (
     judged_day,
     window,
 )
-from core.figures.queries import VN
 from core.plans.alerts import Transition
 from core.plans.monitor import Publish, record_transition
 from core.reference.calendar import WorkingCalendar
+from core.zone import VN
 
 _DT = "DateTime64(3, 'UTC')"
 _AGENCIES = "(empty({agencies:Array(String)}) OR has({agencies:Array(String)}, agency_code))"

@@ -31,7 +31,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from core.figures.facts import SHAPES, Entity, watermark_sql
-from core.figures.queries import VN, Read, item_rows, part_month_of, used
+from core.figures.queries import Read, item_rows, part_month_of, used
+from core.zone import TZ_SQL, VN
 
 # How far back the open dossiers at a day's end are compared (reconciliation_days.stored_open).
 OPEN_WINDOW_DAYS = 45
@@ -72,7 +73,6 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 _DT = "DateTime64(3, 'UTC')"
-_TZ = "'Asia/Ho_Chi_Minh'"
 
 Key = tuple[str, date]
 
@@ -190,7 +190,7 @@ def stored_counts(
 SELECT agency_code, day, toInt64(count()) AS n,
     groupArrayIf(dossier_id, concat(agency_code, '|', toString(day)) IN {{id_keys:Array(String)}})
 FROM (
-    SELECT agency_code, dossier_id, toDate(received_at, {_TZ}) AS day
+    SELECT agency_code, dossier_id, toDate(received_at, {TZ_SQL}) AS day
     FROM ({received})
     GROUP BY agency_code, dossier_id, received_at HAVING sum(sign) > 0
 )
@@ -208,7 +208,7 @@ GROUP BY agency_code, day
         agencies,
     )
     end_sql = f"""
-SELECT agency_code, toDate(end_at, {_TZ}) AS day, toInt64(sum(sign))
+SELECT agency_code, toDate(end_at, {TZ_SQL}) AS day, toInt64(sum(sign))
 FROM ({finished})
 WHERE end_at >= {{lo:{_DT}}} AND end_at < {{hi:{_DT}}} AND {_IN_KEYS.format(day="day")}
 GROUP BY agency_code, day
@@ -232,7 +232,7 @@ GROUP BY agency_code, day
     fb_sql = f"""
 SELECT agency_code, day, toInt64(sumIf(sign, kind = 1)), toInt64(sumIf(sign, kind = 2))
 FROM (
-    SELECT agency_code, sign, k.1 AS kind, toDate(k.2, {_TZ}) AS day
+    SELECT agency_code, sign, k.1 AS kind, toDate(k.2, {TZ_SQL}) AS day
     FROM ({feedback})
     ARRAY JOIN [(1, filed_at), (2, answered_at)] AS k
     WHERE k.2 >= {{lo:{_DT}}} AND k.2 < {{hi:{_DT}}}
@@ -259,7 +259,7 @@ def _open_at_day_end(client: Client, keys: Sequence[Key], read: Read) -> dict[Ke
         agencies,
     )
     sql = f"""
-SELECT agency_code, toDate(subtractMilliseconds(e, 1), {_TZ}) AS day, toInt64(sum(sign))
+SELECT agency_code, toDate(subtractMilliseconds(e, 1), {TZ_SQL}) AS day, toInt64(sum(sign))
 FROM ({rows})
 ARRAY JOIN {{ends:Array({_DT})}} AS e
 WHERE received_at < e AND (end_at IS NULL OR end_at >= e)
@@ -390,7 +390,7 @@ def _changed_items(entity: Entity, dates: tuple[str, str]) -> str:
     """The local days of `dates` of an entity's items with a part folded in (since, until]: both
     its current facts and the versions superseded since, so a moved day is judged on both sides."""
     shape = SHAPES[entity]
-    days = ", ".join(f"toDate({d}, {_TZ})" for d in dates)
+    days = ", ".join(f"toDate({d}, {TZ_SQL})" for d in dates)
     return f"""
 SELECT agency_code, arrayJoin([{days}]) AS day
 FROM {shape.facts}

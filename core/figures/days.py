@@ -20,7 +20,8 @@ The property test (tests/test_fast_figures_property.py) holds this to the plain 
 
 from __future__ import annotations
 
-from core.figures.definitions import TZ, Reads
+from core.figures.definitions import Reads
+from core.zone import TZ
 
 # Which anchor each flow population is counted on.
 DAY_ANCHORS: dict[Reads, str] = {"finished": "end_at", "received": "received_at", "paid": "paid_at"}

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from core.zone import TZ
+
 Entity = Literal["dossier", "feedback"]
 # Which facts rows a figure's population can lie in (core/figures/queries.prune_clause).
 Reads = Literal["finished", "open", "finished_or_open", "received", "paid", "filed"]
-
-TZ = "Asia/Ho_Chi_Minh"
 
 
 @dataclass(frozen=True)

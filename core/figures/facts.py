@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 from clickhouse_connect.driver.client import Client
 
-from core.figures.definitions import TZ
 from core.storage.placement import placement
 from core.storage.replay import Progress, replay, view_select
+from core.zone import TZ
 
 log = logging.getLogger(__name__)
 

@@ -8,17 +8,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any, Literal, TypeVar
-from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
 from core.figures import days, facts, rules
-from core.figures.definitions import METRICS, TZ, Entity, Metric, Reads
+from core.figures.definitions import METRICS, Entity, Metric, Reads
 from core.figures.rules import RuleSet
 from core.reference.calendar import WorkingCalendar
+from core.zone import TZ, VN
 
 GroupBy = Literal["agency", "domain", "level", "day", "month"]
-VN = ZoneInfo(TZ)
 # The days and instants a query can name: ClickHouse's DateTime64(3) range, a day inside each end.
 FIRST_DAY, LAST_DAY = date(1900, 1, 2), date(2299, 12, 30)
 FIRST_INSTANT = datetime(1900, 1, 2, tzinfo=UTC)

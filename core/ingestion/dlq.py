@@ -189,7 +189,7 @@ def _aware(at: datetime) -> datetime:
 
 def parse_since(text: str) -> datetime:
     """YYYY-MM-DD (midnight in Asia/Ho_Chi_Minh) or an ISO 8601 instant with an offset."""
-    from core.figures.queries import VN
+    from core.zone import VN
 
     try:
         day = date.fromisoformat(text)

@@ -13,11 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 from core.ingestion.processor import DeadLetter
-
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
+from core.zone import VN
 
 
 class DeadLetterQuota:

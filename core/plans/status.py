@@ -20,7 +20,6 @@ from clickhouse_connect.driver.client import Client
 from core.figures import index766, rules
 from core.figures.definitions import METRICS
 from core.figures.queries import (
-    VN,
     DailyRow,
     Filters,
     Period,
@@ -32,6 +31,7 @@ from core.plans import forecast
 from core.plans.model import DateRange, Plan, Target
 from core.reference.catalog import Catalog
 from core.reference.org_tree import OrgTree
+from core.zone import VN
 
 SCOPE = ""  # agency_code of the row that judges the target's scope as a whole
 

@@ -22,9 +22,11 @@ from importlib import resources
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
+from core.zone import TZ
+
 DayKind = Literal["workday", "weekend", "holiday", "makeup_workday"]
 LISTED_KINDS = ("holiday", "makeup_workday")
-DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+DEFAULT_TZ = TZ
 CALENDAR = "vn"
 
 _FILE = re.compile(r"^vn-(\d{4})\.json$")

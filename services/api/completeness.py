@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.figures.completeness import Completeness, ScopeCompleteness, summary_by_agency
-from core.figures.queries import VN
+from core.zone import VN
 from services.api.schemas import Completeness as CompletenessOut
 
 if TYPE_CHECKING:  # only a type here: deps imports the page, which imports this module

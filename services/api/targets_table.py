@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from core.figures.queries import VN
 from core.plans.model import Plan, Target
+from core.zone import VN
 from services.api.page import format as fmt
 from services.api.page.targets_view import is_minutes, measure, period_text, value_text
 

@@ -32,11 +32,12 @@ from core.figures.facts import (
     as_utc,
     watermark_sql,
 )
-from core.figures.queries import VN, Filters, Period, Read, metric_query
+from core.figures.queries import Filters, Period, Read, metric_query
 from core.plans.monitor import PlanMonitor
 from core.plans.source import PlanSource
 from core.reference.catalog import Catalog
 from core.storage.pool import Abandoned, abandon_with
+from core.zone import VN
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.figures.definitions import TZ
+from core.zone import TZ
 from tools.grafana.model import DATASOURCE, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID, TABLE
 
 GROUP = "motcua"

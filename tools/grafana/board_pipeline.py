@@ -5,7 +5,7 @@ agency's data is against its source's daily manifests."""
 from __future__ import annotations
 
 from core.figures.completeness import LOOKBACK_DAYS
-from core.figures.definitions import TZ
+from core.zone import TZ
 from tools.grafana.api_panels import completeness_threshold, share_override
 from tools.grafana.model import TIME_SERIES, Dashboard, Panel, Query
 from tools.grafana.sql import AGENCY_NAMES, agency_filter

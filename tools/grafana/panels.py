@@ -4,7 +4,8 @@ labels come from the metric catalogue, never retyped here."""
 
 from __future__ import annotations
 
-from core.figures.definitions import METRICS, TZ
+from core.figures.definitions import METRICS
+from core.zone import TZ
 from tools.grafana.api_panels import SCOPE_PARAMS
 from tools.grafana.model import TIME_SERIES, ApiQuery, Panel, Query
 from tools.grafana.sql import (

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from core.figures.definitions import METRICS, TZ
+from core.figures.definitions import METRICS
 from core.plans import forecast
+from core.zone import TZ
 
 # The agency the board shows, as the API means it (core/figures/scope.py): `${agency}` and,
 # with `${scope}` = 'true', everything under it in the org tree valid on the range's last local

@@ -22,11 +22,12 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from core.figures.completeness import Completeness, ScopeCompleteness
-from core.figures.queries import VN, Read
+from core.figures.queries import Read
 from core.figures.scope import resolve
 from core.reference import memo
 from core.reference.org_tree import OrgTree
 from core.storage.pool import run_all
+from core.zone import VN
 from services.api.completeness import scope_completeness
 from services.api.deps import ApiContext
 from services.api.routes.index766 import Index766Evaluation, evaluate_index766

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from core.figures.queries import VN
+from core.zone import VN
 
 DASH = "—"  # a figure with nothing to divide by: never shown as 0%
 

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from core.figures.queries import VN
+from core.zone import VN
 from services.api.deps import ApiContext, Context
 from services.api.page.figures import OLDEST_YEAR, Year, agency_figures
 from services.api.page.pages import agency_page

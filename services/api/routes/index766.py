@@ -11,12 +11,13 @@ from fastapi import APIRouter, HTTPException, Query
 
 from core.figures import index766, rules
 from core.figures.completeness import Completeness, ScopeCompleteness
-from core.figures.queries import VN, MetricQueryError, Period, Read, calendar
+from core.figures.queries import MetricQueryError, Period, Read, calendar
 from core.figures.rules import RuleSet
 from core.figures.scope import Scope, resolve
 from core.reference.calendar import CalendarRangeError
 from core.reference.catalog import Catalog
 from core.storage.pool import run_all
+from core.zone import VN
 from services.api.completeness import scope_completeness
 from services.api.deps import ApiContext, Context
 from services.api.routes.metrics import (

@@ -14,7 +14,6 @@ from core.figures.completeness import ScopeCompleteness
 from core.figures.definitions import METRICS
 from core.figures.queries import (
     FIRST_INSTANT,
-    VN,
     Filters,
     GroupBy,
     MetricQuery,
@@ -28,6 +27,7 @@ from core.figures.queries import (
 from core.figures.scope import resolve
 from core.reference.catalog import Catalog
 from core.storage.pool import run_all
+from core.zone import VN
 from services.api.completeness import out, scope_completeness
 from services.api.deps import ApiContext, Context
 from services.api.drilldown import ItemsPage, csv_items, labelled

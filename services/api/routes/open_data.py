@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from core.figures.queries import VN
+from core.zone import VN
 from services.api.auth import presented_key
 from services.api.deps import ApiContext, Context
 from services.api.exports import CSV_RESPONSES, to_csv

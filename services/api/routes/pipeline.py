@@ -7,15 +7,13 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
+from core.zone import VN
 from services.api.deps import Context
 from services.api.schemas import DeadLetterDay, DeadLetterOut, DeadLetterSummary
-
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
 

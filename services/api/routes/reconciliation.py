@@ -15,13 +15,13 @@ from core.figures.completeness import LATEST_COLUMNS, STATUS_LABELS, day_ids, la
 from core.figures.queries import (
     FIRST_DAY,
     LAST_DAY,
-    VN,
     MetricQueryError,
     Period,
     Read,
     utc,
 )
 from core.figures.scope import Scope, resolve
+from core.zone import VN
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
 from services.api.routes.metrics import ListParam, RollupParam, settled_as_of, split_list

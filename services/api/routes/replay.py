@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
+from core.zone import VN
 from schemas.asyncapi import DEAD_LETTER_REASONS
 from services.api.deps import Context
-
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
 

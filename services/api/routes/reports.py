@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from core.figures import report_ii06a, rules
-from core.figures.queries import FIRST_INSTANT, VN, MetricQueryError, Period, calendar
+from core.figures.queries import FIRST_INSTANT, MetricQueryError, Period, calendar
 from core.figures.scope import resolve
 from core.storage.pool import run_all
+from core.zone import VN
 from services.api.completeness import scope_completeness
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response

@@ -11,11 +11,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from core.figures.definitions import METRICS
-from core.figures.queries import VN, utc
+from core.figures.queries import utc
 from core.plans.forecast import STATUS_LABELS
 from core.plans.model import DateRange, Plan, Target
 from core.plans.status import STATUS_COLUMNS
 from core.reference.org_tree import OrgTree
+from core.zone import VN
 from services.api import targets_table
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
