@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.ingestion.processor import DeadLetter, MessageMeta, process
+from core.ingestion.common import DeadLetter, MessageMeta
+from core.ingestion.processor import process
 from schemas import export
 from schemas.subjects import MAX_EVENT_BYTES, event_subject
 

@@ -322,9 +322,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def phase_evaluate(args: argparse.Namespace) -> None:
-    from core.figures.facts import Refolder
+    from core.figures.refolder import Refolder
     from core.plans import load_plans
-    from core.plans.status import Evaluator
+    from core.plans.evaluator import Evaluator
     from core.storage.clickhouse import connect
     from services.metrics.service import MetricsService
 

@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from core.figures import completeness
-from core.figures.queries import Read
-from core.ingestion.processor import DeadLetter, MessageMeta, process
+from core.figures.manifests import day_start
+from core.figures.reads import Read
+from core.figures.reconciler import MAX_KEYS_PER_STEP, Reconciler
+from core.ingestion.common import DeadLetter, MessageMeta
+from core.ingestion.processor import process
 from core.ingestion.writer import EventWriter
 from core.storage.clickhouse import connect
 from core.zone import VN
@@ -46,8 +49,8 @@ def _stored_days(client: Any, first: Any, last: Any) -> list[tuple[str, Any, int
         GROUP BY agency_code, day
         """,
         parameters={
-            "lo": completeness.day_start(first),
-            "hi": completeness.day_start(last + timedelta(days=1)),
+            "lo": day_start(first),
+            "hi": day_start(last + timedelta(days=1)),
         },
     ).result_rows
     return [(str(a), d, int(n), list(ids)) for a, d, n, ids in rows]
@@ -131,13 +134,13 @@ def main() -> None:
         "publish_s": round(time.perf_counter() - started, 2),
     }
     read = Read.of(client, None)
-    reconciler = completeness.Reconciler(client)
+    reconciler = Reconciler(client)
     started = time.perf_counter()
     written = 0
     while True:  # the first step and its backlog
         n = reconciler.step(now, read)
         written += n
-        if n < completeness.MAX_KEYS_PER_STEP:
+        if n < MAX_KEYS_PER_STEP:
             break
     report["first_step"] = {"rows": written, "s": round(time.perf_counter() - started, 2)}
     steady = []

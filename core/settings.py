@@ -37,6 +37,11 @@ class CommonSettings(BaseSettings):
         ),
     )
 
+    # The metrics service evaluates the plans, the API answers with them, `motcua up` runs both.
+    plans_dir: Path | None = Field(
+        default=None, description="Extra plan files (YAML) beside the packaged ones"
+    )
+
     def resolved_clickhouse_url(self) -> str:
         if self.clickhouse_url:
             return self.clickhouse_url

@@ -70,7 +70,7 @@ def _apply(nats_dir: Path) -> str:
 
 
 def _add(args: argparse.Namespace) -> None:
-    from core.messaging import nats_auth
+    from core.messaging import nats_users
 
     settings = _settings()
     agencies = tuple(args.agency)
@@ -84,20 +84,20 @@ def _add(args: argparse.Namespace) -> None:
             )
     nats_dir = settings.data_dir / "nats"
     try:
-        new = nats_auth.create_integrator(nats_dir, args.name, agencies)
+        new = nats_users.create_integrator(nats_dir, args.name, agencies)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
     when = _apply(nats_dir)
     server_url = f"nats://127.0.0.1:{settings.nats_port}"
     print("Mật khẩu chỉ in MỘT LẦN, hãy gửi cho integrator qua kênh an toàn:")
-    print("\n".join(nats_auth.integrator_lines(new, server_url)))
+    print("\n".join(nats_users.integrator_lines(new, server_url)))
     print(when)
 
 
 def _list(_: argparse.Namespace) -> None:
-    from core.messaging import nats_auth
+    from core.messaging import nats_users
 
-    integrators = nats_auth.load_integrators(_settings().data_dir / "nats")
+    integrators = nats_users.load_integrators(_settings().data_dir / "nats")
     for i in integrators:
         print(f"{i.name}\t{','.join(i.agencies)}\t{i.created_at}")
     if not integrators:
@@ -105,26 +105,26 @@ def _list(_: argparse.Namespace) -> None:
 
 
 def _rotate(args: argparse.Namespace) -> None:
-    from core.messaging import nats_auth
+    from core.messaging import nats_users
 
     settings = _settings()
     nats_dir = settings.data_dir / "nats"
     try:
-        new = nats_auth.rotate_integrator(nats_dir, args.name)
+        new = nats_users.rotate_integrator(nats_dir, args.name)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
     when = _apply(nats_dir)
     print("Mật khẩu mới chỉ in MỘT LẦN, hãy gửi cho integrator qua kênh an toàn:")
-    print("\n".join(nats_auth.integrator_lines(new, f"nats://127.0.0.1:{settings.nats_port}")))
+    print("\n".join(nats_users.integrator_lines(new, f"nats://127.0.0.1:{settings.nats_port}")))
     print(f"the old password no longer works: {when}")
 
 
 def _revoke(args: argparse.Namespace) -> None:
-    from core.messaging import nats_auth
+    from core.messaging import nats_users
 
     nats_dir = _settings().data_dir / "nats"
     try:
-        nats_auth.revoke_integrator(nats_dir, args.name)
+        nats_users.revoke_integrator(nats_dir, args.name)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
     print(f"revoked {args.name}: {_apply(nats_dir)}")

@@ -22,10 +22,10 @@ ROLE_NAMES = ("viewer", "auditor", "admin")
 def _store() -> KeyStore:
     from core.storage.clickhouse import connect
     from core.storage.migrate import migrate
-    from motcua import embedded
+    from motcua.settings import Settings
     from services.api.keys import KeyStore
 
-    settings = embedded.Settings()
+    settings = Settings()
     url = settings.resolved_clickhouse_url()
     try:
         client = connect(url, create_database=True)

@@ -13,8 +13,11 @@ import fcntl
 import os
 import socket
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
-from core.messaging.nats_server import cmdline, store_server
+from core.messaging.nats_server import cmdline, stop_orphan, store_server
+from motcua.embedded_nats import nats_stores
+from motcua.settings import Settings
 
 EXIT_API_PORT = 3
 EXIT_NATS_PORT = 4
@@ -181,3 +184,34 @@ def bind_api(host: str, port: int) -> socket.socket:
             message = f"cannot listen on {where}: {exc.strerror or exc}"
         raise StartRefused(EXIT_API_PORT, message) from None
     return sock
+
+
+def check_before_start(settings: Settings, nats_cluster: int = 0) -> socket.socket:
+    """`motcua up`'s checks, in the order that explains most: a directory that cannot be
+    written, one in use (another `motcua up` on it would also hold both ports), then
+    the ports. Returns the API's listening socket, held from now on."""
+    data, embedded_nats = settings.data_dir, not settings.nats_url
+    stores = nats_stores(settings, nats_cluster)
+    url = urlsplit(settings.resolved_clickhouse_url())
+    chdb = Path(unquote(url.path)) if url.scheme == "chdb" else None
+    users = data / "nats" if embedded_nats else None  # a cluster's nodes share its users
+    nats_dirs = [*([users] if users else []), *(store for store, _ in stores if store != users)]
+    for directory in (data, *nats_dirs, chdb):
+        if directory is not None:
+            check_writable(directory)
+    if chdb is not None:
+        check_store_free(chdb, data)
+    for store in nats_dirs:
+        check_nats_store_free(store, data)
+    api_socket = bind_api(settings.api_host, settings.api_port)
+    try:
+        # every server left by a killed run: the users' directory is one server's store too
+        # (a `motcua up` without the cluster), and with one server it is the only store
+        for store in nats_dirs:
+            stop_orphan(store)
+        for store, port in stores:
+            check_nats_port(port, store)
+    except BaseException:
+        api_socket.close()
+        raise
+    return api_socket

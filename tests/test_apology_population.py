@@ -15,8 +15,9 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from core.figures import rules
-from core.figures.facts import catch_up
-from core.figures.queries import Filters, MetricQuery, metric_query
+from core.figures.metric_query import MetricQuery, metric_query
+from core.figures.periods import Filters
+from core.figures.refolder import catch_up
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d
 from tests.test_replay import store

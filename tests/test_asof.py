@@ -12,7 +12,8 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from core.figures.definitions import METRICS
-from core.figures.queries import Filters, Period, metric_query
+from core.figures.metric_query import metric_query
+from core.figures.periods import Filters, Period
 from tests.helpers import dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored
 

@@ -36,7 +36,7 @@ import pytest
 import uvicorn
 from clickhouse_connect.driver.client import Client
 
-from core.figures.facts import catch_up
+from core.figures.refolder import catch_up
 from core.zone import VN
 from services.api.app import create_app
 from services.api.deps import ApiContext

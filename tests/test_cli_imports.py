@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from motcua.cli import COMMAND_GROUPS, UP_EPILOG, build_parser
+from motcua.cli import COMMAND_GROUPS, build_parser
+from motcua.up_cli import UP_EPILOG
 
 pytestmark = pytest.mark.pure
 
@@ -133,7 +134,7 @@ def test_key_roles_offered_are_the_key_stores() -> None:
 def test_up_help_shows_the_defaults_and_the_environment() -> None:
     # Catches: `motcua up --help` not saying the simulator's defaults or how to configure the
     # rest, and an epilog whose defaults or variable names drift from the settings.
-    from motcua.embedded import Settings
+    from motcua.settings import Settings
 
     up = _subcommands(build_parser(["up", "--help"]))["up"].format_help()
     assert "(default: 60)" in up  # --history-days

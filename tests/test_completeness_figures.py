@@ -26,9 +26,10 @@ import pytest
 import uvicorn
 from clickhouse_connect.driver.client import Client
 
-from core.figures.completeness import RECONCILIATION_COLUMNS, evaluate, summary
-from core.figures.facts import catch_up
-from core.figures.queries import Read
+from core.figures.completeness import summary
+from core.figures.reads import Read
+from core.figures.reconciliation import RECONCILIATION_COLUMNS, evaluate
+from core.figures.refolder import catch_up
 from core.storage.clickhouse import connect
 from core.storage.pool import pooled
 from core.zone import VN

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from core.ingestion.processor import DeadLetter, EventRow, MessageMeta, process
+from core.ingestion.common import DeadLetter, MessageMeta
+from core.ingestion.processor import EventRow, process
 from schemas import export
 from schemas.asyncapi import DEAD_LETTER_CHANNEL, DEAD_LETTER_REASONS, asyncapi_document
 from schemas.subjects import MAX_EVENT_BYTES, event_subject

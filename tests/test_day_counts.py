@@ -18,8 +18,9 @@ from clickhouse_connect.driver.client import Client
 from core.figures import index766
 from core.figures.days import DAY_METRICS
 from core.figures.definitions import METRICS
-from core.figures.facts import catch_up
-from core.figures.queries import Filters, Period, metric_query
+from core.figures.metric_query import metric_query
+from core.figures.periods import Filters, Period
+from core.figures.refolder import catch_up
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d
 from tests.test_replay import store

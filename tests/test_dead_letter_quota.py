@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.ingestion.processor import DeadLetter, MessageMeta
+from core.ingestion.common import DeadLetter, MessageMeta
 from schemas.subjects import event_subject
 
 

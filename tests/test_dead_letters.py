@@ -18,13 +18,8 @@ from nats.aio.client import Client as NatsClient
 
 import services.ingest.pipeline as ingest_pipeline
 from core.ingestion.dlq import replay_dead_letters
-from core.ingestion.processor import (
-    DEAD_LETTER_COLUMNS,
-    DeadLetter,
-    EventRow,
-    MessageMeta,
-    process,
-)
+from core.ingestion.common import DEAD_LETTER_COLUMNS, DeadLetter, MessageMeta
+from core.ingestion.processor import EventRow, process
 from schemas import export
 from schemas.subjects import MAX_EVENT_BYTES, NATS_MAX_PAYLOAD, event_subject
 from tests.helpers import VN, eventually, publish, received, resolved

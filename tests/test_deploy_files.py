@@ -21,7 +21,7 @@ import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
-from core.messaging.nats_auth import inbox_prefix
+from core.messaging.urls import inbox_prefix
 from core.messaging.nats_server import free_port, nats_server_binary
 from core.messaging.streams import ensure_streams
 from schemas.subjects import NATS_MAX_PAYLOAD

@@ -12,8 +12,11 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from core.figures.definitions import METRICS
-from core.figures.facts import CURRENT, SHAPES, Refolder, catch_up
-from core.figures.queries import Filters, Period, Read, consistently, metric_query
+from core.figures.facts import CURRENT, SHAPES
+from core.figures.metric_query import metric_query
+from core.figures.periods import Filters, Period
+from core.figures.reads import Read, consistently
+from core.figures.refolder import Refolder, catch_up
 from core.storage.clickhouse import QueryLimits, connect
 from core.zone import TZ
 from services.metrics.service import MetricsService

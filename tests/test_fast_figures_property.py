@@ -48,14 +48,16 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from core.figures import index766, report_ii06a, rules
-from core.figures.queries import Filters, Period, metric_query
-from core.ingestion.processor import EventRow, MessageMeta, process
+from core.figures.metric_query import metric_query
+from core.figures.periods import Filters, Period
+from core.ingestion.processor import EventRow, process
+from core.ingestion.common import MessageMeta
 from core.ingestion.writer import EventWriter
 from tests import reference_fold
 from tests.helpers import VN, dossier_event, feedback_event
 
 try:
-    from core.figures.facts import catch_up
+    from core.figures.refolder import catch_up
 except ImportError:  # before the facts tables exist, every answer is already a fold
 
     def catch_up(client: Client, settle_seconds: float = 0.0) -> int:

@@ -10,7 +10,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from core.plans.forecast import Day, Target, burn_rates, evaluate
+from core.plans.forecast import Day, Target
+from core.plans.projection import evaluate
+from core.plans.volume import burn_rates
 from core.reference.calendar import WorkingCalendar
 
 CAL = WorkingCalendar.load()  # the shipped calendar: weekends, Tết and the other holidays

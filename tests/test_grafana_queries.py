@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from core.figures.completeness import RECONCILIATION_COLUMNS
 from core.figures.definitions import METRICS
+from core.figures.reconciliation import RECONCILIATION_COLUMNS
 from core.zone import VN
 from tools.grafana.alerting import ALERT_RULES, TARGET_AT_RISK
 from tools.grafana.api_panels import completeness_threshold

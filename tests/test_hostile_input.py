@@ -17,14 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.ingestion.processor import (
-    DEAD_LETTER_COLUMNS,
-    EVENT_COLUMNS,
-    DeadLetter,
-    EventRow,
-    MessageMeta,
-    process,
-)
+from core.ingestion.common import DEAD_LETTER_COLUMNS, DeadLetter, MessageMeta
+from core.ingestion.processor import EVENT_COLUMNS, EventRow, process
 from schemas import export
 from schemas.asyncapi import DEAD_LETTER_REASONS
 from schemas.subjects import MAX_EVENT_BYTES, event_subject

@@ -17,8 +17,9 @@ from nats.aio.client import Client as NatsClient
 from openpyxl import load_workbook
 
 from core.figures import report_ii06a
-from core.figures.queries import Period
-from core.ingestion.processor import EventRow, MessageMeta, process
+from core.figures.periods import Period
+from core.ingestion.processor import EventRow, process
+from core.ingestion.common import MessageMeta
 from core.ingestion.writer import EventWriter
 from tests.helpers import VN, dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored
@@ -266,7 +267,8 @@ def test_ends_before_receipts_across_the_period_and_the_judging_instant(
     # Catches: the flows read from the day counts counting a dossier the report leaves out, one
     # whose end an integrator dated before its receipt: received in the period but finished
     # before it, or finished in the period but received after the judging instant.
-    from core.figures import facts, rules
+    from core.figures import rules
+    from core.figures.refolder import catch_up
     from tests import reference_fold
 
     run = uuid.uuid4().hex[:8].upper()
@@ -295,7 +297,7 @@ def test_ends_before_receipts_across_the_period_and_the_judging_instant(
         assert isinstance(row, EventRow)
         rows.append(row)
     EventWriter(clickhouse).write(rows, [])
-    facts.catch_up(clickhouse)  # folded: the flows come from the day counts
+    catch_up(clickhouse)  # folded: the flows come from the day counts
     march = Period.from_dates(date(2026, 3, 1), date(2026, 3, 31))
     after = report_ii06a.compute(clickhouse, march, at(5, 1, 0), (a,))
     # col4 = 3 (N3, N5, N6), col6 = 1 (N4); col8 = 3 (N3, N5, N6); col13 = 1 (N4)

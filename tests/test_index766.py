@@ -14,10 +14,11 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from core.figures import index766
-from core.figures.facts import catch_up
-from core.figures.index766 import INDICATORS, Indicator, score
-from core.figures.queries import Period, calendar
+from core.figures.index766_scores import INDICATORS, Indicator, score
+from core.figures.periods import Period
+from core.figures.refolder import catch_up
 from core.figures.rules import get
+from core.figures.sql_params import calendar
 from tests import reference_fold
 from tests.helpers import VN, dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored

@@ -35,7 +35,8 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from core.ingestion.processor import DeadLetter, EventRow
+from core.ingestion.common import DeadLetter
+from core.ingestion.processor import EventRow
 from core.ingestion.writer import EventWriter, WriteResult
 from core.messaging.nats_server import EmbeddedNats
 from schemas.subjects import EVENTS_STREAM

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from core.figures.definitions import METRICS
-from core.figures.facts import watermark_sql
+from core.figures.fact_sql import watermark_sql
 from services.metrics.service import MetricsService
 from tests.helpers import VN, eventually, publish, received
 from tests.test_pipeline import stored
@@ -173,7 +173,8 @@ async def test_the_metrics_service_queries_below_the_ingest_in_cpu_priority(
     # Catches: a client of the metrics service (figures, plans, refolder) made without the
     # setting, whose queries then took the cores the ingest's inserts needed.
     from core.plans.source import PlanSource
-    from motcua.embedded import Settings, connect_metrics, start_metrics
+    from motcua.settings import Settings
+    from services.metrics.main import connect_metrics, start_metrics
 
     assert Settings().metrics_nice == 19
     settings = Settings(clickhouse_url=clickhouse_url, metrics_nice=7)
@@ -194,7 +195,8 @@ async def test_a_stop_waits_for_the_query_in_flight_not_the_whole_cycle(
     import threading
 
     from core.plans.source import PlanSource
-    from motcua.embedded import Settings, connect_metrics, start_metrics
+    from motcua.settings import Settings
+    from services.metrics.main import connect_metrics, start_metrics
 
     settings = Settings(clickhouse_url=clickhouse_url, metrics_interval=3600.0)
     client = connect_metrics(settings)

@@ -9,8 +9,9 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from core.figures.facts import catch_up
-from core.figures.queries import Period, Read
+from core.figures.periods import Period
+from core.figures.reads import Read
+from core.figures.refolder import catch_up
 from core.reference.calendar import WorkingCalendar
 from core.reference.calendar_store import sync_calendar
 from core.storage.clickhouse import connect

@@ -20,7 +20,7 @@ from nats.aio.client import Client as NatsClient
 
 from core.plans import load_plans
 from services.api.admission import AddressRate, Admission
-from services.api.page.cache import PageCache
+from services.api.cache import PageCache
 from tests.cdp import Browser
 from tests.helpers import TEST_ADMIN_HEADERS, VN
 from tests.test_page import METRICS, agency_row, seed, total_row, vn_percent
@@ -227,7 +227,7 @@ def test_an_address_gets_its_burst_then_its_rate_and_the_memory_is_bounded() -> 
 
 def test_the_open_data_bound_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     # Catches a bound only code can change: an office behind one NAT address needs a larger one.
-    from motcua.embedded import Settings
+    from motcua.settings import Settings
 
     monkeypatch.setenv("MOTCUA_API_OPEN_DATA_BURST", "500")
     monkeypatch.setenv("MOTCUA_API_OPEN_DATA_PER_SECOND", "5")

@@ -17,8 +17,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from core.ingestion.processor import DeadLetter, EventRow
-from core.ingestion.writer import EventWriter, StoreUnavailable, WriteResult
+from core.ingestion.common import DeadLetter
+from core.ingestion.processor import EventRow
+from core.ingestion.writer import EventWriter, WriteResult
+from core.ingestion.common import StoreUnavailable
 from core.messaging.nats_server import EmbeddedNats, free_port
 from tests.helpers import (
     TEST_ADMIN_HEADERS,

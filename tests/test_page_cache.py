@@ -15,7 +15,7 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from core.plans import load_plans
-from services.api.page.cache import PageCache
+from services.api.cache import PageCache
 from tests.helpers import VN, eventually, publish, received
 from tests.test_targets_year import _api
 

@@ -13,7 +13,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from core.figures.queries import Filters, Period, metric_query
+from core.figures.metric_query import metric_query
+from core.figures.periods import Filters, Period
 from core.plans import load_plans
 from core.plans.status import STATUS_COLUMNS
 from services.api.page import format as fmt

@@ -15,14 +15,15 @@ from typing import Any, cast
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from core.figures.facts import catch_up
-from core.figures.queries import calendar
-from core.ingestion.processor import EventRow, MessageMeta, process
+from core.figures.refolder import catch_up
+from core.figures.sql_params import calendar
+from core.ingestion.processor import EventRow, process
+from core.ingestion.common import MessageMeta
 from core.ingestion.writer import EventWriter
 from core.plans import load_plans
 from core.plans.checks import AgencySpan, Reference
+from core.plans.evaluator import Evaluator
 from core.plans.model import DateRange
-from core.plans.status import Evaluator
 from tests.helpers import VN, received, resolved
 
 _SEQ = itertools.count(1)
@@ -168,7 +169,7 @@ def test_targets_on_one_index_scope_and_period_share_one_count_of_it(
     # Catches: the index's counts (a year or more of dossiers each) read once per target that
     # scores one of its indicators (three shipped targets: ~2 s of a cold evaluation at 10M),
     # and a shared count that changes any status.
-    from core.figures.index766 import INDICATORS
+    from core.figures.index766_scores import INDICATORS
 
     run = uuid.uuid4().hex[:6].upper()
     a = f"SI{run}"

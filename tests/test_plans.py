@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.figures.definitions import METRICS
-from core.figures.index766 import INDICATORS
+from core.figures.index766_scores import INDICATORS
 from core.plans import PLANS_DIR_ENV, Plan, PlanError, load_plans
 from core.plans.model import INDEX766_PREFIX, DateRange
 

@@ -8,14 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from core.ingestion.processor import (
-    DEAD_LETTER_COLUMNS,
-    EVENT_COLUMNS,
-    DeadLetter,
-    EventRow,
-    MessageMeta,
-    process,
-)
+from core.ingestion.common import DEAD_LETTER_COLUMNS, DeadLetter, MessageMeta
+from core.ingestion.processor import EVENT_COLUMNS, EventRow, process
 from tests.helpers import VN, received
 
 META = MessageMeta("motcua.events.STNMT.dossier.received", 42, datetime(2026, 3, 2, tzinfo=UTC))

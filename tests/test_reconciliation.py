@@ -23,9 +23,9 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 from openpyxl import load_workbook
 
-from core.figures.completeness import MAX_KEYS_PER_STEP, Reconciler
-from core.figures.facts import catch_up
-from core.figures.queries import Read
+from core.figures.reads import Read
+from core.figures.reconciler import MAX_KEYS_PER_STEP, Reconciler
+from core.figures.refolder import catch_up
 from tests.helpers import VN, eventually, feedback_event, filed, publish, received, resolved
 from tests.test_ii06a import agency_record
 

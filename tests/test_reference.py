@@ -17,22 +17,26 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from core.ingestion.processor import DeadLetter, MessageMeta
+from core.ingestion.common import DeadLetter, MessageMeta
 from core.ingestion.reference import (
     AGENCY_COLUMNS,
     PROCEDURE_COLUMNS,
-    REFERENCE_DURABLE,
     ReferenceRow,
     process_reference,
-    store_batch,
 )
-from core.ingestion.reference_loader import CatalogFileError, events_from_data, read_catalog_file
-from core.ingestion.writer import StoreUnavailable
+from core.ingestion.reference_loader import (
+    CatalogFileError,
+    events_from_data,
+    read_catalog_file,
+    seed_if_empty,
+)
+from core.ingestion.subscriber import REFERENCE_DURABLE, store_batch
+from core.ingestion.common import StoreUnavailable
 from core.messaging.nats_server import EmbeddedNats, free_port
 from core.messaging.streams import ensure_streams
 from core.reference.catalog import Catalog
 from core.reference.org_tree import OrgTree
-from core.reference.seed import SEED_FILE, seed_if_empty
+from core.reference.seed import SEED_FILE
 from schemas import export
 from schemas.asyncapi import DEAD_LETTER_REASONS
 from schemas.subjects import (

@@ -23,9 +23,10 @@ from nats.aio.client import Client as NatsClient
 from core.feeds import FeedMonitor, FeedRule
 from core.feeds.alerts import OpenFeedAlert, transitions
 from core.feeds.judge import judge_volume, judged_day, window
-from core.plans.alerts import OpenAlert, withdrawn
+from core.plans.alert_model import OpenAlert
+from core.plans.alerts import withdrawn
 from core.reference.calendar import WorkingCalendar
-from motcua.embedded import jetstream_publisher
+from services.metrics.main import jetstream_publisher
 from services.metrics.service import MetricsService
 from tests.helpers import VN, eventually, publish, received
 

@@ -82,7 +82,8 @@ def _freeze(dirs: list[str], frozen: bool) -> None:
 
 
 def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
-    from core.ingestion.processor import EventRow, MessageMeta, process
+    from core.ingestion.processor import EventRow, process
+    from core.ingestion.common import MessageMeta
     from tests.helpers import received
 
     at = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -101,7 +102,7 @@ def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
 
 def _reference_dead(n: int, seq0: int) -> list[object]:
     """`n` reference messages the ingest refuses (not JSON)."""
-    from core.ingestion.processor import DeadLetter, MessageMeta
+    from core.ingestion.common import DeadLetter, MessageMeta
     from core.ingestion.reference import process_reference
     from schemas.subjects import reference_subject
 
@@ -118,8 +119,8 @@ def _reference_dead(n: int, seq0: int) -> list[object]:
 
 
 def main(table: str, store: str) -> None:
-    from core.ingestion.reference_writer import ReferenceWriter
-    from core.ingestion.writer import EventWriter, StoreUnavailable
+    from core.ingestion.writer import EventWriter, ReferenceWriter
+    from core.ingestion.common import StoreUnavailable
     from core.storage.clickhouse import connect
     from core.storage.migrate import migrate
 

@@ -10,7 +10,8 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 from core.figures import rules
-from core.figures.queries import Filters, Period, metric_query
+from core.figures.metric_query import metric_query
+from core.figures.periods import Filters, Period
 from core.reference.calendar import WorkingCalendar
 from tests.helpers import (
     VN,

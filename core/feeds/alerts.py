@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from core.feeds.judge import FeedRule, ManifestJudgement, VolumeJudgement
-from core.plans.alerts import State, Transition
+from core.plans.alert_model import State, Transition
 
 Kind = Literal["silent_feed", "missing_manifest"]
 KINDS: tuple[Kind, ...] = ("silent_feed", "missing_manifest")

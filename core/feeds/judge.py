@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Literal
 
+from core.feeds.settings import FeedSettings
 from core.reference.calendar import WorkingCalendar
 from core.zone import VN
-from services.metrics.settings import MetricsSettings
 
 Feed = tuple[str, str]  # (source, agency_code)
 VolumeReason = Literal["silent", "normal", "short_history", "small_feed"]
@@ -35,7 +35,7 @@ class FeedRule:
             raise ValueError("feeds: need 1 <= min_days < days")
 
     @classmethod
-    def from_settings(cls, s: MetricsSettings) -> FeedRule:
+    def from_settings(cls, s: FeedSettings) -> FeedRule:
         return cls(
             days=s.metrics_feeds_days,
             min_days=s.metrics_feeds_min_days,

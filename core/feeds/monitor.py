@@ -31,7 +31,7 @@ from core.feeds.judge import (
     judged_day,
     window,
 )
-from core.plans.alerts import Transition
+from core.plans.alert_model import Transition
 from core.plans.monitor import Publish, record_transition
 from core.reference.calendar import WorkingCalendar
 from core.zone import VN

@@ -9,7 +9,7 @@ instead of a row per dossier. The rule parameters still apply at read time: the 
 each flag the rules choose between (exact or day-level lateness, a second supplement request,
 withdrawals).
 
-A question then reads (core/figures/queries.MetricQuery.sql):
+A question then reads (core/figures/metric_sql.MetricSQL.sql):
 - the day counts for the days of the period before `cut` (the day the figure is judged on: today
   for a live figure, the day after the period otherwise);
 - the facts of the dossiers whose anchor lies from `cut` on (today's, for a live figure);
@@ -20,7 +20,7 @@ The property test (tests/test_fast_figures_property.py) holds this to the plain 
 
 from __future__ import annotations
 
-from core.figures.definitions import Reads
+from core.figures.metric_model import Reads
 from core.zone import TZ
 
 # Which anchor each flow population is counted on.
@@ -44,7 +44,7 @@ DAY_METRICS: dict[str, str | None] = {
 _DT = "DateTime64(3, 'UTC')"
 
 # A finished dossier's lateness from its stored flags under the rule parameters, as the facts'
-# judgment decides it (queries._DOSSIER_JUDGED): a second supplement request, or late by the
+# judgment decides it (judgment.DOSSIER_JUDGED): a second supplement request, or late by the
 # exact instant or by the day.
 LATE = (
     "(multi_supplement = 1 AND {multi_supplement_late:UInt8} = 1 "
@@ -92,7 +92,7 @@ def day_rows(
     """The day counts of the period's days before `cut`, shaped like the facts rows a figure
     reads: the anchor is a day's first instant, `sign` the count, and the finished judgment
     made from the stored flags under the rule parameters exactly as the facts' is
-    (queries._DOSSIER_JUDGED for a dossier finished by `t`).
+    (judgment.DOSSIER_JUDGED for a dossier finished by `t`).
 
     Every day read lies inside the period and before the judging instant, so the population's
     time conditions hold alike for all of them: unless the figure is grouped by `bucket` ("day"

@@ -9,16 +9,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from functools import cache, lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic_core import from_json
 
+# What both streams share; DeadLetter and MessageMeta are also what this processor answers with.
+from core.ingestion.common import DEAD_LETTER_COLUMNS as DEAD_LETTER_COLUMNS
+from core.ingestion.common import DeadLetter as DeadLetter
+from core.ingestion.common import MessageMeta as MessageMeta
+from core.ingestion.common import classify, column_value, repeated_detail, utc
 from schemas.subjects import MAX_EVENT_BYTES, parse_subject
 from schemas.v1.events import DossierEvent, Event, FeedbackEvent, ManifestDaily, parse_event
-from schemas.v1.strict_json import may_repeat, repeated_key
 
 # Insert column order of the `events` table (ingested_at is filled by ClickHouse). A drift test
 # ties this tuple to the table definition.
@@ -51,28 +54,13 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "stream_seq",
     "published_at",
 )
-# where to_row puts the payload
+# where to_row puts the payload and the message's provenance
 PAYLOAD = EVENT_COLUMNS.index("payload")
-_TYPED_FIELDS = EVENT_COLUMNS[8:23]
-
-DEAD_LETTER_COLUMNS: tuple[str, ...] = (
-    "subject",
-    "stream_seq",
-    "published_at",
-    "agency_code",
-    "source",
-    "event_id",
-    "reason",
-    "detail",
-    "raw",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class MessageMeta:
-    subject: str
-    stream_seq: int
-    published_at: datetime
+SUBJECT = EVENT_COLUMNS.index("subject")
+STREAM_SEQ = EVENT_COLUMNS.index("stream_seq")
+PUBLISHED_AT = EVENT_COLUMNS.index("published_at")
+# the columns filled from the event type's own fields (NULL where a type has no such field)
+_TYPED_FIELDS = EVENT_COLUMNS[EVENT_COLUMNS.index("procedure_code") : PAYLOAD]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,37 +71,22 @@ class EventRow:
     # the store's id table (event_ids) alike
     digest: bytes
 
+    @property
+    def meta(self) -> MessageMeta:
+        """The message the row was made from (its subject, stream sequence, JetStream time)."""
+        v = self.values
+        return MessageMeta(v[SUBJECT], v[STREAM_SEQ], v[PUBLISHED_AT])
+
+    @property
+    def payload(self) -> str:
+        payload: str = self.values[PAYLOAD]
+        return payload
+
 
 def payload_digest(payload: str) -> bytes:
     """MD5 of a stored payload, as ClickHouse's MD5(payload) computes it (migration 0029): it
     only tells two payloads apart, nothing relies on it being secret."""
     return hashlib.md5(payload.encode(), usedforsecurity=False).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    meta: MessageMeta
-    agency_code: str
-    reason: str
-    detail: str
-    raw: bytes
-    source: str = ""
-    event_id: str | None = None
-
-    def values(self) -> tuple[Any, ...]:
-        return (
-            self.meta.subject,
-            self.meta.stream_seq,
-            self.meta.published_at,
-            self.agency_code,
-            self.source,
-            self.event_id,
-            self.reason,
-            self.detail,
-            # Verbatim: a String column holds any bytes, and a replay after a fix must parse
-            # exactly what the integrator sent (invalid UTF-8 included).
-            bytes(self.raw),
-        )
 
 
 def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
@@ -170,25 +143,6 @@ def process(raw: bytes, meta: MessageMeta) -> EventRow | DeadLetter:
     return EventRow(event=event, values=values, digest=payload_digest(values[PAYLOAD]))
 
 
-def repeated_detail(raw: bytes, parsed: BaseModel | None, reason: str = "") -> str | None:
-    """Why `raw` is refused for a key it repeats (schemas/v1/strict_json.py), or None.
-    `parsed`: what the models made of it; None: they refused it for `reason`, and a repeat is
-    then looked for in an object refused for its fields only (the other reasons are what is
-    wrong with it, and a repeat may be why a field is wrong)."""
-    if parsed is not None:
-        if not may_repeat(raw, len(parsed.model_fields_set)):
-            return None
-    elif reason not in ("invalid_field", "unknown_type"):
-        return None
-    key = repeated_key(raw)
-    if key is None:
-        return None
-    return (
-        f"the key {key!r} appears twice in one object: the contract refuses repeated keys "
-        "(parsers disagree on which one counts)"
-    )
-
-
 # A few dozen agency × type subjects carry all the traffic: split each once.
 _subject_parts = lru_cache(maxsize=4096)(parse_subject)
 
@@ -197,12 +151,12 @@ def to_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
     fields = event.__dict__
     typed: list[Any] = [None] * len(_TYPED_FIELDS)
     for i, name in _typed_layout(type(event)):
-        typed[i] = _column_value(fields[name])
+        typed[i] = column_value(fields[name])
     return (
         event.event_id,
         event.type,
         event.schema_version,
-        _utc(event.occurred_at),
+        utc(event.occurred_at),
         event.agency_code,
         event.source,
         *_entity(event),
@@ -210,7 +164,7 @@ def to_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
         event.model_dump_json(),
         meta.subject,
         meta.stream_seq,
-        _utc(meta.published_at),
+        utc(meta.published_at),
     )
 
 
@@ -230,23 +184,6 @@ def _typed_layout(model: type[Any]) -> tuple[tuple[int, str], ...]:
     """(position in _TYPED_FIELDS, field name) of the typed columns this event type carries;
     the others stay NULL. Computed once per type: a row is built for every stored event."""
     return tuple((i, name) for i, name in enumerate(_TYPED_FIELDS) if name in model.model_fields)
-
-
-def _column_value(value: Any) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or value is None:
-        return value
-    if kind is bool:
-        return int(value)
-    if isinstance(value, datetime):
-        return _utc(value)
-    if isinstance(value, Enum):  # StrEnum members are stored as their text
-        return value._value_  # what .value returns, without the descriptor's cost
-    return value
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
 
 
 # The storable range of DateTime64(3) in ClickHouse; Python's datetime also overflows when a
@@ -277,26 +214,3 @@ def _source_of(raw: bytes) -> str:
         return ""
     source = data.get("source") if isinstance(data, dict) else None
     return source if isinstance(source, str) and 0 < len(source) <= 64 else ""
-
-
-def classify(exc: ValidationError) -> tuple[str, str]:
-    """(dead-letter reason, detail) of a payload the contract refused; reference data too."""
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": str(exc)}
-    kind = first["type"]
-    if kind == "json_invalid" and "recursion limit exceeded" in first["msg"]:
-        reason = "too_deep"
-    elif kind == "json_invalid":
-        reason = "invalid_json"
-    elif kind in ("union_tag_invalid", "union_tag_not_found"):
-        reason = "unknown_type"
-    elif kind in ("model_attributes_type", "dict_type"):
-        reason = "not_an_object"
-    else:
-        reason = "invalid_field"
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:10]
-    )
-    if len(errors) > 10:
-        detail += f"; … and {len(errors) - 10} more"
-    return reason, detail or str(exc)

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 
-from core.ingestion.processor import DeadLetter
+from core.ingestion.common import DeadLetter
 from core.zone import VN
 
 

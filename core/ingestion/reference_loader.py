@@ -9,7 +9,9 @@ nothing, at every layer (stream duplicate window, the ingest's event_id check).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,9 +23,10 @@ from clickhouse_connect.driver.client import Client
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from core.ingestion.processor import MessageMeta
+from core.ingestion.common import MessageMeta
 from core.ingestion.reference import ReferenceRow, process_reference
-from core.ingestion.reference_writer import ReferenceWriter
+from core.ingestion.writer import ReferenceWriter
+from core.reference.seed import SEED_FILE
 from schemas.subjects import reference_subject
 from schemas.v1.reference import (
     AGENCY_TYPE,
@@ -33,6 +36,8 @@ from schemas.v1.reference import (
     parse_reference,
     reference_code,
 )
+
+log = logging.getLogger(__name__)
 
 # Fixed forever: event ids of loaded records are derived from it.
 NAMESPACE = uuid.UUID("5d0c3b52-8f51-4c1e-9a4e-6d6f74637561")
@@ -150,3 +155,28 @@ def store_events(client: Client, events: Sequence[ReferenceEvent]) -> dict[str, 
 
 def summary(counts: Mapping[str, LoadCount], new: str, known: str) -> list[str]:
     return [f"{section}: {c.new} {new}, {c.known} {known}" for section, c in counts.items()]
+
+
+async def seed_if_empty(
+    client: Client, js: JetStreamContext, path: Path = SEED_FILE
+) -> dict[str, LoadCount] | None:
+    """Publish the seed file (core/reference/seed.py) when no agency is stored yet; None when
+    there was nothing to do.
+
+    Published through NATS like `motcua catalog load`, so seeded data takes the same path as any
+    later correction (stream → ingest → tables) and stays replayable from MOTCUA_REFERENCE.
+    Harmless if the seed is already on its way (published, not yet stored): the events are the
+    same, so the stream or the ingest drops the repeat.
+    """
+    stored = await asyncio.to_thread(
+        lambda: int(client.query("SELECT count() FROM agencies").result_rows[0][0])
+    )
+    if stored:
+        return None
+    counts = await publish_events(js, read_catalog_file(path))
+    log.info(
+        "reference seed %s published: %s",
+        path.name,
+        ", ".join(f"{k} {c.new} (+{c.known} already sent)" for k, c in counts.items()),
+    )
+    return counts

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from core.figures.definitions import METRICS
-from core.figures.index766 import INDICATORS
+from core.figures.index766_scores import INDICATORS
 from core.plans.model import INDEX766_PREFIX, DateRange, Plan, Scope, Target
 
 YamlPath = tuple[str | int, ...]  # keys and item indexes from the document's root

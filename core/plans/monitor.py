@@ -19,10 +19,12 @@ from datetime import date, datetime
 
 from clickhouse_connect.driver.client import Client
 
-from core.plans.alerts import ALERT_COLUMNS, OpenAlert, Transition, transitions, withdrawn
+from core.plans.alert_model import ALERT_COLUMNS, OpenAlert, Transition
+from core.plans.alerts import transitions, withdrawn
+from core.plans.evaluator import Evaluator
 from core.plans.forecast import Policy
 from core.plans.model import Plan
-from core.plans.status import STATUS_COLUMNS, Evaluator, TargetStatus
+from core.plans.status import STATUS_COLUMNS, TargetStatus
 
 log = logging.getLogger(__name__)
 

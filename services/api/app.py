@@ -6,18 +6,18 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from core.storage.pool import Abandoned
-from services.api import page
 from services.api.admission import Admitted
 from services.api.auth import authorize, secured_openapi
 from services.api.deps import ApiContext
 from services.api.docs import install_docs
 from services.api.head import HeadAsGet
+from services.api.page import open_data
+from services.api.page import routes as page
 from services.api.routes import (
     health,
     index766,
     keys,
     metrics,
-    open_data,
     pipeline,
     plans,
     reconciliation,

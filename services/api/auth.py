@@ -26,7 +26,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/asyncapi.json"): None,
-    # The page's figures as open data (services/api/routes/open_data.py): bounded per address.
+    # The page's figures as open data (services/api/page/open_data.py): bounded per address.
     ("GET", "/v1/open"): None,
     ("GET", "/v1/open/figures"): None,
     ("GET", "/v1/open/monthly"): None,

@@ -17,16 +17,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from clickhouse_connect.driver.client import Client
 
 from core.figures.completeness import Completeness, ScopeCompleteness, summary_by_agency
 from core.zone import VN
 from services.api.schemas import Completeness as CompletenessOut
-
-if TYPE_CHECKING:  # only a type here: deps imports the page, which imports this module
-    from services.api.deps import ApiContext
 
 # How long a live answer is kept: well within the reconciler's step (60 s by default), so a
 # new judgment shows within this much more.
@@ -60,8 +59,25 @@ class CompletenessCache:
                 self._kept.popitem(last=False)
 
 
+class Asking(Protocol):
+    """What scope_completeness reads of the API's context (deps.ApiContext, which holds a
+    CompletenessCache and so sits above this module)."""
+
+    @property
+    def clickhouse(self) -> Client: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def completeness_threshold(self) -> float: ...
+
+    @property
+    def completeness_cache(self) -> CompletenessCache | None: ...
+
+
 def scope_completeness(
-    ctx: ApiContext, first: date, last: date, agencies: Sequence[str], at: datetime
+    ctx: Asking, first: date, last: date, agencies: Sequence[str], at: datetime
 ) -> ScopeCompleteness:
     """The scope's completeness over [first, last] as judged by `at` (its ended days only), kept
     per agency. `agencies`: the scope after expanding the org tree; () for the whole province."""

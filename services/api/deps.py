@@ -12,12 +12,12 @@ from fastapi import Depends, Request
 
 from core.plans.model import Plan
 from services.api.admission import Admission
+from services.api.cache import PageCache
+from services.api.completeness import CompletenessCache
 from services.api.keys import KeyStore
-from services.api.page.cache import PageCache
 
 if TYPE_CHECKING:
     from core.ingestion.dlq import ReplayReport
-    from services.api.completeness import CompletenessCache
 
 
 @dataclass
@@ -39,7 +39,7 @@ class ApiContext:
     # on first use (a bad plan file then fails the request with its file and line). A PlanSource
     # is re-read when a plan file changes, checked at most every two seconds.
     plans: Mapping[str, Plan] | None = None
-    # The public pages' server-side cache (services/api/page/cache.py); None: built per request.
+    # The public pages' server-side cache (services/api/cache.py); None: built per request.
     page_cache: PageCache | None = None
     # How many keyed requests may run, per key and in all (services/api/admission.py).
     admission: Admission = field(default_factory=Admission)

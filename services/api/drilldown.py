@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from core.figures.queries import MetricQuery
+from core.figures.metric_query import MetricQuery
 from core.storage.pool import Abandoned
 from services.api.exports import csv_piece, csv_stream_response
 

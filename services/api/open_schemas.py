@@ -1,5 +1,5 @@
 """Response models of the open data (GET /v1/open/…): the public page's figures with their
-counts, definitions and provenance (services/api/routes/open_data.py)."""
+counts, definitions and provenance (services/api/page/open_data.py)."""
 
 from __future__ import annotations
 

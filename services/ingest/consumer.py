@@ -1,4 +1,5 @@
-"""The JetStream pull consumer that feeds the pipeline, and the dead-letter publisher.
+"""The JetStream pull consumer that feeds the pipeline (the dead-letter publisher is
+core/ingestion/subscriber.py's).
 
 A continuous pull into one callback subscription, not FastStream's batch subscriber, for two
 measured reasons (bench/ingest_bench.py, FastStream 0.7.8, nats-py 2.16):
@@ -20,8 +21,6 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
 
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
@@ -29,8 +28,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from core.ingestion.processor import DeadLetter
-from schemas.subjects import DLQ_STREAM, EVENTS_STREAM, EVENTS_SUBJECTS, dead_letter_subject
+from schemas.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.settings import IngestSettings
 
@@ -176,27 +174,3 @@ def subscribe(broker: NatsBroker, pipeline: IngestPipeline, settings: IngestSett
         await consumer.run(broker.connection)
 
     pipeline.feed_from(pull)
-
-
-def dead_letter_publisher(broker: NatsBroker, id_prefix: str = "dlq") -> Any:
-    """Copies dead letters to the DLQ stream. Each source stream needs its own `id_prefix`:
-    stream sequences restart at 1 per stream, and equal Nats-Msg-Ids would collide in the DLQ
-    stream's duplicate window."""
-
-    async def publish(dead: Sequence[DeadLetter]) -> None:
-        for d in dead:
-            await broker.publish(
-                d.raw,
-                dead_letter_subject(d.agency_code),
-                stream=DLQ_STREAM,
-                headers={
-                    # One DLQ entry per original message, however often it is redelivered.
-                    "Nats-Msg-Id": f"{id_prefix}-{d.meta.stream_seq}",
-                    "Motcua-Reason": d.reason,
-                    "Motcua-Detail": d.detail[:1000],
-                    "Motcua-Subject": d.meta.subject,
-                    "Motcua-Stream-Seq": str(d.meta.stream_seq),
-                },
-            )
-
-    return publish

@@ -1,16 +1,16 @@
-"""Metrics service knobs (MOTCUA_METRICS_*)."""
+"""Metrics service knobs (MOTCUA_METRICS_*); the feed rule's (MOTCUA_METRICS_FEEDS_*) are the
+library's (core/feeds/settings.py), inherited."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from core.settings import CommonSettings
+from core.feeds.settings import FeedSettings
 
 
-class MetricsSettings(CommonSettings):
+class MetricsSettings(FeedSettings):
     metrics_interval: float = Field(default=5.0, gt=0, description="Seconds between computations")
     metrics_max_busy_share: float = Field(
         default=0.25,
@@ -51,39 +51,6 @@ class MetricsSettings(CommonSettings):
         gt=0,
         description="Seconds between evaluations of the feeds (silent feeds, missing manifests)",
     )
-    metrics_feeds_days: int = Field(
-        default=20,
-        ge=2,
-        le=250,
-        description="Working days of each feed read per evaluation: its expected volume is the "
-        "median of these before the day judged (and before a silence that is still going on)",
-    )
-    metrics_feeds_min_days: int = Field(
-        default=10,
-        ge=1,
-        description="A feed with fewer working days of history (since its first dossier in the "
-        "window) has no expected volume yet, so no silent-feed alert; less than the days read",
-    )
-    metrics_feeds_ratio: float = Field(
-        default=0.2,
-        gt=0,
-        le=1,
-        description="A passed working day whose dossiers are fewer than this share of the "
-        "expected volume is a silent day",
-    )
-    metrics_feeds_min_volume: float = Field(
-        default=10.0,
-        ge=0,
-        description="Expected dossiers per working day below which a feed is never alerted on "
-        "(a small commune's quiet day is no alert)",
-    )
-    metrics_feeds_grace_hours: float = Field(
-        default=6.0,
-        ge=0,
-        le=72,
-        description="Hours after a working day's local end before it is judged, for events and "
-        "manifests that arrive late",
-    )
     metrics_nice: int = Field(
         default=19,
         ge=-20,
@@ -94,17 +61,6 @@ class MetricsSettings(CommonSettings):
         "capability in the engine's process (chDB: this one; a ClickHouse server: cap_add "
         "SYS_NICE), otherwise the engine ignores it",
     )
-    plans_dir: Path | None = Field(
-        default=None, description="Extra plan files (YAML) beside the packaged ones"
-    )
-
-    @model_validator(mode="after")
-    def _feeds_history_fits(self) -> MetricsSettings:
-        if self.metrics_feeds_min_days >= self.metrics_feeds_days:
-            raise ValueError(
-                "MOTCUA_METRICS_FEEDS_MIN_DAYS must be less than MOTCUA_METRICS_FEEDS_DAYS"
-            )
-        return self
 
     def metrics_query_settings(self) -> dict[str, Any]:
         """Engine settings of every query the metrics service sends (its clients')."""

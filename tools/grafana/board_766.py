@@ -9,13 +9,8 @@ plan tracks as targets stay in the targets table.
 
 from __future__ import annotations
 
-from tools.grafana.api_panels import (
-    completeness_stat,
-    freshness,
-    index_by_agency,
-    index_indicators,
-    index_stat,
-)
+from tools.grafana.api_panels import completeness_stat, freshness
+from tools.grafana.index_panels import index_by_agency, index_indicators, index_stat
 from tools.grafana.model import Dashboard, Panel
 from tools.grafana.panels import targets_table
 from tools.grafana.variables import ALL_VARIABLES

@@ -1,10 +1,11 @@
 """The page's figures, read through the very functions the JSON routes answer with.
 
 `metric_result_with_months` is GET /v1/metrics/{metric} with and without `group_by=month` (the
-same SQL, grouped once by both), and `evaluate_index766` is GET /v1/index766: the page adds no
-SQL of its own for figures. A unit with children is shown with its whole subtree, as
-`?agency=X` answers by default; that is the sum of its subtree's `group_by=agency` rows, because
-every figure is a numerator and a denominator that reconcile across groups (README).
+same SQL, grouped once by both), and `evaluate_index766` is GET /v1/index766, both built in
+services/api/answers below the routes and the page: the page adds no SQL of its own for figures.
+A unit with children is shown with its whole subtree, as `?agency=X` answers by default; that is
+the sum of its subtree's `group_by=agency` rows, because every figure is a numerator and a
+denominator that reconcile across groups (README).
 
 One figure is arranged, not only read: the feedback answered on time leaves out the items still
 within their answer deadline (decided_feedback), which the API's answer counts as `undecided`.
@@ -22,16 +23,16 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from core.figures.completeness import Completeness, ScopeCompleteness
-from core.figures.queries import Read
+from core.figures.reads import Read
 from core.figures.scope import resolve
 from core.reference import memo
 from core.reference.org_tree import OrgTree
 from core.storage.pool import run_all
 from core.zone import VN
+from services.api.answers.index766 import Index766Evaluation, evaluate_index766
+from services.api.answers.metrics import metric_result_with_months
 from services.api.completeness import scope_completeness
 from services.api.deps import ApiContext
-from services.api.routes.index766 import Index766Evaluation, evaluate_index766
-from services.api.routes.metrics import metric_result_with_months
 from services.api.schemas import MetricResult
 
 # The four rates the issue asks every agency to be judged on, in the order they are shown.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.figures.definitions import METRICS
-from core.figures.index766 import GROUPS
+from core.figures.index766_scores import GROUPS
 from core.plans.forecast import STATUS_LABELS
 from services.api.page.figures import FEEDBACK, PAGE_METRICS, Count
 from services.api.page.scorecard import Scorecard

@@ -1,7 +1,7 @@
 """GET / (the province scorecard) and GET /co-quan/{agency_code} (one agency), as HTML.
 
 Outside the OpenAPI schema: these are pages for people; the same figures are open data at
-/v1/open/… (services/api/routes/open_data.py), drawn from the same reading of the store.
+/v1/open/… (services/api/page/open_data.py), drawn from the same reading of the store.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
+from core.plans.reads import agency_known
 from core.zone import VN
 from services.api.deps import ApiContext, Context
 from services.api.page.figures import OLDEST_YEAR, Year, agency_figures
@@ -51,22 +52,13 @@ def _known(ctx: ApiContext, code: str, year: Year) -> bool:
     dossiers, feedback or the year's target statuses (an integrator's own code still counts its
     own). Lookups by each table's key, a few ms: a made-up code is a fast 404, never a page
     build (2-3 s each: issue 14)."""
-    rows = ctx.clickhouse.query(
-        "SELECT (SELECT count() FROM agencies WHERE agency_code = {c:String}) "
-        "+ (SELECT count() FROM (SELECT 1 FROM dossier_parts WHERE agency_code = {c:String} "
-        "LIMIT 1)) + (SELECT count() FROM (SELECT 1 FROM feedback_parts "
-        "WHERE agency_code = {c:String} LIMIT 1)) + (SELECT count() FROM (SELECT 1 "
-        "FROM target_status WHERE agency_code = {c:String} AND period_start <= {last:Date} "
-        "AND period_end >= {first:Date} LIMIT 1))",
-        parameters={"c": code, "first": year.first, "last": year.last},
-    ).result_rows
-    return bool(rows[0][0])
+    return agency_known(ctx.clickhouse, code, year.first, year.last)
 
 
 # The figures change every few seconds but a page costs a dozen queries: let browsers and any
 # proxy in front reuse it for a minute, the lag a public scorecard can afford (the server keeps
-# its own copy too: services/api/page/cache.py).
-CACHE_CONTROL = "public, max-age=60"  # the open data's answers too (routes/open_data.py)
+# its own copy too: services/api/cache.py).
+CACHE_CONTROL = "public, max-age=60"  # the open data's answers too (page/open_data.py)
 _CACHE = {"Cache-Control": CACHE_CONTROL}
 
 Built = tuple[int, str]  # status, HTML

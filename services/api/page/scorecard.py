@@ -1,5 +1,5 @@
 """One year's province scorecard: the figures and the plan targets' statuses, read from the store
-once per cache period (services/api/page/cache.py) and shared by everything drawn from them.
+once per cache period (services/api/cache.py) and shared by everything drawn from them.
 
 The page at `/` and the open data (/v1/open/…) are both made from the same Scorecard, so they
 cannot disagree, and a burst of requests for either costs one reading of the store per period

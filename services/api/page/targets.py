@@ -1,9 +1,6 @@
 """Where the plans' targets stand, for the page: the latest evaluation of each target, agency and
-period (core/plans/status.py writes them to `target_status`), beside the plan's own words.
-
-An evaluation is never updated in place: a new row is written when anything changes, so the
-current status is the row with the latest `evaluated_at` (argMax), read as one tuple so that a
-NULL value cannot make argMax pick its field from another row.
+period (core/plans/status.py writes them to `target_status`; core/plans/reads.py reads the latest,
+as GET /v1/targets does), beside the plan's own words.
 """
 
 from __future__ import annotations
@@ -14,24 +11,13 @@ from datetime import date, datetime
 
 from clickhouse_connect.driver.client import Client
 
-from core.figures.queries import utc
+from core.figures.periods import utc
+from core.plans import reads
 from core.plans.forecast import STATUS_LABELS
 from core.plans.model import Plan, Target
 
 # Worst first: a reader looks for what needs action.
 STATUS_ORDER: tuple[str, ...] = ("missed", "at_risk", "on_track", "met", "insufficient_data")
-
-_LATEST = """
-SELECT plan, target_id, agency_code, period_start,
-       argMax(tuple(period_end, status, value, threshold, numerator, denominator, pending,
-                    evaluated_at),
-              evaluated_at)
-FROM target_status
-WHERE period_start <= {last:Date32} AND period_end >= {first:Date32}
-  AND ({agency:Nullable(String)} IS NULL OR agency_code = {agency:Nullable(String)})
-GROUP BY plan, target_id, agency_code, period_start
-ORDER BY plan, target_id, period_start, agency_code
-"""
 
 
 @dataclass(frozen=True)
@@ -58,25 +44,23 @@ def latest_statuses(
     client: Client, first: date, last: date, agency: str | None = None
 ) -> list[Status]:
     """The current status of every (plan, target, agency, period) overlapping [first, last]."""
-    rows = client.query(
-        _LATEST, parameters={"first": first, "last": last, "agency": agency}
-    ).result_rows
+    agencies = () if agency is None else (agency,)
     return [
         Status(
-            plan,
-            target_id,
-            agency_code,
-            period_start,
-            s[0],
-            s[1],
-            s[2],
-            s[3],
-            int(s[4]),
-            int(s[5]),
-            int(s[6]),
-            utc(s[7]),
+            s.plan,
+            s.target_id,
+            s.agency_code,
+            s.period_start,
+            s.period_end,
+            s.status,
+            s.value,
+            s.threshold,
+            int(s.numerator),
+            int(s.denominator),
+            int(s.pending),
+            utc(s.evaluated_at),
         )
-        for plan, target_id, agency_code, period_start, s in rows
+        for s in reads.latest_statuses(client, agencies=agencies, first=first, last=last)
     ]
 
 

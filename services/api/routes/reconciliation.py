@@ -1,30 +1,27 @@
 """The auditors' reconciliation with the source systems (issue 18): each agency-day's daily
 manifest against what motcua stored, as the metrics service's reconciler last judged it
-(core/figures/completeness.py), as JSON, CSV or XLSX; and one day's missing and extra ids."""
+(core/figures/completeness.py, read through core/figures/audit.py), as JSON, CSV or XLSX (the
+sheet: reconciliation_sheet.py); and one day's missing and extra ids."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from core.figures.completeness import LATEST_COLUMNS, STATUS_LABELS, day_ids, latest_sql
-from core.figures.queries import (
-    FIRST_DAY,
-    LAST_DAY,
-    MetricQueryError,
-    Period,
-    Read,
-    utc,
-)
+from core.figures.audit import SUMMED, AuditDay, AuditQuestion, audit_days, audit_totals
+from core.figures.completeness import STATUS_LABELS, day_ids
+from core.figures.periods import FIRST_DAY, LAST_DAY, MetricQueryError, Period, utc
+from core.figures.reads import Read
 from core.figures.scope import Scope, resolve
 from core.zone import VN
+from services.api.answers.metrics import settled_as_of
 from services.api.deps import Context
-from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
-from services.api.routes.metrics import ListParam, RollupParam, settled_as_of, split_list
+from services.api.exports import SHEET_RESPONSES
+from services.api.params import ListParam, RollupParam, split_list
+from services.api.routes.reconciliation_sheet import sheet
 from services.api.schemas import (
     ReconciliationDay,
     ReconciliationIds,
@@ -39,57 +36,10 @@ MAX_DAYS = 366
 # What a CSV or XLSX holds at most: a year of the whole province is ~70,000 agency-days; past
 # this the question is refused (narrow it), since a cut audit sheet would mislead.
 EXPORT_MAX_ROWS = 100_000
-TITLE = "Đối soát số liệu với hệ thống một cửa nguồn (bảng kê cuối ngày)"
 
 _NOT_LISTED = (
     "Bảng kê của ngày này không liệt kê mã hồ sơ: chỉ đối soát được theo số lượng "
     "(GET /v1/reconciliation). The day's manifest listed no ids: only its counts are compared."
-)
-
-# The columns of completeness.latest_sql read here, in order.
-_FIELDS = LATEST_COLUMNS
-_COLUMNS = ", ".join(_FIELDS)
-# Summed over the rows in the totals, in ReconciliationTotals' order; open at day end is a
-# stock and is not summed.
-_SUMMED = (
-    "reported_received",
-    "stored_received",
-    "held_received",
-    "missing",
-    "extra",
-    "reported_finished",
-    "stored_finished",
-    "reported_feedback_filed",
-    "stored_feedback_filed",
-    "reported_feedback_answered",
-    "stored_feedback_answered",
-)
-_STATUS_WHERE = "status IN {statuses:Array(String)}"
-
-# (heading, field) of the sheet, in order; Vietnamese, as the audit file is read.
-SHEET_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Mã cơ quan", "agency_code"),
-    ("Cơ quan", "agency_name"),
-    ("Ngày", "day"),
-    ("Kết quả đối soát", "status_label"),
-    ("Mã kết quả", "status"),
-    ("Hồ sơ tiếp nhận - Nguồn báo cáo", "reported_received"),
-    ("Hồ sơ tiếp nhận - motcua lưu", "stored_received"),
-    ("Hồ sơ nguồn báo cáo mà motcua có", "held_received"),
-    ("Hồ sơ thiếu trong motcua", "missing"),
-    ("Hồ sơ thừa trong motcua", "extra"),
-    ("Hồ sơ kết thúc xử lý - Nguồn báo cáo", "reported_finished"),
-    ("Hồ sơ kết thúc xử lý - motcua lưu", "stored_finished"),
-    ("Hồ sơ còn mở cuối ngày - Nguồn báo cáo", "reported_open"),
-    ("Hồ sơ còn mở cuối ngày - motcua lưu", "stored_open"),
-    ("Phản ánh kiến nghị tiếp nhận - Nguồn báo cáo", "reported_feedback_filed"),
-    ("Phản ánh kiến nghị tiếp nhận - motcua lưu", "stored_feedback_filed"),
-    ("Phản ánh kiến nghị đã trả lời - Nguồn báo cáo", "reported_feedback_answered"),
-    ("Phản ánh kiến nghị đã trả lời - motcua lưu", "stored_feedback_answered"),
-    ("Bảng kê liệt kê mã hồ sơ", "has_ids"),
-    ("Hệ thống nguồn", "source"),
-    ("Thời điểm lập bảng kê", "manifest_at"),
-    ("Thời điểm đối soát", "judged_at"),
 )
 
 
@@ -119,55 +69,39 @@ def _statuses(values: list[str] | None) -> list[str]:
     return list(asked or STATUS_LABELS)
 
 
-def _latest(scope: Scope) -> tuple[str, dict[str, Any]]:
-    if not scope.agencies:
-        return latest_sql(), {}
-    return latest_sql("agency_code IN {agencies:Array(String)}"), {"agencies": list(scope.agencies)}
-
-
 def _ids_url(agency: str, day: date) -> str:
     return f"/v1/reconciliation/{quote(agency, safe='')}/{day.isoformat()}/ids"
 
 
-def _day(row: Sequence[Any], scope: Scope) -> ReconciliationDay:
-    values = dict(zip(_FIELDS, row, strict=True))
-    agency, day = str(values["agency_code"]), values["day"]
-    differs = bool(values["missing"] or values["extra"])
+def _day(row: AuditDay, scope: Scope) -> ReconciliationDay:
+    values = row._asdict()
+    agency, day = str(row.agency_code), row.day
+    differs = bool(row.missing or row.extra)
     return ReconciliationDay(
-        **{k: values[k] for k in (*_SUMMED, "reported_open", "stored_open", "source")},
+        **{k: values[k] for k in (*SUMMED, "reported_open", "stored_open", "source")},
         agency_code=agency,
         agency_name=scope.tree.name(agency) if agency in scope.tree else agency,
         day=day,
-        status=values["status"],
-        status_label=STATUS_LABELS[values["status"]],
-        has_ids=bool(values["has_ids"]),
-        manifest_at=utc(values["manifest_at"]),
-        judged_at=utc(values["judged_at"]),
-        ids_url=_ids_url(agency, day) if values["has_ids"] and differs else None,
+        status=row.status,
+        status_label=STATUS_LABELS[row.status],
+        has_ids=bool(row.has_ids),
+        manifest_at=utc(row.manifest_at),
+        judged_at=utc(row.judged_at),
+        ids_url=_ids_url(agency, day) if row.has_ids and differs else None,
     )
 
 
-def _totals(
-    ctx: Context, latest: str, params: dict[str, Any]
-) -> tuple[ReconciliationTotals, datetime | None]:
+def _totals(ctx: Context, question: AuditQuestion) -> tuple[ReconciliationTotals, datetime | None]:
     """Totals over every row the question covers, and its newest judgment."""
-    by_status = ", ".join(f"countIf(status = '{s}')" for s in STATUS_LABELS)  # code constants
-    sums = ", ".join(f"toInt64(sum({c}))" for c in _SUMMED)
-    sql = (
-        f"SELECT toInt64(count()), {sums}, {by_status}, maxOrNull(judged_at) "
-        f"FROM ({latest}) WHERE {_STATUS_WHERE}"
-    )
-    days, *rest = ctx.clickhouse.query(sql, parameters=params).result_rows[0]
-    summed = dict(zip(_SUMMED, (int(v) for v in rest[: len(_SUMMED)]), strict=True))
-    counts = rest[len(_SUMMED) : len(_SUMMED) + len(STATUS_LABELS)]
-    reported = summed["reported_received"]
+    found = audit_totals(ctx.clickhouse, question)
+    reported = found.summed["reported_received"]
     totals = ReconciliationTotals(
-        days=int(days),
-        by_status={s: int(n) for s, n in zip(STATUS_LABELS, counts, strict=True)},
-        held_share=None if reported == 0 else round(summed["held_received"] / reported, 6),
-        **summed,
+        days=found.days,
+        by_status=found.by_status,
+        held_share=None if reported == 0 else round(found.summed["held_received"] / reported, 6),
+        **found.summed,
     )
-    return totals, utc(rest[-1])
+    return totals, found.last_judged
 
 
 @router.get(
@@ -222,14 +156,8 @@ def reconciliation(
     period = _period(from_, to, at)
     statuses = _statuses(status)
     scope = resolve(ctx.clickhouse, split_list(agency), period.last_day, rollup)
-    latest, params = _latest(scope)
-    params |= {
-        "first_day": period.first_day,
-        "last_day": period.last_day,
-        "at": at,
-        "statuses": statuses,
-    }
-    totals, last_judged = _totals(ctx, latest, params)
+    question = AuditQuestion(scope.agencies, period.first_day, period.last_day, at, tuple(statuses))
+    totals, last_judged = _totals(ctx, question)
     if format != "json" and totals.days > EXPORT_MAX_ROWS:
         raise HTTPException(
             422,
@@ -238,12 +166,7 @@ def reconciliation(
         )
     page, page_size = page or 1, page_size or 1000
     limit, offset = (page_size, (page - 1) * page_size) if format == "json" else (totals.days, 0)
-    rows = ctx.clickhouse.query(
-        f"SELECT {_COLUMNS} FROM ({latest}) WHERE {_STATUS_WHERE} "
-        "ORDER BY agency_code, day LIMIT {limit:UInt64} OFFSET {offset:UInt64}",
-        parameters={**params, "limit": limit, "offset": offset},
-    ).result_rows
-    days = [_day(r, scope) for r in rows]
+    days = [_day(r, scope) for r in audit_days(ctx.clickhouse, question, limit, offset)]
     if format == "json":
         return ReconciliationReport(
             period_from=period.first_day,
@@ -259,42 +182,7 @@ def reconciliation(
             rows=days,
             totals=totals,
         )
-    return _sheet(format, period, at, as_of, days, totals)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "Có" if value else "Không"
-    if isinstance(value, datetime):
-        # local time, as the audit reads it; a text cell, since XLSX keeps no time zone
-        return value.astimezone(VN).isoformat(timespec="seconds")
-    return value
-
-
-def _sheet(
-    format: str,
-    period: Period,
-    at: datetime,
-    as_of: datetime | None,
-    days: list[ReconciliationDay],
-    totals: ReconciliationTotals,
-) -> Any:
-    headings = [h for h, _ in SHEET_COLUMNS]
-    table = [[_cell(getattr(d, f)) for _, f in SHEET_COLUMNS] for d in days]
-    summed = totals.model_dump()
-    table.append(
-        [
-            "Tổng cộng" if f == "agency_name" else summed.get(f, "") if f in _SUMMED else ""
-            for _, f in SHEET_COLUMNS
-        ]
-    )
-    first, last = period.first_day, period.last_day
-    name = f"doi_soat_{first:%Y%m%d}_{last:%Y%m%d}"
-    if format == "csv":
-        return csv_response(name, headings, table)
-    judged = "mới nhất" if as_of is None else f"đến {_cell(at)}"
-    subtitle = f"Kỳ: {first:%d/%m/%Y} – {last:%d/%m/%Y}; kết quả đối soát {judged}"
-    return xlsx_response(name, "Đối soát", TITLE, subtitle, headings, table)
+    return sheet(format, period, at, as_of, days, totals)
 
 
 @router.get(

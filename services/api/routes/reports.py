@@ -9,14 +9,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from core.figures import report_ii06a, rules
-from core.figures.queries import FIRST_INSTANT, MetricQueryError, Period, calendar
+from core.figures.periods import FIRST_INSTANT, MetricQueryError, Period
 from core.figures.scope import resolve
+from core.figures.sql_params import calendar
 from core.storage.pool import run_all
 from core.zone import VN
+from services.api.answers.metrics import AS_OF_SETTLE
 from services.api.completeness import scope_completeness
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
-from services.api.routes.metrics import AS_OF_SETTLE, ListParam, RuleSetParam, split_list
+from services.api.params import ListParam, RuleSetParam, split_list
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

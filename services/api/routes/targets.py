@@ -11,67 +11,54 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from core.figures.definitions import METRICS
-from core.figures.queries import utc
+from core.figures.periods import utc
 from core.plans.forecast import STATUS_LABELS
 from core.plans.model import DateRange, Plan, Target
-from core.plans.status import STATUS_COLUMNS
+from core.plans.reads import (
+    LatestStatus,
+    alert_transitions,
+    current_alerts,
+    latest_statuses,
+    status_history,
+)
 from core.reference.org_tree import OrgTree
 from core.zone import VN
 from services.api import targets_table
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response
-from services.api.routes.metrics import ListParam, split_list
+from services.api.params import ListParam, split_list
 
 router = APIRouter(prefix="/v1", tags=["targets"])
 
-_LATEST = """
-SELECT plan, target_id, agency_code, period_start,
-       argMax(tuple(period_end, metric, comparator, threshold, numerator, denominator, pending,
-                    value, status, forecast, forecast_low, forecast_high, expected_denominator,
-                    forecast_method, budget, needed, needed_per_working_day,
-                    remaining_working_days, burn_rates, data_watermark, evaluated_at),
-              evaluated_at) AS s
-FROM target_status
-WHERE ({plan:Nullable(String)} IS NULL OR plan = {plan:Nullable(String)})
-  AND ({target:Nullable(String)} IS NULL OR target_id = {target:Nullable(String)})
-  AND (empty({agencies:Array(String)}) OR has({agencies:Array(String)}, agency_code))
-GROUP BY plan, target_id, agency_code, period_start
-ORDER BY plan, target_id, period_start, agency_code
-"""
 
-# Every stored column but the key, then when it was evaluated (the query's tuple order).
-_KEY = ("evaluated_at", "plan", "target_id", "agency_code", "period_start")
-_FIELDS = (*(c for c in STATUS_COLUMNS if c not in _KEY), "evaluated_at")
-
-
-def _status(agency: str, period_start: date, values: tuple[Any, ...]) -> dict[str, Any]:
-    s = dict(zip(_FIELDS, values, strict=True))
+def _status(s: LatestStatus) -> dict[str, Any]:
+    agency = s.agency_code
     return {
         "agency_code": agency or None,
         "scope": "scope" if not agency else "agency",
-        "period": {"from": period_start, "to": s["period_end"]},
-        "numerator": s["numerator"],
-        "denominator": s["denominator"],
-        "pending": s["pending"],
-        "value": s["value"],
-        "threshold": s["threshold"],
-        "status": s["status"],
-        "status_label": STATUS_LABELS.get(s["status"], s["status"]),
+        "period": {"from": s.period_start, "to": s.period_end},
+        "numerator": s.numerator,
+        "denominator": s.denominator,
+        "pending": s.pending,
+        "value": s.value,
+        "threshold": s.threshold,
+        "status": s.status,
+        "status_label": STATUS_LABELS.get(s.status, s.status),
         "forecast": {
-            "value": s["forecast"],
-            "low": s["forecast_low"],
-            "high": s["forecast_high"],
+            "value": s.forecast,
+            "low": s.forecast_low,
+            "high": s.forecast_high,
             "interval": 0.8,
-            "expected_denominator": s["expected_denominator"],
-            "method": s["forecast_method"],
+            "expected_denominator": s.expected_denominator,
+            "method": s.forecast_method,
         },
-        "budget": s["budget"],
-        "needed": s["needed"],
-        "needed_per_working_day": s["needed_per_working_day"],
-        "remaining_working_days": s["remaining_working_days"],
-        "burn_rates": dict(s["burn_rates"]),
-        "data_watermark": utc(s["data_watermark"]),
-        "evaluated_at": utc(s["evaluated_at"]),
+        "budget": s.budget,
+        "needed": s.needed,
+        "needed_per_working_day": s.needed_per_working_day,
+        "remaining_working_days": s.remaining_working_days,
+        "burn_rates": dict(s.burn_rates),
+        "data_watermark": utc(s.data_watermark),
+        "evaluated_at": utc(s.evaluated_at),
     }
 
 
@@ -115,12 +102,9 @@ def plan_out(plan: Plan) -> dict[str, Any]:
 def _latest(
     ctx: Context, plan: str | None, target: str | None, agencies: tuple[str, ...]
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    rows = ctx.clickhouse.query(
-        _LATEST, parameters={"plan": plan, "target": target, "agencies": list(agencies)}
-    ).result_rows
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for plan_key, target_id, agency, period_start, values in rows:
-        out.setdefault((plan_key, target_id), []).append(_status(agency, period_start, values))
+    for s in latest_statuses(ctx.clickhouse, plan=plan, target=target, agencies=agencies):
+        out.setdefault((s.plan, s.target_id), []).append(_status(s))
     return out
 
 
@@ -218,32 +202,24 @@ def get_target(
         raise HTTPException(409, f"target {target_id!r} is in several plans ({keys}); pass plan=")
     p, t = found[0]
     agencies = split_list(agency)
-    history = ctx.clickhouse.query(
-        "SELECT evaluated_at, agency_code, period_start, status, value, numerator, denominator, "
-        "forecast, forecast_low, forecast_high, budget, needed, burn_rates "
-        "FROM target_status WHERE plan = {plan:String} AND target_id = {target:String} "
-        "AND (empty({agencies:Array(String)}) OR has({agencies:Array(String)}, agency_code)) "
-        "AND evaluated_at >= {from:DateTime64(3, 'UTC')} "
-        "AND evaluated_at <= {to:DateTime64(3, 'UTC')} "
-        "ORDER BY evaluated_at, agency_code LIMIT {limit:UInt32}",
-        parameters={
-            "plan": p.key,
-            "target": t.id,
-            "agencies": list(agencies),
-            "from": from_ or datetime(1970, 1, 1),
-            "to": to or datetime(2200, 1, 1),
-            "limit": limit,
-        },
-    ).named_results()
+    history = status_history(
+        ctx.clickhouse,
+        p.key,
+        t.id,
+        agencies,
+        from_ or datetime(1970, 1, 1),
+        to or datetime(2200, 1, 1),
+        limit,
+    )
     return {
         **target_out(p, t),
         "statuses": _latest(ctx, p.key, t.id, agencies).get((p.key, t.id), []),
         "history": [
             {
-                **row,
-                "agency_code": row["agency_code"] or None,
-                "evaluated_at": utc(row["evaluated_at"]),
-                "burn_rates": dict(row["burn_rates"]),
+                **row._asdict(),
+                "agency_code": row.agency_code or None,
+                "evaluated_at": utc(row.evaluated_at),
+                "burn_rates": dict(row.burn_rates),
             }
             for row in history
         ],
@@ -261,36 +237,16 @@ def list_alerts(
     history: Annotated[bool, Query(description="Every transition instead of the latest")] = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, Any]]:
-    params = {
-        "state": None if state == "all" else state,
-        "agencies": list(split_list(agency)),
-        "plan": plan,
-        "limit": limit,
-    }
-    where = (
-        "({state:Nullable(String)} IS NULL OR state = {state:Nullable(String)}) "
-        "AND (empty({agencies:Array(String)}) OR has({agencies:Array(String)}, agency_code)) "
-        "AND ({plan:Nullable(String)} IS NULL OR plan = {plan:Nullable(String)})"
+    asked = (None if state == "all" else state, split_list(agency), plan, limit)
+    rows = (
+        alert_transitions(ctx.clickhouse, *asked)
+        if history
+        else current_alerts(ctx.clickhouse, *asked)
     )
-    if history:
-        sql = (
-            "SELECT alert_id, seq, state, at, kind, severity, plan, target_id, agency_code, "
-            "period_start, status, previous_status, summary, evidence "
-            f"FROM alerts FINAL WHERE {where} "
-            "ORDER BY at DESC, alert_id, seq DESC LIMIT {limit:UInt32}"
-        )
-    else:
-        sql = (
-            "SELECT alert_id, last_seq AS seq, state, changed_at AS at, first_at, kind, severity, "
-            "plan, target_id, agency_code, period_start, status, summary, evidence "
-            f"FROM alerts_current WHERE {where} ORDER BY changed_at DESC, alert_id "
-            "LIMIT {limit:UInt32}"
-        )
-    rows = ctx.clickhouse.query(sql, parameters=params).named_results()
     out = []
     for row in rows:
-        item = {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+        item = {k: utc(v) if isinstance(v, datetime) else v for k, v in row._asdict().items()}
         item["agency_code"] = item["agency_code"] or None
-        item["evidence"] = json.loads(str(row["evidence"]))
+        item["evidence"] = json.loads(str(row.evidence))
         out.append(item)
     return out

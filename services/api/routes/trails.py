@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from core.figures.queries import FIRST_INSTANT, LAST_INSTANT, utc
+from core.figures.periods import FIRST_INSTANT, LAST_INSTANT, utc
+from core.figures.trails import trail
 from services.api.deps import Context
 
 router = APIRouter(prefix="/v1", tags=["trails"])
@@ -35,19 +36,6 @@ class Trail(BaseModel):
     events: list[TrailEvent]
 
 
-_SQL = """
-SELECT toString(event_id), type, occurred_at, agency_code, source, payload, subject, stream_seq,
-       published_at, ingested_at
-FROM events FINAL
-WHERE entity = {entity:String} AND entity_id = {id:String}
-  AND ({agency:Nullable(String)} IS NULL OR agency_code = {agency:Nullable(String)})
-  AND ({as_of:Nullable(DateTime64(3, 'UTC'))} IS NULL
-       OR ingested_at <= {as_of:Nullable(DateTime64(3, 'UTC'))})
-ORDER BY occurred_at, stream_seq, event_id
-LIMIT 10000
-"""
-
-
 def _trail(
     ctx: Context,
     entity: Literal["dossier", "feedback"],
@@ -60,23 +48,21 @@ def _trail(
         # answered 500) means "before anything was stored" or "after all of it".
         aware = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
         as_of = min(max(aware, FIRST_INSTANT), LAST_INSTANT)
-    rows = ctx.clickhouse.query(
-        _SQL, parameters={"entity": entity, "id": id, "agency": agency, "as_of": as_of}
-    ).result_rows
+    rows = trail(ctx.clickhouse, entity, id, agency, as_of)
     if not rows:
         raise HTTPException(404, f"no events for {entity} {id!r}")
     events = [
         TrailEvent(
-            event_id=r[0],
-            type=r[1],
-            occurred_at=utc(r[2]),
-            agency_code=r[3],
-            source=r[4],
-            payload=json.loads(r[5]),
-            subject=r[6],
-            stream_seq=r[7],
-            published_at=utc(r[8]),
-            ingested_at=utc(r[9]),
+            event_id=r.event_id,
+            type=r.type,
+            occurred_at=utc(r.occurred_at),
+            agency_code=r.agency_code,
+            source=r.source,
+            payload=json.loads(r.payload),
+            subject=r.subject,
+            stream_seq=r.stream_seq,
+            published_at=utc(r.published_at),
+            ingested_at=utc(r.ingested_at),
         )
         for r in rows
     ]

@@ -1,5 +1,5 @@
 """The public pages, and the province figures behind them and the open data, built at most
-once per key every `seconds`.
+once per key every `seconds`. Below both the page and the ApiContext (deps.py) that holds it.
 
 `/` and `/co-quan/{code}` are open to everyone and each costs a dozen queries (0.3-0.6 s on the
 simulated province, more with years of data). In `motcua up` the API shares one process with the

@@ -1,11 +1,12 @@
 """GET /v1/open/…: the public page's figures as open data, JSON or CSV, without a key.
 
 The page's figures are public by design (the plan's transparency goals); these routes serve
-exactly them, from the same Scorecard the page at `/` is rendered from (services/api/page), so
-page and open data cannot disagree. Each answer carries the figures' definitions and provenance;
-a table is made once per year and cache period, whatever the number of callers, and each client
-address is bounded (services/api/admission.py AddressRate). Item-level data (drill-downs,
-trails, dead letters) stays behind a key.
+exactly them, from the same Scorecard the page at `/` is rendered from (scorecard.py), so page
+and open data cannot disagree: they are the page's keyless surface, hence in this package, not
+among the keyed routes (services/api/routes). Each answer carries the figures' definitions and
+provenance; a table is made once per year and cache period, whatever the number of callers, and
+each client address is bounded (services/api/admission.py AddressRate). Item-level data
+(drill-downs, trails, dead letters) stays behind a key.
 """
 
 from __future__ import annotations
