@@ -47,7 +47,7 @@ NOW = datetime(2026, 3, 7, 12, tzinfo=VN)
 JUDGED_AT = datetime(2026, 3, 7, 6, tzinfo=VN)
 EARLIER = JUDGED_AT - timedelta(hours=2)
 LAST_ENDED = date(2026, 3, 6)
-DEFAULT_THRESHOLD = 0.99  # MOTCUA_COMPLETENESS_THRESHOLD's default (motcua/embedded.py)
+DEFAULT_THRESHOLD = 0.99  # MOTCUA_COMPLETENESS_THRESHOLD's default (services/api/settings.py)
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))
 
 # Dossiers stored, per agency and day of March: their id suffixes.

@@ -1,6 +1,9 @@
 """The cluster form of the numbered migrations (MOTCUA_CLICKHOUSE_CLUSTER): the same statements,
 transformed one by one, so there is no second copy of the schema to drift.
 
+(Over 300 lines on purpose: one statement transformer, whose rules for each kind of table are
+read together; split, a rule would sit apart from the ones it must agree with.)
+
 Two kinds of table:
 
 - Sharded (`SHARDED`): what one dossier or feedback item is made of: its events, the parts a

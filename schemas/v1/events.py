@@ -4,6 +4,9 @@ The contract carries no personal data: no citizen names, ID numbers, addresses o
 Every model forbids fields it does not define, so a typo is refused loudly instead of silently
 dropped, and nothing outside the contract is ever stored. A breaking change is a new version
 (schemas/v2), never an edit of this file.
+
+(Over 300 lines on purpose: the whole v1 contract in one file, so an integrator reads every event
+beside the others, and the JSON Schema, examples and AsyncAPI are generated from this one place.)
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DeadLetterPublisher = Callable[[Sequence[DeadLetter]], Awaitable[None]]
-# A pending message (tests subclass the pipeline with it in their signatures).
 
 
 class IngestPipeline:

@@ -35,7 +35,7 @@ SOURCE = (
 )
 
 
-# The API marks a figure incomplete below MOTCUA_COMPLETENESS_THRESHOLD (motcua/embedded.py);
+# The API marks a figure incomplete below MOTCUA_COMPLETENESS_THRESHOLD (services/api/settings.py);
 # the boards colour the same share against the same value, read when they are exported or
 # synced, as the API's address is (variables.API_URL).
 THRESHOLD_VARIABLE = "MOTCUA_COMPLETENESS_THRESHOLD"

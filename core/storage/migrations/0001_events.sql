@@ -1,6 +1,6 @@
 -- The append-only log of every valid event, with its provenance.
--- ReplacingMergeTree on the full sort key is the last of three idempotency layers (after the stream's
--- Nats-Msg-Id window and the ingest's redelivery check): an exact duplicate collapses on merge.
+-- ReplacingMergeTree on the full sort key is the last of the idempotency layers (there are seven;
+-- core/ingestion/dedup.py lists them and why each is needed): an exact duplicate collapses on merge.
 CREATE TABLE IF NOT EXISTS events (
     event_id UUID,
     type LowCardinality(String),

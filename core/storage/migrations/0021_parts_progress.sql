@@ -1,6 +1,6 @@
 -- The newest folded_at of each entity's parts, kept by views chained on the parts tables (the
 -- same values the parts hold, so the comparison below is exact). Every question asks whether the
--- refolder is behind the parts (core/figures/queries.Read.of); comparing two one-row tables
+-- refolder is behind the parts (core/figures/reads.Read.of); comparing two one-row tables
 -- answers that in a millisecond, where the parts' skip index took ~10 ms at a million dossiers.
 CREATE TABLE IF NOT EXISTS parts_progress (
     entity LowCardinality(String),
