@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.embedded import EmbeddedMissing
 from motcua import store_cli, up_cli
 
 # What tests and benches import from here, as before `up` and the store's commands moved out.
@@ -96,7 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     # generation threshold (700) the collector ran thousands of times a second and cost the ingest
     # about a fifth of its throughput (bench: E2E 13.1–14.2k → 15.6k events/s, drain 17k → 19.5k).
     gc.set_threshold(50_000, 20, 10)
-    args.func(args)
+    try:
+        args.func(args)
+    except EmbeddedMissing as missing:
+        print(f"motcua: {missing}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -111,8 +111,8 @@ async def system(
 ) -> AsyncIterator[Any]:
     """The whole embedded system (ingest, metrics, API over real HTTP) on the session's
     nats-server and chDB store."""
-    from motcua.settings import Settings
     from motcua.embedded import embedded
+    from motcua.settings import Settings
     from tests.helpers import TEST_ADMIN_KEY
 
     settings = Settings(

@@ -17,8 +17,8 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
 import services.ingest.pipeline as ingest_pipeline
-from core.ingestion.dlq import replay_dead_letters
 from core.ingestion.common import DEAD_LETTER_COLUMNS, DeadLetter, MessageMeta
+from core.ingestion.dlq import replay_dead_letters
 from core.ingestion.processor import EventRow, process
 from schemas import export
 from schemas.subjects import MAX_EVENT_BYTES, NATS_MAX_PAYLOAD, event_subject

@@ -21,9 +21,9 @@ import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
-from core.messaging.urls import inbox_prefix
 from core.messaging.nats_server import free_port, nats_server_binary
 from core.messaging.streams import ensure_streams
+from core.messaging.urls import inbox_prefix
 from schemas.subjects import NATS_MAX_PAYLOAD
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the compose and Grafana files")

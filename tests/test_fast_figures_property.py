@@ -50,8 +50,8 @@ from hypothesis import strategies as st
 from core.figures import index766, report_ii06a, rules
 from core.figures.metric_query import metric_query
 from core.figures.periods import Filters, Period
-from core.ingestion.processor import EventRow, process
 from core.ingestion.common import MessageMeta
+from core.ingestion.processor import EventRow, process
 from core.ingestion.writer import EventWriter
 from tests import reference_fold
 from tests.helpers import VN, dossier_event, feedback_event

@@ -18,8 +18,8 @@ from openpyxl import load_workbook
 
 from core.figures import report_ii06a
 from core.figures.periods import Period
-from core.ingestion.processor import EventRow, process
 from core.ingestion.common import MessageMeta
+from core.ingestion.processor import EventRow, process
 from core.ingestion.writer import EventWriter
 from tests.helpers import VN, dossier_event, eventually, publish, received, resolved
 from tests.test_pipeline import d, stored

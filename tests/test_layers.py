@@ -21,7 +21,7 @@ PACKAGES = ("motcua", "services", "tools", "core", "schemas")
 # Lowest first. A module may import its own part and any part of a lower layer, never a part of
 # its own layer or a higher one (parts of one layer stand side by side, unaware of each other).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("schemas", "core.zone", "core.private", "core.settings"),
+    ("schemas", "core.zone", "core.private", "core.settings", "core.embedded"),
     ("core.unshown", "core.storage", "core.messaging"),
     ("core.reference",),
     ("core.figures", "core.ingestion"),

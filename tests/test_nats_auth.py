@@ -145,8 +145,8 @@ async def test_integrator_publishes_for_its_agencies_only_and_its_events_are_sto
     # its own, services that lost the right to do their job under their own users (nothing
     # stored), an integrator added or revoked on disk but not in the running server, and the
     # ingest trusting a payload's agency over the subject it was allowed to publish on.
-    from motcua.settings import Settings
     from motcua.embedded import embedded
+    from motcua.settings import Settings
 
     settings = Settings(
         clickhouse_url=clickhouse_url,

@@ -29,10 +29,10 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from core.messaging.urls import connect_options, servers
 from core.messaging.nats_cluster import LocalCluster, node_name
 from core.messaging.nats_server import EmbeddedNats, free_port, nats_server_binary
 from core.messaging.streams import StreamReplicasRefused, ensure_streams
+from core.messaging.urls import connect_options, servers
 from schemas.subjects import EVENTS_STREAM
 from tests.fault_figures import report
 from tests.helpers import eventually, received

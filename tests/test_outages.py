@@ -17,10 +17,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from core.ingestion.common import DeadLetter
+from core.ingestion.common import DeadLetter, StoreUnavailable
 from core.ingestion.processor import EventRow
 from core.ingestion.writer import EventWriter, WriteResult
-from core.ingestion.common import StoreUnavailable
 from core.messaging.nats_server import EmbeddedNats, free_port
 from tests.helpers import (
     TEST_ADMIN_HEADERS,

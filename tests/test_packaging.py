@@ -65,7 +65,20 @@ def test_a_chdb_url_without_the_embedded_extra_says_what_to_install(tmp_path: Pa
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert "EmbeddedEngineMissing" in done.stderr
+    assert "EmbeddedMissing" in done.stderr
     assert "motcua-monitor[embedded]" in done.stderr
     assert "MOTCUA_CLICKHOUSE_URL" in done.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_the_command_says_it_in_one_line(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['chdb'] = None\nfrom motcua.cli import main\nmain(['migrate'])\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "MOTCUA_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("motcua: ClickHouse embedded (chDB) is not installed")
+    assert "Traceback" not in done.stderr

@@ -17,8 +17,8 @@ from clickhouse_connect.driver.client import Client
 
 from core.figures.refolder import catch_up
 from core.figures.sql_params import calendar
-from core.ingestion.processor import EventRow, process
 from core.ingestion.common import MessageMeta
+from core.ingestion.processor import EventRow, process
 from core.ingestion.writer import EventWriter
 from core.plans import load_plans
 from core.plans.checks import AgencySpan, Reference

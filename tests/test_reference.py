@@ -17,7 +17,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 
-from core.ingestion.common import DeadLetter, MessageMeta
+from core.ingestion.common import DeadLetter, MessageMeta, StoreUnavailable
 from core.ingestion.reference import (
     AGENCY_COLUMNS,
     PROCEDURE_COLUMNS,
@@ -31,7 +31,6 @@ from core.ingestion.reference_loader import (
     seed_if_empty,
 )
 from core.ingestion.subscriber import REFERENCE_DURABLE, store_batch
-from core.ingestion.common import StoreUnavailable
 from core.messaging.nats_server import EmbeddedNats, free_port
 from core.messaging.streams import ensure_streams
 from core.reference.catalog import Catalog

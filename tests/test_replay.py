@@ -20,8 +20,8 @@ from core.figures.definitions import METRICS
 from core.figures.metric_query import metric_query
 from core.figures.periods import Period
 from core.figures.refolder import replay_all
-from core.ingestion.processor import EventRow, process
 from core.ingestion.common import MessageMeta
+from core.ingestion.processor import EventRow, process
 from core.ingestion.writer import EventWriter
 from core.messaging.nats_server import EmbeddedNats, free_port
 from core.messaging.streams import ensure_streams

@@ -17,8 +17,8 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from core.messaging.nats_server import EmbeddedNats
-from motcua.up_cli import _simulate_options
 from motcua.cli import build_parser
+from motcua.up_cli import _simulate_options
 from schemas.subjects import EVENTS_STREAM
 from schemas.v1.events import (
     MANIFEST_MAX_IDS,

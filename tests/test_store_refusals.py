@@ -82,8 +82,8 @@ def _freeze(dirs: list[str], frozen: bool) -> None:
 
 
 def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
-    from core.ingestion.processor import EventRow, process
     from core.ingestion.common import MessageMeta
+    from core.ingestion.processor import EventRow, process
     from tests.helpers import received
 
     at = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -119,8 +119,8 @@ def _reference_dead(n: int, seq0: int) -> list[object]:
 
 
 def main(table: str, store: str) -> None:
-    from core.ingestion.writer import EventWriter, ReferenceWriter
     from core.ingestion.common import StoreUnavailable
+    from core.ingestion.writer import EventWriter, ReferenceWriter
     from core.storage.clickhouse import connect
     from core.storage.migrate import migrate
 

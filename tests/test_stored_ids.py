@@ -10,8 +10,8 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from core.ingestion.processor import PAYLOAD, EventRow, payload_digest, process
 from core.ingestion.common import MessageMeta
+from core.ingestion.processor import PAYLOAD, EventRow, payload_digest, process
 from core.ingestion.writer import EventWriter
 from core.storage.migrate import migrate
 from tests.helpers import received

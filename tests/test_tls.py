@@ -20,10 +20,10 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from core.messaging.urls import connect_options
-from core.messaging.nats_server import EmbeddedNats, free_port, server_config
-from core.storage.clickhouse import connect
 from core.messaging.client import connect_nats
+from core.messaging.nats_server import EmbeddedNats, free_port, server_config
+from core.messaging.urls import connect_options
+from core.storage.clickhouse import connect
 
 
 def _openssl(*args: str, cwd: Path) -> None:

