@@ -99,8 +99,8 @@ async def _all_acked(js: Any, durable: str) -> None:
 
 def phase_chdb_insert(n: int) -> dict[str, Any]:
     """Process n events into rows, then insert them with the real writer in 10,000-row batches."""
-    from core.ingestion.processor import EventRow, process
     from core.ingestion.common import MessageMeta
+    from core.ingestion.processor import EventRow, process
     from core.ingestion.writer import EventWriter
     from core.storage.clickhouse import connect
     from core.storage.migrate import migrate
@@ -177,8 +177,8 @@ class Publisher:
 async def running_system(tmp: str) -> AsyncIterator[tuple[Any, Any, EmbeddedNats]]:
     """`motcua up` in this process on a fresh store; the nats-server is started here rather than
     by embedded() so that its CPU time can be read, and a backlog published before ingest starts."""
-    from motcua.settings import Settings
     from motcua.embedded import embedded
+    from motcua.settings import Settings
 
     server = EmbeddedNats(Path(tmp) / "nats", port=free_port())
     await server.start()

@@ -56,6 +56,12 @@ def child_env(root: Path = ROOT, **motcua: str) -> dict[str, str]:
     return env
 
 
+def cli_module(root: Path = ROOT) -> str:
+    """The `motcua` command's module in checkout `root`: motcua.cli since issue 16's layout,
+    services.cli before it (a --pair-code checkout may predate the move)."""
+    return "motcua.cli" if (root / "motcua" / "cli.py").is_file() else "services.cli"
+
+
 def code_location(env: dict[str, str], root: Path = ROOT) -> str:
     """Where `services` is imported from by a child with this environment: the check that the
     code measured is this checkout's and not the editable install's."""
@@ -473,7 +479,7 @@ class Api:
         began = time.perf_counter()
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "motcua.cli", "api"],
+                [sys.executable, "-m", cli_module(self.root), "api"],
                 cwd=self.root, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = began + ready_timeout
@@ -868,7 +874,7 @@ def _migrate(base: dict[str, str], key: str, root: Path) -> str:
     code = code_location(env, root)
     print(f"code under test: {code}", file=sys.stderr, flush=True)
     migrated = subprocess.run(
-        [sys.executable, "-m", "motcua.cli", "migrate"],
+        [sys.executable, "-m", cli_module(root), "migrate"],
         cwd=root, env=env, capture_output=True, text=True,
     )  # fmt: skip
     if migrated.returncode != 0:

@@ -125,8 +125,8 @@ def simulated_events(seed: int, dossiers: int) -> Iterator[list[Any]]:
     end, dossiers_per_day)`: generate() releases the whole year in one call, which would hold
     every event of the year (some 5 million pydantic objects) in memory at once; releasing in
     steps yields exactly the same events in the same order (Timeline.release's contract)."""
-    from tools.simulator.workdays import ICT
     from tools.simulator.model import Timeline, arrivals
+    from tools.simulator.workdays import ICT
 
     start = datetime(BASE_YEAR, 1, 1, tzinfo=ICT)
     end = datetime(BASE_YEAR, 12, 1, tzinfo=ICT)
@@ -142,8 +142,8 @@ def simulated_events(seed: int, dossiers: int) -> Iterator[list[Any]]:
 
 def write_simulated(client: Client, seed: int, dossiers: int) -> dict[str, Any]:
     """Simulated events → processor.process → EventWriter.write, 10,000 events per insert."""
-    from core.ingestion.processor import EventRow, process
     from core.ingestion.common import MessageMeta
+    from core.ingestion.processor import EventRow, process
     from core.ingestion.writer import EventWriter
     from schemas.subjects import event_subject
 
