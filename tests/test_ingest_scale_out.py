@@ -35,13 +35,14 @@ from clickhouse_connect.driver.client import Client
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from core.ingestion.batch import Pending
 from core.ingestion.common import DeadLetter
 from core.ingestion.processor import EventRow
 from core.ingestion.writer import EventWriter, WriteResult
 from core.messaging.nats_server import EmbeddedNats
 from schemas.subjects import EVENTS_STREAM
 from services.ingest.consumer import EventConsumer, consumer_config
-from services.ingest.pipeline import IngestPipeline, _Item
+from services.ingest.pipeline import IngestPipeline
 from services.ingest.settings import IngestSettings
 from tests.helpers import eventually, received, resolved
 from tests.test_pipeline import d
@@ -69,13 +70,13 @@ class StallingWriter(EventWriter):
 
 
 class LeaseLost(IngestPipeline):
-    async def _keep_leased(self, items: list[_Item]) -> None:
+    async def _keep_leased(self, items: list[Pending]) -> None:
         return None  # its in_progress never reaches NATS
 
 
 class DiesBeforeAck(IngestPipeline):
     async def _write_until_stored(
-        self, items: list[_Item], rows: list[EventRow], dead: list[DeadLetter]
+        self, items: list[Pending], rows: list[EventRow], dead: list[DeadLetter]
     ) -> WriteResult:
         await super()._write_until_stored(items, rows, dead)
         raise RuntimeError("killed after the insert, before the ack")
