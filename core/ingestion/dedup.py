@@ -43,8 +43,7 @@ figures:
    still collapses on merge (agencies and procedures keep the latest ingested version).
 
 Layers 1, 5 and 7 live where named; 2, 3, 4 and 6 are the code below (the store queries are the
-writer's, core/ingestion/writer.py). Migration 0001's comment still says "three" layers: this
-docstring is the current list.
+writer's, core/ingestion/writer.py).
 """
 
 from __future__ import annotations

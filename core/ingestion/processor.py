@@ -16,10 +16,14 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 # What both streams share; DeadLetter and MessageMeta are also what this processor answers with.
-from core.ingestion.common import DEAD_LETTER_COLUMNS as DEAD_LETTER_COLUMNS
-from core.ingestion.common import DeadLetter as DeadLetter
-from core.ingestion.common import MessageMeta as MessageMeta
-from core.ingestion.common import classify, column_value, repeated_detail, utc
+from core.ingestion.common import (
+    DeadLetter,
+    MessageMeta,
+    classify,
+    column_value,
+    repeated_detail,
+    utc,
+)
 from schemas.subjects import MAX_EVENT_BYTES, parse_subject
 from schemas.v1.events import DossierEvent, Event, FeedbackEvent, ManifestDaily, parse_event
 

@@ -18,8 +18,7 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from core.ingestion.common import DEAD_LETTER_COLUMNS, DeadLetter
-from core.ingestion.common import StoreUnavailable as StoreUnavailable
+from core.ingestion.common import DEAD_LETTER_COLUMNS, DeadLetter, StoreUnavailable
 from core.ingestion.dedup import batch_token, dead_letters_missing, fresh, new_versions, token_of
 from core.ingestion.processor import EVENT_COLUMNS, EventRow
 from core.ingestion.reference import COLUMNS, ReferenceRow, refused_letter
