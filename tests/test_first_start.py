@@ -24,7 +24,7 @@ import httpx
 import nats
 import pytest
 
-from core.messaging import nats_auth
+from core.messaging import urls
 from core.messaging.nats_server import free_port, store_server
 from core.unshown import FILE as UNSHOWN
 from tests.helpers import received
@@ -242,7 +242,7 @@ async def test_credentials_a_killed_start_never_printed_come_with_the_next_start
             f"nats://127.0.0.1:{nats_port}",
             user="integrator_stnmt",
             password=password[1],
-            inbox_prefix=nats_auth.inbox_prefix("integrator_stnmt"),
+            inbox_prefix=urls.inbox_prefix("integrator_stnmt"),
             allow_reconnect=False,
             connect_timeout=5,
         )

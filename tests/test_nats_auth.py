@@ -25,7 +25,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from nats.errors import TimeoutError as NatsTimeout
 
-from core.messaging import nats_auth
+from core.messaging import nats_auth, nats_users, urls
 from core.messaging.nats_server import free_port, nats_server_binary
 from core.reference.seed import SEED_FILE
 from tests.helpers import eventually, received
@@ -48,7 +48,7 @@ async def _ignore(_: Exception) -> None:
 async def connect(url: str, user: str | None = None, password: str | None = None, **kw: Any) -> Any:
     """As an integrator is told to connect: with its user and its own inbox prefix."""
     if user is not None:
-        kw.setdefault("inbox_prefix", nats_auth.inbox_prefix(user))
+        kw.setdefault("inbox_prefix", urls.inbox_prefix(user))
     return await nats.connect(
         url,
         user=user,
@@ -90,15 +90,15 @@ def test_embedded_users_have_the_permissions_of_the_compose_users() -> None:
     }
 
     def inbox(user: str) -> list[str]:
-        return [f"{nats_auth.inbox_prefix(user)}.>"]
+        return [f"{urls.inbox_prefix(user)}.>"]
 
     expected: dict[str, tuple[Any, Any]] = {
         name: (list(p), inbox(name)) if p is not None else (None, None)
-        for name, p in nats_auth.SERVICE_PERMISSIONS.items()
+        for name, p in nats_users.SERVICE_PERMISSIONS.items()
         if name != "simulator"  # embedded only: compose runs no simulator by default
     }
-    name, agencies = nats_auth.EXAMPLE_INTEGRATOR
-    expected[name] = (list(nats_auth.integrator_subjects(agencies)), inbox(name))
+    name, agencies = nats_users.EXAMPLE_INTEGRATOR
+    expected[name] = (list(nats_users.integrator_subjects(agencies)), inbox(name))
     assert found == expected
 
 
@@ -120,7 +120,7 @@ def test_first_start_writes_private_files_with_hashes_only_and_a_config_nats_ser
     for secret in [*first.passwords.values(), first.first_start.password]:
         assert secret not in config
         assert secret not in (nats_dir / "integrators.json").read_text()
-    assert config.count('password: "$2b$11$') == len(nats_auth.SERVICE_PERMISSIONS) + 1
+    assert config.count('password: "$2b$11$') == len(nats_users.SERVICE_PERMISSIONS) + 1
     checked = subprocess.run(
         [nats_server_binary(), "-t", "-c", str(first.config_file)],
         capture_output=True,
@@ -133,7 +133,7 @@ def test_first_start_writes_private_files_with_hashes_only_and_a_config_nats_ser
     assert not again.is_first_start and again.first_start is None
     assert again.notice("nats://127.0.0.1:4222") is None
     assert again.passwords == first.passwords
-    assert [i.name for i in nats_auth.load_integrators(nats_dir)] == ["integrator_stnmt"]
+    assert [i.name for i in nats_users.load_integrators(nats_dir)] == ["integrator_stnmt"]
 
 
 @pytest.mark.nats
@@ -164,19 +164,19 @@ async def test_integrator_publishes_for_its_agencies_only_and_its_events_are_sto
             await connect(url)
         assert running.nats_credentials_notice  # a fresh data dir: its first start
 
-        new = nats_auth.create_integrator(nats_dir, "integrator_t", (agency,))
+        new = nats_users.create_integrator(nats_dir, "integrator_t", (agency,))
         assert nats_auth.write_config(nats_dir) and nats_auth.reload_running_server(nats_dir)
         violations: list[str] = []
 
         async def record(exc: Exception) -> None:
             violations.append(str(exc))
 
-        own_inbox = nats_auth.inbox_prefix("integrator_t")
+        own_inbox = urls.inbox_prefix("integrator_t")
         integrator = await connect_when_allowed(
             url, "integrator_t", new.password, error_cb=record, inbox_prefix=own_inbox
         )
         # No user reads another's inbox: the ingest pulls events there, and PubAcks arrive there.
-        for inbox in ("_INBOX.>", f"{nats_auth.inbox_prefix('ingest')}.>", "_INBOX_admin.>"):
+        for inbox in ("_INBOX.>", f"{urls.inbox_prefix('ingest')}.>", "_INBOX_admin.>"):
             await integrator.subscribe(inbox)
             await integrator.flush()
             await eventually(
@@ -220,7 +220,7 @@ async def test_integrator_publishes_for_its_agencies_only_and_its_events_are_sto
         # The API's own connection may read, never publish events.
         assert await refused(running.nats.jetstream(), f"motcua.events.{agency}.dossier.received")
 
-        nats_auth.revoke_integrator(nats_dir, "integrator_t")
+        nats_users.revoke_integrator(nats_dir, "integrator_t")
         assert nats_auth.write_config(nats_dir) and nats_auth.reload_running_server(nats_dir)
         await eventually(lambda: integrator.is_closed or not integrator.is_connected)
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):

@@ -1,0 +1,2 @@
+"""Tools that are not processes: Grafana as code (grafana/) and the traffic simulator
+(simulator/)."""
