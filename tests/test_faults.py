@@ -254,10 +254,14 @@ async def publish_all(
                 out.retries += len(failed)
                 if reconnect is not None and loop.time() - last_ack > 15:
                     # the caller's connection stays open (its checks use it); ours are closed
+                    # Bounded: closing a client of a node that was cut off can wait for good on
+                    # what it still has to flush, and a connect can pick that node again.
                     if out.reconnects:
                         with contextlib.suppress(Exception):
-                            await nc.close()
-                    nc, last_ack = await reconnect(), loop.time()
+                            await asyncio.wait_for(nc.close(), 5)
+                    with contextlib.suppress(Exception):
+                        nc = await asyncio.wait_for(reconnect(), 10)
+                    last_ack = loop.time()
                     out.reconnects += 1
                 js = nc.jetstream()
                 await asyncio.sleep(0.5)
@@ -266,7 +270,8 @@ async def publish_all(
         if ahead > 0:
             await asyncio.sleep(ahead)
     if out.reconnects:
-        await nc.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 5)
     return out
 
 
