@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core.embedded import EmbeddedMissing
+from core.extra import EmbeddedMissing
 from motcua import store_cli, up_cli
 
 # What tests and benches import from here, as before `up` and the store's commands moved out.

@@ -254,15 +254,20 @@ async def publish_all(
                 out.retries += len(failed)
                 if reconnect is not None and loop.time() - last_ack > 15:
                     # the caller's connection stays open (its checks use it); ours are closed
-                    # Bounded: closing a client of a node that was cut off can wait for good on
-                    # what it still has to flush, and a connect can pick that node again.
-                    if out.reconnects:
-                        with contextlib.suppress(Exception):
-                            await asyncio.wait_for(nc.close(), 5)
-                    with contextlib.suppress(Exception):
-                        nc = await asyncio.wait_for(reconnect(), 10)
+                    # Bounded: a connect can pick the node that was cut off again, and closing a
+                    # client of it can wait for good on what it still has to flush. The new
+                    # connection first: a failed one keeps the old, which is closed only if ours.
+                    try:
+                        renewed = await asyncio.wait_for(reconnect(), 10)
+                    except Exception:
+                        renewed = None
+                    if renewed is not None:
+                        if out.reconnects:
+                            with contextlib.suppress(Exception):
+                                await asyncio.wait_for(nc.close(), 5)
+                        nc = renewed
+                        out.reconnects += 1
                     last_ack = loop.time()
-                    out.reconnects += 1
                 js = nc.jetstream()
                 await asyncio.sleep(0.5)
             todo = sorted(failed)

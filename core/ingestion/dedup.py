@@ -162,7 +162,7 @@ async def sort_out(
     # First deliveries the recent memory does not know: all asked of the store, which every
     # ingest process writes to, so a copy is recognised whichever process stored the original
     # and however long ago.
-    fresh = list(
+    unknown = list(
         {
             i.result.event.event_id
             for i in items
@@ -172,8 +172,8 @@ async def sort_out(
         }
     )
     out = Sorted()
-    if fresh:
-        long_ago = await ask(lambda: store.stored_digests(fresh))
+    if unknown:
+        long_ago = await ask(lambda: store.stored_digests(unknown))
         out.history_lookups = len(long_ago)
         stored_before.update(long_ago)
     batch: dict[str, bytes] = {}

@@ -14,7 +14,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from core.embedded import INSTALL, EmbeddedMissing
+from core.extra import INSTALL, EmbeddedMissing
 from core.private import private_dir
 from schemas.subjects import NATS_MAX_PAYLOAD
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from core.embedded import require_chdb
+from core.extra import require_chdb
 from core.private import private_dir
 
 DEFAULT_DATABASE = "motcua"
