@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from clickhouse_connect.driver.client import Client
 
 from core.figures.completeness import LATEST_COLUMNS, STATUS_LABELS, latest_sql
-from core.figures.periods import utc
+from core.zone import utc
 
 # Summed over the rows in the totals, in this order; open at day end is a stock and is not summed.
 SUMMED: tuple[str, ...] = (

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from core.zone import TZ
 
@@ -222,10 +222,3 @@ SHAPES: dict[Entity, Shape] = {
 }
 
 # The facts' columns whose derived name differs (the derived SELECT keeps the parts' names
-
-
-def as_utc(value: Any) -> datetime:
-    """Engine datetimes may come back without their zone; every stored time is UTC."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    raise TypeError(f"expected a datetime, got {value!r}")

@@ -25,7 +25,7 @@ from core.figures.feedback_sql import feedback_rows
 from core.figures.index766_days import by_day
 from core.figures.index766_scores import GROUPS, INDICATORS, Score, points_sum, score
 from core.figures.index766_sql import FEEDBACK_SQL, by_item
-from core.figures.periods import Period, utc
+from core.figures.periods import Period
 from core.figures.pruning import day_split, prune_clause
 from core.figures.reads import Read, consistently
 from core.figures.rows import named_rows
@@ -34,6 +34,7 @@ from core.figures.sql_params import scope_params
 from core.reference.catalog import Catalog, ProcedureInfo
 from core.reference.org_tree import OrgTree
 from core.storage.pool import run_all
+from core.zone import utc
 
 
 class WorkingDays(Protocol):

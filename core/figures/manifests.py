@@ -11,7 +11,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from core.figures.sql_params import used
-from core.zone import VN
+from core.zone import VN, utc
 
 _DT = "DateTime64(3, 'UTC')"
 
@@ -82,7 +82,7 @@ def current_manifests(client: Client, keys: Sequence[Key]) -> list[Manifest]:
         Manifest(
             agency_code=str(r[0]),
             day=r[1],
-            manifest_at=aware_utc(r[2]),
+            manifest_at=utc(r[2]),
             source=str(r[3]),
             received=int(r[4]),
             finished=int(r[5]),
@@ -94,7 +94,3 @@ def current_manifests(client: Client, keys: Sequence[Key]) -> list[Manifest]:
         )
         for r in result.result_rows
     ]
-
-
-def aware_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -14,11 +14,11 @@ from core.figures import days
 from core.figures.definitions import METRICS
 from core.figures.items import ITEM_COLUMNS, ITEM_KEYS, ITEM_RENAMED
 from core.figures.metric_sql import MetricSQL
-from core.figures.periods import DailyRow, MetricQueryError, MetricRow, utc
+from core.figures.periods import DailyRow, MetricQueryError, MetricRow
 from core.figures.reads import Read, consistently
 from core.figures.rows import SINGLE_T, rows_with_t
 from core.figures.sql_params import used
-from core.zone import TZ
+from core.zone import TZ, utc
 
 
 class MetricQuery(MetricSQL):

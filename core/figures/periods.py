@@ -83,10 +83,3 @@ class DailyRow:
 def next_month(day: date) -> date:
     """The first day of the month after `day`'s."""
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Engine datetimes may come back without their zone; every stored time is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)

@@ -10,10 +10,10 @@ from clickhouse_connect.driver.client import Client
 
 from core.figures.fact_sql import watermark_sql
 from core.figures.facts import SHAPES, Entity
-from core.figures.manifests import Key, aware_utc
+from core.figures.manifests import Key
 from core.figures.reads import Read
 from core.figures.reconciliation import OPEN_WINDOW_DAYS, evaluate
-from core.zone import TZ_SQL, VN
+from core.zone import TZ_SQL, VN, utc
 
 _DT = "DateTime64(3, 'UTC')"
 
@@ -112,7 +112,7 @@ class Reconciler:
         today = now.astimezone(VN).date()
         # Changed items are found through their facts, so a step looks no further than the
         # refolder got: a part folded after its watermark is seen by a later step, not lost.
-        until = aware_utc(self._client.query(_UNTIL_SQL).result_rows[0][0])
+        until = utc(self._client.query(_UNTIL_SQL).result_rows[0][0])
         if self._since is not None and until <= self._since:
             until = self._since
         keys: set[Key] = set()
@@ -121,7 +121,7 @@ class Reconciler:
                 "SELECT max(data_until), count() FROM reconciliation_days"
             ).result_rows[0]
             if judged:
-                self._since = aware_utc(last)
+                self._since = utc(last)
             else:
                 rows = self._client.query("SELECT DISTINCT agency_code, day FROM manifests")
                 self._backlog = [(str(a), d) for a, d in rows.result_rows]

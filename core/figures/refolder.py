@@ -20,9 +20,10 @@ from core.figures.fact_sql import (
     versions_sql,
     watermark_sql,
 )
-from core.figures.facts import ENTITIES, EPOCH, SHAPES, Entity, Shape, as_utc
+from core.figures.facts import ENTITIES, EPOCH, SHAPES, Entity, Shape
 from core.storage.placement import placement
 from core.storage.replay import Progress, replay, view_select
+from core.zone import utc
 
 _DT = "DateTime64(3, 'UTC')"
 
@@ -67,7 +68,7 @@ class Refolder:
 
     def watermark(self, entity: Entity) -> datetime:
         rows = self._client.query(f"SELECT {watermark_sql(entity)}").result_rows
-        return as_utc(rows[0][0])
+        return utc(rows[0][0])
 
     def step(self, entity: Entity) -> StepResult:
         with _WRITING:
@@ -231,7 +232,7 @@ class Refolder:
             )
         client.insert(
             "facts_progress",
-            [[entity, as_utc(top) if top else EPOCH]],
+            [[entity, utc(top) if top else EPOCH]],
             column_names=["entity", "watermark"],
             settings={"async_insert": 0},
         )
@@ -252,13 +253,13 @@ class Refolder:
             parameters={"since": since, "limit": limit, "n": self._max_parts},
         ).result_rows
         if rows:
-            return as_utc(rows[0][0])
+            return utc(rows[0][0])
         top = self._client.query(
             f"SELECT max(folded_at), count() FROM {shape.parts} "
             f"WHERE folded_at > {{since:{_DT}}} AND folded_at <= {{limit:{_DT}}}",
             parameters={"since": since, "limit": limit},
         ).result_rows[0]
-        return as_utc(top[0]) if top[1] else None
+        return utc(top[0]) if top[1] else None
 
 
 def replay_all(

@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 from core.figures import days, rules
 from core.figures.dossier_sql import at_t_dossiers, flow_facts, flow_side, judged_dossiers
 from core.figures.metric_model import Reads
-from core.figures.periods import Period, utc
+from core.figures.periods import Period
 from core.figures.pruning import day_split, prune_clause
 from core.figures.reads import Read, consistently
 from core.figures.report_ii06a_sql import AT_T, DAYS, FLOWS
@@ -28,6 +28,7 @@ from core.figures.rules import RuleSet
 from core.figures.sql_params import scope_params
 from core.reference.org_tree import OrgTree
 from core.storage.pool import run_all
+from core.zone import utc
 
 # (field, column number, Vietnamese heading) in the form's order.
 COLUMNS: tuple[tuple[str, int, str], ...] = (

@@ -24,12 +24,13 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.ingestion.common import DeadLetter, MessageMeta
 from core.ingestion.dedup import replay_msg_id
 from core.ingestion.processor import EventRow, process
+from core.zone import utc
 from schemas.subjects import EVENTS_PREFIX
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def select(
         column_formats={"raw": "bytes"},
     ).result_rows
     return [
-        _Candidate(MessageMeta(subject, seq, _aware(at)), agency, bytes(raw))
+        _Candidate(MessageMeta(subject, seq, utc(at)), agency, bytes(raw))
         for subject, seq, at, agency, raw in rows
     ]
 
@@ -183,7 +184,3 @@ def _stored_ids(client: Client, event_ids: Sequence[str]) -> set[str]:
         parameters={"ids": list(event_ids)},
     ).result_rows
     return {r[0] for r in rows}
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)

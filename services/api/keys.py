@@ -14,6 +14,8 @@ from enum import IntEnum
 
 from clickhouse_connect.driver.client import Client
 
+from core.zone import utc
+
 PREFIX = "mk_"
 # An operator-chosen bootstrap key is hashed like a generated one, so it needs as much entropy:
 # `openssl rand -hex 32` gives 64 characters.
@@ -76,10 +78,6 @@ ORDER BY 5, key_id
 _COLUMNS = ["key_id", "action", "at", "key_hash", "name", "role", "actor"]
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _now() -> datetime:
     """Now, at the table's millisecond precision, so what is returned equals what is read."""
     now = datetime.now(UTC)
@@ -120,9 +118,9 @@ class KeyStore:
                     key_id=key_id,
                     name=name,
                     role=Role[role],
-                    created_at=_utc(created),
+                    created_at=utc(created),
                     created_by=actor,
-                    revoked_at=_utc(revoked) if revoked is not None else None,
+                    revoked_at=utc(revoked) if revoked is not None else None,
                 ),
             )
             for key_id, digest, name, role, created, actor, revoked in rows

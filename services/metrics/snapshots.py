@@ -12,12 +12,12 @@ from clickhouse_connect.driver.client import Client
 
 from core.figures.definitions import METRICS
 from core.figures.fact_sql import watermark_sql
-from core.figures.facts import CURRENT_SQL, ENTITIES, EPOCH, OPEN_MONTH, SHAPES, Entity, as_utc
+from core.figures.facts import CURRENT_SQL, ENTITIES, EPOCH, OPEN_MONTH, SHAPES, Entity
 from core.figures.metric_query import metric_query
 from core.figures.periods import Filters, Period
 from core.figures.reads import Read
 from core.reference.catalog import Catalog
-from core.zone import VN
+from core.zone import VN, utc
 from services.metrics.status import MetricsStatus
 
 SNAPSHOT_COLUMNS = (
@@ -168,9 +168,9 @@ class Snapshots:
         folded = dict(self._last_folded)
         for _, entity, folded_at, ingested_at in rows:
             if entity in folded:
-                folded[entity] = max(folded[entity], as_utc(folded_at))
+                folded[entity] = max(folded[entity], utc(folded_at))
                 # a snapshot's data watermark: the newest ingest time it has read
-                self._data_watermark = max(self._data_watermark, as_utc(ingested_at))
+                self._data_watermark = max(self._data_watermark, utc(ingested_at))
         return {str(r[0]) for r in rows}, folded
 
     def _read(self) -> Read:

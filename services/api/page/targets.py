@@ -11,10 +11,10 @@ from datetime import date, datetime
 
 from clickhouse_connect.driver.client import Client
 
-from core.figures.periods import utc
 from core.plans import reads
 from core.plans.forecast import STATUS_LABELS
 from core.plans.model import Plan, Target
+from core.zone import utc
 
 # Worst first: a reader looks for what needs action.
 STATUS_ORDER: tuple[str, ...] = ("missed", "at_risk", "on_track", "met", "insufficient_data")

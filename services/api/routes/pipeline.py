@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from core.ingestion import status
 from core.ingestion.status import DeadLetterFilter, pipeline_counts
-from core.zone import VN
+from core.zone import VN, utc
 from services.api.deps import Context
 from services.api.schemas import DeadLetterDay, DeadLetterOut, DeadLetterSummary
 
@@ -57,12 +57,6 @@ def _dead_letter_filter(
     return DeadLetterFilter(integrator or agency, reason, start, end)
 
 
-def _utc(at: datetime) -> datetime:
-    """ClickHouse hands DateTime64(3, 'UTC') back naive; the OpenAPI date-time format (RFC 3339)
-    needs the offset (schemathesis found the bare time)."""
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
 Integrator = Annotated[
     str | None, Query(description="The dead letters' subject agency token (the integrator)")
 ]
@@ -96,7 +90,7 @@ def dead_letters(
     rows = status.dead_letters(ctx.clickhouse, which, limit, PREVIEW_BYTES, DETAIL_CHARS)
     return [
         DeadLetterOut(
-            dead_lettered_at=_utc(r.dead_lettered_at),
+            dead_lettered_at=utc(r.dead_lettered_at),
             subject=r.subject,
             stream_seq=r.stream_seq,
             agency_code=r.agency_code,
@@ -159,7 +153,7 @@ def dead_letters_summary(
             dead_letters=r.dead_letters,
             replayed=r.replayed,
             sources=sorted(r.sources),
-            last_at=_utc(r.last_at),
+            last_at=utc(r.last_at),
         )
         for r in status.dead_letter_days(ctx.clickhouse, integrator, reason, from_, to)
     ]

@@ -13,10 +13,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from core.figures.audit import SUMMED, AuditDay, AuditQuestion, audit_days, audit_totals
 from core.figures.completeness import STATUS_LABELS, day_ids
-from core.figures.periods import FIRST_DAY, LAST_DAY, MetricQueryError, Period, utc
+from core.figures.periods import FIRST_DAY, LAST_DAY, MetricQueryError, Period
 from core.figures.reads import Read
 from core.figures.scope import Scope, resolve
-from core.zone import VN
+from core.zone import VN, utc
 from services.api.answers.metrics import settled_as_of
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES

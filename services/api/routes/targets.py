@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from core.figures.definitions import METRICS
-from core.figures.periods import utc
 from core.plans.forecast import STATUS_LABELS
 from core.plans.model import DateRange, Plan, Target
 from core.plans.reads import (
@@ -22,7 +21,7 @@ from core.plans.reads import (
     status_history,
 )
 from core.reference.org_tree import OrgTree
-from core.zone import VN
+from core.zone import VN, utc
 from services.api import targets_table
 from services.api.deps import Context
 from services.api.exports import SHEET_RESPONSES, csv_response, xlsx_response

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from core.figures.periods import FIRST_INSTANT, LAST_INSTANT, utc
+from core.figures.periods import FIRST_INSTANT, LAST_INSTANT
 from core.figures.trails import trail
+from core.zone import utc
 from services.api.deps import Context
 
 router = APIRouter(prefix="/v1", tags=["trails"])
@@ -46,8 +47,7 @@ def _trail(
     if as_of is not None:
         # DateTime64(3) holds 1900..2299: an instant outside it (found by schemathesis: year 371
         # answered 500) means "before anything was stored" or "after all of it".
-        aware = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-        as_of = min(max(aware, FIRST_INSTANT), LAST_INSTANT)
+        as_of = min(max(utc(as_of), FIRST_INSTANT), LAST_INSTANT)
     rows = trail(ctx.clickhouse, entity, id, agency, as_of)
     if not rows:
         raise HTTPException(404, f"no events for {entity} {id!r}")
