@@ -409,13 +409,14 @@ async def test_one_node_cut_off_from_the_others_then_back(tmp_path: Path) -> Non
     proxies.start()
     cluster = LocalCluster(tmp_path / "nats", 3, dial=dial)
     holder["c"] = cluster
-    await cluster.start()
-    nc = await connect(cluster)
-    await ensure_streams(nc.jetstream(), 3)
     up = up_for(tmp_path, cluster, MOTCUA_INGEST_RECENT_EVENTS="2000")
+    nc: NatsClient | None = None
     try:
+        await cluster.start()
+
         # every route runs through the proxies: each node reaches the two others, and only so
-        # (the meta group forms before the last route is up: wait for that one too)
+        # (the meta group forms before the last route is up: wait for that one too, before the
+        # streams are declared, or their requests may go down a route not yet there)
         def full_mesh() -> bool:
             return all(
                 route_peers(cluster, i) == {node_name(j) for j in range(3) if j != i}
@@ -423,6 +424,8 @@ async def test_one_node_cut_off_from_the_others_then_back(tmp_path: Path) -> Non
             )
 
         await eventually(full_mesh, timeout=60)
+        nc = await connect(cluster)
+        await ensure_streams(nc.jetstream(), 3)
         await started_up(up)
         publisher = asyncio.create_task(
             publish_all(nc, stream, rate=1_000, reconnect=lambda: connect(cluster))
@@ -432,11 +435,17 @@ async def test_one_node_cut_off_from_the_others_then_back(tmp_path: Path) -> Non
         assert cut is not None and not publisher.done()
         closed = proxies.cut(cut)
         print(f"cut {node_name(cut)} at {time.monotonic() - started:.0f}s, stored {before}")
+
         # the cut is real: no route between the node and the two others, either way
-        await eventually(lambda: route_peers(cluster, cut) == set(), timeout=30)
-        for other in range(3):
-            if other != cut:
-                assert node_name(cut) not in (route_peers(cluster, other) or set())
+        # (each side notices on its own, the other a moment later: wait for both)
+        def cut_off() -> bool:
+            return route_peers(cluster, cut) == set() and all(
+                node_name(cut) not in (route_peers(cluster, other) or set())
+                for other in range(3)
+                if other != cut
+            )
+
+        await eventually(cut_off, timeout=30)
         # asked of a node on the majority side: a client of the cut-off node (the publisher's
         # may be one) stays connected to it, and its JetStream requests go nowhere until the heal
         witness = await nats.connect(cluster.urls[(cut + 1) % 3])
@@ -472,7 +481,8 @@ async def test_one_node_cut_off_from_the_others_then_back(tmp_path: Path) -> Non
         )
     finally:
         up.stop()
-        await nc.close()
+        if nc is not None:
+            await nc.close()
         cluster.stop()
         proxies.close()
 
