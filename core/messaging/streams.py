@@ -6,6 +6,9 @@ rights, and a stray config in one process cannot rewrite the stream for all.
 
 from __future__ import annotations
 
+import asyncio
+
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
@@ -105,6 +108,20 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     for config in configs:
         assert config.name is not None
         config.num_replicas = replicas
+        await _declare(js, config, replicas)
+
+
+# A cluster that has just formed (or lost a node a moment ago) can still count a peer offline,
+# or time out a request on its way to the meta leader: for this long that is waited out, not a
+# refusal. A cluster too small for the replicas is refused at once (its reason says so).
+SETTLE_SECONDS = 30.0
+
+
+async def _declare(js: JetStreamContext, config: StreamConfig, replicas: int) -> None:
+    assert config.name is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while True:
         try:
             try:
                 await js.stream_info(config.name)
@@ -112,8 +129,14 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
                 await js.add_stream(config)
             else:
                 await js.update_stream(config)
-        except APIError as exc:
-            if replicas == 1:
+            return
+        except (APIError, nats.errors.TimeoutError) as exc:
+            offline = isinstance(exc, APIError) and "offline" in str(exc.description)
+            settling = offline or isinstance(exc, nats.errors.TimeoutError)
+            if replicas > 1 and settling and loop.time() < deadline:
+                await asyncio.sleep(0.5)
+                continue
+            if replicas == 1 or not isinstance(exc, APIError):
                 raise
             # "replicas > 1 not supported in non-clustered mode", "insufficient resources": the
             # server's words, which the operator can look up, without the traceback around them.
