@@ -9,6 +9,7 @@ a dossier is digitised, paid or finished on, events after that instant, a withdr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from core.figures.definitions import METRICS
 from core.figures.metric_query import metric_query
 from core.figures.periods import Filters, Period
 from core.figures.refolder import catch_up
+from core.storage.clickhouse import connect
+from core.storage.pool import pooled, run_all
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d
 from tests.test_replay import store
@@ -62,32 +65,30 @@ def edge_events(agency: str) -> list[dict[str, Any]]:
 def answers(
     client: Client, agency: str, now: datetime, as_of: datetime | None, period: Period = MARCH
 ) -> Any:
-    figures = {
-        m: [
-            (r.group, r.numerator, r.denominator, r.events)
-            for g in (None, "day")
-            for r in metric_query(
-                m,
-                period=period,
-                now=now,
-                filters=Filters(agencies=(agency,)),
-                group_by=g,
-                as_of=as_of,
-            ).run(client)
+    """Every figure (whole and by day), the daily series and the 766 leaf counts, asked side by
+    side when `client` is a pool (as the API asks them)."""
+    filters = Filters(agencies=(agency,))
+    grouped = [(m, g) for m in METRICS for g in (None, "day")]
+
+    def figure(m: str, g: Any) -> list[Any]:
+        query = metric_query(m, period=period, now=now, filters=filters, group_by=g, as_of=as_of)
+        return [(r.group, r.numerator, r.denominator, r.events) for r in query.run(client)]
+
+    def series(m: str) -> list[Any]:
+        # the daily series the plan forecasts read (core/plans/status.py)
+        query = metric_query(m, period=period, now=now, filters=filters, as_of=as_of)
+        return [
+            (r.agency, r.day, r.hits, r.total, r.pending) for r in query.daily_by_agency(client)
         ]
-        for m in METRICS
-    }
-    # the daily series the plan forecasts read (core/plans/status.py)
-    daily = {
-        m: [
-            (r.agency, r.day, r.hits, r.total, r.pending)
-            for r in metric_query(
-                m, period=period, now=now, filters=Filters(agencies=(agency,)), as_of=as_of
-            ).daily_by_agency(client)
-        ]
-        for m in DAY_METRICS
-    }
-    leaves = index766.leaf_counts(client, period, now, (agency,), as_of=as_of)
+
+    calls: list[Callable[[], Any]] = [lambda m=m, g=g: figure(m, g) for m, g in grouped]
+    calls += [lambda m=m: series(m) for m in DAY_METRICS]
+    calls.append(lambda: index766.leaf_counts(client, period, now, (agency,), as_of=as_of))
+    *results, leaves = run_all(client, calls)
+    figures: dict[str, list[Any]] = {m: [] for m in METRICS}
+    for (m, _), rows in zip(grouped, results, strict=False):
+        figures[m] += rows
+    daily = dict(zip(DAY_METRICS, results[len(grouped) :], strict=True))
     plain = {
         # a count of 0 and one left out are the same to the index (index766._counts)
         code: tuple({k: v for k, v in counts.items() if k != "watermark" and v} for counts in pair)
@@ -96,9 +97,15 @@ def answers(
     return figures, daily, plain
 
 
+@pytest.fixture(scope="module")
+def readers(clickhouse_url: str) -> Client:
+    """Clients side by side, as the API's pool (services/api/main.py)."""
+    return pooled(lambda: connect(clickhouse_url), 3)
+
+
 @pytest.mark.parametrize("caught_up", [True, False], ids=["facts", "delta"])
 def test_live_answers_from_day_counts_equal_the_facts_read_a_dossier_at_a_time(
-    clickhouse: Client, agency: str, caught_up: bool
+    clickhouse: Client, readers: Client, agency: str, caught_up: bool
 ) -> None:
     # Catches: a dossier digitised, paid or finished on the judged day counted from the day
     # counts before or after the judging instant, counted twice (day counts and facts) or not at
@@ -116,13 +123,11 @@ def test_live_answers_from_day_counts_equal_the_facts_read_a_dossier_at_a_time(
     after_all = datetime.now(UTC)
     time.sleep(0.01)
     for now in (d(10, 12), d(10, 0), MARCH.end + timedelta(days=3)):
-        live = answers(clickhouse, agency, now, None)
-        assert live == answers(clickhouse, agency, now, after_all), now
+        live = answers(readers, agency, now, None)
+        assert live == answers(readers, agency, now, after_all), now
     later = MARCH.end + timedelta(days=3)
-    assert answers(clickhouse, agency, later, None, FROM_FEBRUARY) == answers(
-        clickhouse, agency, later, after_all, FROM_FEBRUARY
+    assert answers(readers, agency, later, None, FROM_FEBRUARY) == answers(
+        readers, agency, later, after_all, FROM_FEBRUARY
     )
     # the instants were chosen to matter: the judged day changes what is counted
-    assert answers(clickhouse, agency, d(10, 12), None) != answers(
-        clickhouse, agency, d(11, 0), None
-    )
+    assert answers(readers, agency, d(10, 12), None) != answers(readers, agency, d(11, 0), None)
