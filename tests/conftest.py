@@ -26,6 +26,7 @@ from core.reference.calendar import WorkingCalendar
 from core.reference.calendar_store import sync_calendar
 from core.storage.clickhouse import connect
 from core.storage.migrate import migrate
+from core.storage.pool import pooled
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +45,13 @@ def clickhouse(clickhouse_url: str) -> Client:
     migrate(client)
     sync_calendar(client, WorkingCalendar.load())
     return client
+
+
+@pytest.fixture(scope="session")
+def readers(clickhouse_url: str, clickhouse: Client) -> Client:
+    """Clients side by side on the session's store, as the API's pool (services/api/main.py):
+    a test that asks many questions at once (core/storage/pool.run_all) uses both cores."""
+    return pooled(lambda: connect(clickhouse_url), 3)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -22,8 +22,7 @@ from core.figures.definitions import METRICS
 from core.figures.metric_query import metric_query
 from core.figures.periods import Filters, Period
 from core.figures.refolder import catch_up
-from core.storage.clickhouse import connect
-from core.storage.pool import pooled, run_all
+from core.storage.pool import run_all
 from tests.helpers import dossier_event, received, resolved
 from tests.test_pipeline import d
 from tests.test_replay import store
@@ -95,12 +94,6 @@ def answers(
         for code, pair in leaves.items()
     }
     return figures, daily, plain
-
-
-@pytest.fixture(scope="module")
-def readers(clickhouse_url: str) -> Client:
-    """Clients side by side, as the API's pool (services/api/main.py)."""
-    return pooled(lambda: connect(clickhouse_url), 3)
 
 
 @pytest.mark.parametrize("caught_up", [True, False], ids=["facts", "delta"])

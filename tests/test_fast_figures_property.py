@@ -53,8 +53,7 @@ from core.figures.periods import Filters, Period
 from core.ingestion.common import MessageMeta
 from core.ingestion.processor import EventRow, process
 from core.ingestion.writer import EventWriter
-from core.storage.clickhouse import connect
-from core.storage.pool import pooled, run_all
+from core.storage.pool import run_all
 from tests import reference_fold
 from tests.helpers import VN, dossier_event, feedback_event
 
@@ -116,12 +115,6 @@ def frozen_log(clickhouse: Client) -> Iterator[Client]:
         yield clickhouse
     finally:
         clickhouse.command("SYSTEM START MERGES events")
-
-
-@pytest.fixture(scope="module")
-def readers(clickhouse_url: str, frozen_log: Client) -> Client:
-    """Clients side by side on the same store, as the API's pool (services/api/main.py)."""
-    return pooled(lambda: connect(clickhouse_url), 3)
 
 
 # --- the event streams -------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class KeyStore:
                     role=Role[role],
                     created_at=utc(created),
                     created_by=actor,
-                    revoked_at=utc(revoked) if revoked is not None else None,
+                    revoked_at=utc(revoked),
                 ),
             )
             for key_id, digest, name, role, created, actor, revoked in rows
