@@ -117,12 +117,6 @@ def counts_dirty_sql(entity: Entity) -> str:
     return f"(SELECT ifNull(argMax(dirty, seq), 0) FROM counts_guard WHERE entity = '{entity}')"
 
 
-def counts_seq_sql(entity: Entity) -> str:
-    """Scalar subquery: the newest mark of the entity's counts guard; it changes when a refolder
-    write begins (the dirty mark) and when it ends."""
-    return f"(SELECT ifNull(max(seq), 0) FROM counts_guard WHERE entity = '{entity}')"
-
-
 def watermark_sql(entity: Entity) -> str:
     """Scalar subquery: every part folded at or before this instant is in the facts."""
     return (
