@@ -95,7 +95,11 @@ def compute(
     agencies: tuple[str, ...] = (),
     as_of: datetime | None = None,
     rule_set: RuleSet | None = None,
+    *,
+    read: Read | None = None,
 ) -> II06aReport:
+    """The report's rows; `read`: how the store stands when the caller has read it (Read.of)."""
+
     def ask(read: Read) -> II06aReport:
         where, params = scope_params(period, now, agencies, as_of, rule_set or rules.get())
         t = params["judged_at"]
@@ -155,7 +159,7 @@ def compute(
             rows.append(II06aRow(code, **counted, carried_over=n["settled"] - n["received_n"]))
         return II06aReport(rows=rows, events=events, watermark=watermark)
 
-    return consistently(client, as_of, None, ask)
+    return consistently(client, as_of, read, ask)
 
 
 @dataclass
