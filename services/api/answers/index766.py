@@ -138,14 +138,16 @@ def evaluate_index766(
         chosen = rules.get(rule_set)
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
-    # the scope, the catalogue (each reads its table's stamp) and how the store stands: small
-    # reads, side by side
+    # the scope, the catalogue (each reads its table's stamp) and how the store stands, unless
+    # the caller has read it: small reads, side by side
     first_reads: list[Callable[[], Any]] = [
         lambda: resolve(ctx.clickhouse, split_list(agency), period.last_day, rollup),
         lambda: Catalog.load(ctx.clickhouse, period.last_day),
-        lambda: read or Read.of(ctx.clickhouse, as_of),
     ]
-    scope, catalog, read = run_all(ctx.clickhouse, first_reads)
+    if read is None:
+        first_reads.append(lambda: Read.of(ctx.clickhouse, as_of))
+    scope, catalog, *fresh = run_all(ctx.clickhouse, first_reads)
+    read = read or fresh[0]
     calls: list[Callable[[], Any]] = [
         lambda: index766.leaf_counts(
             ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen, read=read

@@ -115,15 +115,18 @@ def metric_result(
     """The answer of GET /v1/metrics/{metric}; the public page calls it too, so the page and the
     API can never show different numbers for the same question. `read`: how the store stands,
     when the caller asks several questions at once (the page: MetricQuery.run)."""
-    # the question (its scope reads the org tree's stamp) beside how the store stands: two small
-    # reads, neither waiting for the other
-    first_reads: list[Callable[[], Any]] = [
-        lambda: build_query(
+
+    def build() -> MetricQuery:
+        return build_query(
             ctx, metric, first, last, agency, domain, level, group_by, as_of, rule_set, rollup
-        ),
-        lambda: read or Read.of(ctx.clickhouse, as_of),
-    ]
-    query, read = run_all(ctx.clickhouse, first_reads)
+        )
+
+    if read is None:  # the question (its scope reads the org tree's stamp) beside how the
+        # store stands: two small reads, neither waiting for the other
+        first_reads: list[Callable[[], Any]] = [build, lambda: Read.of(ctx.clickhouse, as_of)]
+        query, read = run_all(ctx.clickhouse, first_reads)
+    else:
+        query = build()
     # the figure and its completeness side by side (one more query, whatever the groups)
     calls: list[Callable[[], Any]] = [
         lambda: query.run(ctx.clickhouse, read),
