@@ -1,10 +1,10 @@
 """How a question reads the store (Read: live or as of an instant, which entities the refolder
 is behind on, whether the day counts agree with the facts), and asking again when a refolder
-write overlapped an answer (consistently)."""
+write overlapped an answer (consistently); a question's first reads beside Read.of (beside)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from core.figures import facts
 from core.figures.metric_model import Entity
+from core.storage.pool import run_all
 
 # How far the parts were folded and the facts have caught up, per entity, and the day counts'
 # guard: the rows of the three small tables as stored, in one query, folded here (the newest
@@ -128,3 +129,15 @@ def consistently(
             return answer
         read = None
     return ask(replace(Read.of(client, as_of), counts=False))
+
+
+def beside(
+    client: Client, as_of: datetime | None, read: Read | None, calls: Sequence[Callable[[], Any]]
+) -> tuple[list[Any], Read]:
+    """The calls' results (a question's first reads: its scope's and catalogue's stamps) and
+    how the store stands, Read.of asked side by side with them; `read` instead when the caller
+    has it (the page reads it once for all its questions)."""
+    if read is not None:
+        return run_all(client, calls), read
+    *results, fresh = run_all(client, [*calls, lambda: Read.of(client, as_of)])
+    return results, fresh

@@ -14,7 +14,7 @@ from fastapi import HTTPException
 from core.figures import index766, rules
 from core.figures.completeness import Completeness, ScopeCompleteness
 from core.figures.periods import MetricQueryError, Period
-from core.figures.reads import Read
+from core.figures.reads import Read, beside
 from core.figures.rules import RuleSet
 from core.figures.scope import Scope, resolve
 from core.figures.sql_params import calendar
@@ -138,16 +138,16 @@ def evaluate_index766(
         chosen = rules.get(rule_set)
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
-    # the scope, the catalogue (each reads its table's stamp) and how the store stands, unless
-    # the caller has read it: small reads, side by side
-    first_reads: list[Callable[[], Any]] = [
-        lambda: resolve(ctx.clickhouse, split_list(agency), period.last_day, rollup),
-        lambda: Catalog.load(ctx.clickhouse, period.last_day),
-    ]
-    if read is None:
-        first_reads.append(lambda: Read.of(ctx.clickhouse, as_of))
-    scope, catalog, *fresh = run_all(ctx.clickhouse, first_reads)
-    read = read or fresh[0]
+    # the scope and the catalogue (each reads its table's stamp) beside how the store stands
+    (scope, catalog), read = beside(
+        ctx.clickhouse,
+        as_of,
+        read,
+        [
+            lambda: resolve(ctx.clickhouse, split_list(agency), period.last_day, rollup),
+            lambda: Catalog.load(ctx.clickhouse, period.last_day),
+        ],
+    )
     calls: list[Callable[[], Any]] = [
         lambda: index766.leaf_counts(
             ctx.clickhouse, period, now, scope.agencies, as_of=as_of, rule_set=chosen, read=read

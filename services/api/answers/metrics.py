@@ -23,7 +23,7 @@ from core.figures.periods import (
     MetricRow,
     Period,
 )
-from core.figures.reads import Read
+from core.figures.reads import Read, beside
 from core.figures.scope import resolve
 from core.figures.sql_params import calendar
 from core.reference.catalog import Catalog
@@ -116,17 +116,17 @@ def metric_result(
     API can never show different numbers for the same question. `read`: how the store stands,
     when the caller asks several questions at once (the page: MetricQuery.run)."""
 
-    def build() -> MetricQuery:
-        return build_query(
-            ctx, metric, first, last, agency, domain, level, group_by, as_of, rule_set, rollup
-        )
-
-    if read is None:  # the question (its scope reads the org tree's stamp) beside how the
-        # store stands: two small reads, neither waiting for the other
-        first_reads: list[Callable[[], Any]] = [build, lambda: Read.of(ctx.clickhouse, as_of)]
-        query, read = run_all(ctx.clickhouse, first_reads)
-    else:
-        query = build()
+    # the question (its scope reads the org tree's stamp) beside how the store stands
+    (query,), read = beside(
+        ctx.clickhouse,
+        as_of,
+        read,
+        [
+            lambda: build_query(
+                ctx, metric, first, last, agency, domain, level, group_by, as_of, rule_set, rollup
+            )
+        ],
+    )
     # the figure and its completeness side by side (one more query, whatever the groups)
     calls: list[Callable[[], Any]] = [
         lambda: query.run(ctx.clickhouse, read),

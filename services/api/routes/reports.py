@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from core.figures import report_ii06a, rules
 from core.figures.periods import FIRST_INSTANT, MetricQueryError, Period
-from core.figures.reads import Read
+from core.figures.reads import beside
 from core.figures.scope import resolve
 from core.figures.sql_params import calendar
 from core.storage.pool import run_all
@@ -55,11 +55,12 @@ def ii06a(
     except (MetricQueryError, rules.UnknownRuleSet) as exc:
         raise HTTPException(422, str(exc)) from exc
     # the scope (it reads the org tree's stamp) beside how the store stands
-    first_reads: list[Callable[[], Any]] = [
-        lambda: resolve(ctx.clickhouse, split_list(agency), period.last_day),
-        lambda: Read.of(ctx.clickhouse, as_of),
-    ]
-    scope, read = run_all(ctx.clickhouse, first_reads)
+    (scope,), read = beside(
+        ctx.clickhouse,
+        as_of,
+        None,
+        [lambda: resolve(ctx.clickhouse, split_list(agency), period.last_day)],
+    )
     # the report and, for the JSON answer's provenance, its population's completeness side by
     # side (one more query; the sheets carry no provenance)
     calls: list[Callable[[], Any]] = [
