@@ -48,10 +48,12 @@ def clickhouse(clickhouse_url: str) -> Client:
 
 
 @pytest.fixture(scope="session")
-def readers(clickhouse_url: str, clickhouse: Client) -> Client:
+def readers(clickhouse_url: str, clickhouse: Client) -> Iterator[Client]:
     """Clients side by side on the session's store, as the API's pool (services/api/main.py):
     a test that asks many questions at once (core/storage/pool.run_all) uses both cores."""
-    return pooled(lambda: connect(clickhouse_url), 3)
+    pool = pooled(lambda: connect(clickhouse_url), 3)
+    yield pool
+    pool.close()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -204,6 +204,7 @@ def api(clickhouse: Client, clickhouse_url: str) -> Iterator[Api]:
     readers = pooled(lambda: connect(clickhouse_url, read_only=True), GRID_THREADS)
     with Api(readers, token) as running:
         yield running
+    readers.close()
 
 
 # --- Grafana and Infinity, played ----------------------------------------------------------------

@@ -73,38 +73,41 @@ def test_feedback_facts_moved_to_yearly_partitions_keep_every_figure(
     client = fresh_store(clickhouse_url, up_to=27)
     # the figures asked side by side, as the API asks them (test_day_counts.answers)
     readers = pooled(lambda: connect(clickhouse_url, database=client.database), 3)
-    first, later = feedback_history(agency)
-    store(client, first)
-    catch_up(client)
-    store(client, later)
-    catch_up(client)
-    before = feedback_figures(readers, agency)
-    # feedback figures with a population
-    assert any(
-        r[2]
-        for f, _, _ in before.values()
-        for m, rows in f.items()
-        if m.startswith("feedback")
-        for r in rows
-    )
+    try:
+        first, later = feedback_history(agency)
+        store(client, first)
+        catch_up(client)
+        store(client, later)
+        catch_up(client)
+        before = feedback_figures(readers, agency)
+        # feedback figures with a population
+        assert any(
+            r[2]
+            for f, _, _ in before.values()
+            for m, rows in f.items()
+            if m.startswith("feedback")
+            for r in rows
+        )
 
-    assert 28 in migrate(client)
-    # 0028 emptied the facts: the feedback is folded from its parts at question time meanwhile
-    # (and the dossiers, of which the store holds none, are not behind)
-    assert Read.of(client, None).behind == {"feedback"}
-    assert client.command("SELECT count() FROM feedback_facts") == 0
-    assert feedback_figures(readers, agency) == before
+        assert 28 in migrate(client)
+        # 0028 emptied the facts: the feedback is folded from its parts at question time meanwhile
+        # (and the dossiers, of which the store holds none, are not behind)
+        assert Read.of(client, None).behind == {"feedback"}
+        assert client.command("SELECT count() FROM feedback_facts") == 0
+        assert feedback_figures(readers, agency) == before
 
-    catch_up(client)
-    assert Read.of(client, None).behind == frozenset()
-    assert feedback_figures(readers, agency) == before
-    partitions = {
-        r[0]
-        for r in client.query(
-            "SELECT partition FROM system.parts WHERE database = currentDatabase() "
-            "AND table = 'feedback_facts' AND active"
-        ).result_rows
-    }
-    # current versions by the year they were filed; superseded ones by minus the year they ended
-    assert {"2025", "2026"} <= partitions <= {"2025", "2026", "-2025", "-2026"}
-    assert partitions & {"-2025", "-2026"}
+        catch_up(client)
+        assert Read.of(client, None).behind == frozenset()
+        assert feedback_figures(readers, agency) == before
+        partitions = {
+            r[0]
+            for r in client.query(
+                "SELECT partition FROM system.parts WHERE database = currentDatabase() "
+                "AND table = 'feedback_facts' AND active"
+            ).result_rows
+        }
+        # current versions by the year they were filed; superseded ones by minus the year they ended
+        assert {"2025", "2026"} <= partitions <= {"2025", "2026", "-2025", "-2026"}
+        assert partitions & {"-2025", "-2026"}
+    finally:
+        readers.close()
