@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from core.figures.reads import Read
 from core.figures.rows import SINGLE_T, Layer, item_rows, layered, with_t
-from core.figures.sql_params import first_index, working_day
+from core.figures.sql_params import FILED_DEADLINE
 from core.zone import TZ
 
 _FEEDBACK_JUDGED = f"""
     toDate(filed_at, '{TZ}') AS filed_day,
-    {first_index("addDays(filed_day, 1)")} AS filed_first,
-    -- Reference §5: answer within N working days of filing (holidays skipped); a rule set may
-    -- trust the source system's due_at instead.
-    if({{feedback_deadline_source:UInt8}} = 1, toDate(due_at, '{TZ}'),
-       {working_day("filed_day", "filed_first", "{feedback_working_days:Int32} - 1")})
+    -- Reference §5: answer within N working days of filing (holidays skipped, the day looked
+    -- up in the period's deadlines: sql_params.FILED_DEADLINE); a rule set may trust the
+    -- source system's due_at instead.
+    if({{feedback_deadline_source:UInt8}} = 1, toDate(due_at, '{TZ}'), {FILED_DEADLINE})
        AS deadline_day"""
 
 

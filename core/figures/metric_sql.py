@@ -134,7 +134,7 @@ class MetricSQL:
             period_end=self.period.end,
             judged_at=judged_at,
             full_online_eligible=list(self.full_online_eligible),
-            **rule_params(self.rule_set),
+            **rule_params(self.rule_set, self.period),
         )
         where = self._filters(params)
         if resume is not None:

@@ -4,7 +4,8 @@ whole-scope figure; `used` keeps only the parameters a query reads."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -54,36 +55,96 @@ def calendar() -> WorkingCalendar:
     return WorkingCalendar.load()
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """The calendar's two tables as numbers (see _WIDTH above); `days` the days they cover."""
+
+    base: date
+    days: int
+    running: list[int]
+    positions: list[int]
+
+    def first_index(self, day: date) -> int:
+        """first_index() in Python: the same answer for the same day."""
+        if day < self.base:
+            return 1
+        if day > self.base + timedelta(days=self.days - 1):
+            return 0
+        return self.running[(day - self.base).days] + 1
+
+    def working_day(self, first: int, offset: int) -> date | None:
+        """working_day() in Python, for a day whose first_index is `first`."""
+        if first == 0 or not 1 <= first + offset <= len(self.positions) - 1:
+            return None
+        return self.base + timedelta(days=self.positions[first + offset] - 1)
+
+
 @cache
-def _calendar_params() -> dict[str, Any]:
+def _tables() -> _Tables:
     cal = calendar()
     days = [d for year in cal.years for d in cal.days(year)]
     working = [d.day for d in days if d.is_working]
     if not working:
-        return {"cal_base": FIRST_DAY, "cal_days": 0, "cal_working": 0, "cal_running": "",
-                "cal_wd": ""}  # fmt: skip
+        return _Tables(FIRST_DAY, 0, [0], [0])
     flags = [d.is_working for d in days if d.day <= working[-1]]
     running = [0]
     for flag in flags:
         running.append(running[-1] + flag)
     positions = [0] + [i + 1 for i, flag in enumerate(flags) if flag]
+    return _Tables(days[0].day, len(flags), running, positions)
+
+
+@cache
+def _calendar_params() -> dict[str, Any]:
+    tables = _tables()
 
     def table(numbers: list[int]) -> str:
         assert max(numbers) < 10**_WIDTH
         return "".join(f"{n:0{_WIDTH}d}" for n in numbers)
 
     return {
-        "cal_base": days[0].day,
-        "cal_days": len(flags),
-        "cal_working": len(positions) - 1,
-        "cal_running": table(running),
-        "cal_wd": table(positions),
+        "cal_base": tables.base,
+        "cal_days": tables.days,
+        "cal_working": len(tables.positions) - 1,
+        "cal_running": table(tables.running) if tables.days else "",
+        "cal_wd": table(tables.positions) if tables.days else "",
     }
 
 
-def rule_params(rule_set: RuleSet) -> dict[str, Any]:
-    """Every parameter the figure SQL reads from the rules and the calendar."""
-    return {**rule_set.sql_params(), **_calendar_params()}
+# The answer deadline of feedback filed on a day (reference §5: the N-th working day after it),
+# looked up by the filing day in an array of the period's days. A feedback figure counts only
+# what was filed in its period, so those days are all it looks up; one lookup in a short array
+# is what the engine plans fastest, and the two calendar lookups it replaces were a third of a
+# feedback statement's time (65 against 35 ms, a year by agency, 1M dossiers). Days before the
+# array's first read its first entry: it starts on the period's first day, or on the day before
+# the calendar's when the period begins earlier (every earlier day has that day's deadline).
+# Days after its last read NULL: it ends on the period's last day, or where the calendar ends
+# (no deadline past it, as working_day()).
+FILED_DEADLINE = (
+    "{filed_deadlines:Array(Nullable(Date))}"
+    "[toUInt32(greatest(dateDiff('day', {filed_first_day:Date}, filed_day), 0)) + 1]"
+)
+
+
+def filed_deadlines(period: Period, working_days: int) -> dict[str, Any]:
+    """The parameters FILED_DEADLINE reads for feedback filed in `period`."""
+    tables = _tables()
+    first = max(period.first_day, tables.base - timedelta(days=1))
+    last = min(period.last_day, tables.base + timedelta(days=tables.days - 1))
+    deadlines = []
+    day = first
+    while day <= last:
+        start = tables.first_index(day + timedelta(days=1))
+        deadlines.append(tables.working_day(start, working_days - 1))
+        day += timedelta(days=1)
+    return {"filed_first_day": first, "filed_deadlines": deadlines}
+
+
+def rule_params(rule_set: RuleSet, period: Period) -> dict[str, Any]:
+    """Every parameter the figure SQL of `period` reads from the rules and the calendar."""
+    rule = rule_set.sql_params()
+    deadlines = filed_deadlines(period, rule["feedback_working_days"])
+    return {**rule, **_calendar_params(), **deadlines}
 
 
 def used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +165,7 @@ def scope_params(
         "period_start": period.start,
         "period_end": period.end,
         "judged_at": min(period.end, now),
-        **rule_params(rule_set),
+        **rule_params(rule_set, period),
     }
     where = "1"
     if agencies:
