@@ -74,11 +74,15 @@ def _child(table: str, tmp_path: Path) -> None:
 
 
 def _freeze(dirs: list[str], frozen: bool) -> None:
+    """Freeze (or thaw) the directories in their order, in one go: the writer's probe must be
+    frozen by the time the table's rename fails, or the probe succeeds and the writer takes the
+    failure for a refused row. One chattr per directory left that window open for as long as a
+    process takes to start, and a loaded CI run fell into it."""
+    if os.geteuid() == 0:  # root ignores permission bits; the immutable attribute holds
+        subprocess.run(["chattr", "+i" if frozen else "-i", *dirs], check=False)
+        return
     for d in dirs:
-        if os.geteuid() == 0:  # root ignores permission bits; the immutable attribute holds
-            subprocess.run(["chattr", "+i" if frozen else "-i", d], check=False)
-        else:
-            os.chmod(d, 0o555 if frozen else 0o755)
+        os.chmod(d, 0o555 if frozen else 0o755)
 
 
 def _batch(n: int, dead_n: int, seq0: int) -> tuple[list[object], list[object]]:
@@ -135,7 +139,7 @@ def main(table: str, store: str) -> None:
         return path
 
     target = data_dir("dead_letters" if table == "reference_dead_letters" else table)
-    frozen = [target, data_dir("store_write_probe")]
+    frozen = [data_dir("store_write_probe"), target]  # the probe first: _freeze
     writer = EventWriter(client)
     reference = ReferenceWriter(client)
     sent_events = sent_dead = 0
