@@ -247,3 +247,52 @@ def test_sync_is_idempotent_and_sql_agrees_with_python(clickhouse: Client) -> No
         except CalendarRangeError:
             expected = None
         assert sql == expected, (a, b)
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        ("2026-01-01", "2026-12-31"),  # a year inside the calendar
+        ("2021-11-20", "2022-02-10"),  # across the calendar's first day
+        ("2015-01-01", "2016-12-31"),  # wholly before it
+        ("2027-11-15", "2028-02-10"),  # across its last working day
+        ("2031-01-01", "2031-01-31"),  # wholly after it
+        ("2026-02-16", "2026-02-16"),  # one day (Tết)
+    ],
+)
+def test_feedback_deadline_lookup_equals_the_calendar_lookups(
+    clickhouse: Client, first: str, last: str
+) -> None:
+    # Catches: the feedback deadline's array (sql_params.filed_deadlines, read by FILED_DEADLINE)
+    # drifting from the working-day lookups the SQL made per row before it (and still makes for
+    # the apology deadlines): an entry shifted by a day, the wrong N, a period before or after
+    # the calendar read as no deadline where the lookups gave one, or the reverse.
+    from core.figures.periods import Period
+    from core.figures.sql_params import (
+        FILED_DEADLINE,
+        _calendar_params,
+        filed_deadlines,
+        first_index,
+        working_day,
+    )
+
+    period = Period.from_dates(date.fromisoformat(first), date.fromisoformat(last))
+    compared = 0
+    for n in (1, 5, 15):
+        sql = (
+            f"SELECT filed_day, {FILED_DEADLINE} AS fast, "
+            f"{working_day('filed_day', 'filed_first', '{n:Int32} - 1')} AS plain FROM ("
+            f"SELECT arrayJoin({{days:Array(Date)}}) AS filed_day, "
+            f"{first_index('addDays(filed_day, 1)')} AS filed_first)"
+        )
+        params = {
+            **_calendar_params(),
+            **filed_deadlines(period, n),
+            "n": n,
+            "days": days(first, last),
+        }
+        rows = clickhouse.query(sql, parameters=params).result_rows
+        assert rows and [r for r in rows if r[1] != r[2]] == [], (first, last, n)
+        compared += sum(r[2] is not None for r in rows)
+    # the cases inside the calendar compare real deadlines, not NULL with NULL
+    assert compared > 0 or first >= "2028"
