@@ -16,13 +16,13 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from core.figures import days, rules
+from core.figures import days, open_counts, rules
 from core.figures.dossier_sql import at_t_dossiers, flow_facts, flow_side, judged_dossiers
 from core.figures.metric_model import Reads
 from core.figures.periods import Period
 from core.figures.pruning import day_split, prune_clause
 from core.figures.reads import Read, consistently
-from core.figures.report_ii06a_sql import AT_T, DAYS, FLOWS
+from core.figures.report_ii06a_sql import AT_T, DAYS, FLOWS, OPEN_COUNTS
 from core.figures.rows import SINGLE_T, named_rows
 from core.figures.rules import RuleSet
 from core.figures.sql_params import scope_params
@@ -132,8 +132,16 @@ def compute(
                 flow_sums = flow_sums.replace(f"{{{kind}_side}}", condition)
             parts.append(flow_sums.replace("{rows}", flows))
         open_prune = prune_clause("open", period.start, period.end, t)
+        held = None
+        if not read.as_of and read.counts:  # live: what the open counts hold, from them
+            held = open_counts.split(open_prune, t, params)
+            parts.append(
+                OPEN_COUNTS.replace("{overdue}", open_counts.OVERDUE).replace(
+                    "{source}", open_counts.source(where)
+                )
+            )
         at_t = at_t_dossiers(
-            where, read=read, prune=open_prune, agencies=where, received_after=True
+            where, read=read, prune=open_prune, agencies=where, received_after=True, split=held
         )
         if at_t:
             parts.append(AT_T.replace("{rows}", at_t))
@@ -159,7 +167,7 @@ def compute(
             rows.append(II06aRow(code, **counted, carried_over=n["settled"] - n["received_n"]))
         return II06aReport(rows=rows, events=events, watermark=watermark)
 
-    return consistently(client, as_of, read, ask)
+    return consistently(client, as_of, read, ask, always=True)
 
 
 @dataclass
