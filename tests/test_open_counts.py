@@ -41,6 +41,7 @@ def history(a: str) -> list[dict[str, Any]]:
         received(a, "O4", at(3, 5), due=at(4, 2, 17)),
         received(a, "O5", at(4, 1, 8), due=at(4, 3, 17)),  # received on the day, before 10:00
         received(a, "O6", at(4, 1, 11), due=at(4, 3, 17)),  # received after 10:00
+        received(a, "O9", at(4, 1, 0), due=at(4, 3, 17)),  # received at the day's first instant
         # its clock stopped on 10 March (before its due date) and has not run since
         received(a, "O7", at(3, 6), due=at(3, 20, 17)),
         dossier_event("supplement_requested", a, "O7", at(3, 10)),
@@ -79,19 +80,19 @@ def test_open_dossiers_at_the_edges_of_a_day(clickhouse: Client, agency: str) ->
     held = clickhouse.query(
         "SELECT sum(n) FROM dossier_open WHERE agency_code = {a:String}", parameters={"a": a}
     ).result_rows[0][0]
-    assert held == 6  # O1-O6: no supplement request, not finished
+    assert held == 7  # O1-O6, O9: no supplement request, not finished
 
     # March, judged at 1 April 00:00: overdue O1, O8; within O2, O3, O4, O7 (both rules)
     assert pending(clickhouse, MARCH, a, "reference@1") == (4, 2)
     assert pending(clickhouse, MARCH, a, "lenient-boundary@1") == (4, 2)
-    # April, live at 1 April 10:00: O2 is late by the instant, not by the day; O5 counts, O6
-    # does not yet; O8 has finished
-    assert pending(clickhouse, APRIL, a, "reference@1") == (4, 2)  # O3 O4 O5 O7 | O1 O2
-    assert pending(clickhouse, APRIL, a, "lenient-boundary@1") == (5, 1)
+    # April, live at 1 April 10:00: O2 is late by the instant, not by the day; O5 and O9
+    # count, O6 does not yet; O8 has finished
+    assert pending(clickhouse, APRIL, a, "reference@1") == (5, 2)  # O3 O4 O5 O7 O9 | O1 O2
+    assert pending(clickhouse, APRIL, a, "lenient-boundary@1") == (6, 1)
 
     # O4 resolved on 31 March, stored but not folded: the counts still hold it open
     store(clickhouse, [resolved(a, "O4", at(3, 31))])
     assert pending(clickhouse, MARCH, a, "reference@1") == (3, 2)
-    assert pending(clickhouse, APRIL, a, "reference@1") == (3, 2)
+    assert pending(clickhouse, APRIL, a, "reference@1") == (4, 2)
     catch_up(clickhouse)
     assert pending(clickhouse, MARCH, a, "reference@1") == (3, 2)

@@ -211,16 +211,13 @@ FROM (SELECT agency_code, {sums}, max(watermark) AS watermark, sumMap(o) AS onli
 """
     # the dossiers open at `t`: those the open counts hold, and the others from the facts
     open_prune = prune_clause("open", period.start, period.end, t)
-    held = open_counts.split(open_prune, t, params)
-    queries = [
-        counted,
-        _OPEN_COUNTS_SQL.replace("{overdue}", open_counts.OVERDUE).replace(
-            "{source}", open_counts.source(where)
-        ),
-    ]
+    held, counts = open_counts.split(open_prune, t, params, where)
+    open_sql = _OPEN_COUNTS_SQL.replace("{overdue}", open_counts.OVERDUE)
+    open_sql = open_sql.replace("{source}", counts)
     open_rows = at_t_dossiers(where, read=read, prune=open_prune, agencies=where, split=held)
-    if open_rows:
-        queries.append(_OPEN_SQL.replace("{rows}", open_rows))
+    # one query: a query more to plan cost more than the counts' few rows
+    open_sql += f"UNION ALL\n{_OPEN_SQL.replace('{rows}', open_rows)}"
+    queries = [counted, open_sql]
     # received or paid in the period but neither finished in it nor open at its end: ended
     # before it, or with no receipt by the judging instant (partitions from the period's start)
     first, last = part_month_of(period.start), part_month_of(t)

@@ -22,39 +22,41 @@ again when a refolder write overlapped it (reads.consistently with `always`).
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from core.figures.pruning import Split
-from core.zone import TZ, VN
+from core.zone import VN
 
-# The facts rows the open counts hold at `t` (parameters open_day: `t`'s local day;
-# open_exact_due: 1 unless `t` is a local midnight).
-HELD = (
-    "end_at IS NULL AND due_at IS NOT NULL AND received_at IS NOT NULL "
-    "AND empty(supplement_requests) "
-    f"AND toDate(received_at, '{TZ}') < {{open_day:Date32}} "
-    f"AND NOT ({{open_exact_due:UInt8}} = 1 AND toDate(due_at, '{TZ}') = {{open_day:Date32}})"
-)
+_DT = "DateTime64(3, 'UTC')"
 
-# The same rows in the counts, and which of them are overdue at `t`.
-_COUNTED = (
-    "day < {open_day:Date32} AND NOT ({open_exact_due:UInt8} = 1 AND due_day = {open_day:Date32})"
+# The facts rows the open counts hold at `t` (parameter open_start: the local midnight that
+# begins `t`'s day), and those of them due on that day (open_start..open_next), which the
+# counts cannot judge when `t` is not a midnight. Instants, not local days: a row's local day
+# costs a conversion per row, and planning the conversions cost more than the rows.
+_HELD = (
+    f"end_at IS NULL AND due_at IS NOT NULL AND received_at < {{open_start:{_DT}}} "
+    "AND empty(supplement_requests)"
 )
+_DUE_ON_THE_DAY = f"due_at >= {{open_start:{_DT}}} AND due_at < {{open_next:{_DT}}}"
+
+# Which rows of the counts are overdue at `t`.
 OVERDUE = "due_day < {open_day:Date32}"
 
 
-def split(prune: str, t: datetime, params: dict[str, Any]) -> Split:
+def split(prune: str, t: datetime, params: dict[str, Any], where: str) -> tuple[Split, str]:
     """The facts rows of the open population (`prune`: its prune_clause) the counts do not
     hold (`fresh`), and those they do (`stale`: taken away again for the delta's items, which
-    are folded from their parts). Sets the parameters open_day and open_exact_due."""
+    are folded from their parts); and the counts' rows that hold them, narrowed by `where`
+    (agency_code, and any of domain_code and level), as a table. Sets the parameters
+    open_day, open_start and, when `t` is not a midnight, open_next."""
     day = t.astimezone(VN).date()
-    midnight = datetime.combine(day, time(), VN)
-    params.update(open_day=day, open_exact_due=int(t != midnight))
-    return Split(fresh=f"({prune}) AND NOT ({HELD})", stale=HELD)
-
-
-def source(where: str) -> str:
-    """The open counts' rows a question at `t` reads, narrowed by `where` (agency_code, and any
-    of domain_code and level)."""
-    return f"(SELECT * FROM dossier_open WHERE {_COUNTED} AND {where})"
+    start = datetime.combine(day, time(), VN)
+    params.update(open_day=day, open_start=start)
+    held, counted = _HELD, "day < {open_day:Date32}"
+    if t != start:
+        params["open_next"] = datetime.combine(day + timedelta(days=1), time(), VN)
+        held += f" AND NOT ({_DUE_ON_THE_DAY})"
+        counted += " AND due_day != {open_day:Date32}"
+    source = f"(SELECT * FROM dossier_open WHERE {counted} AND {where})"
+    return Split(fresh=f"({prune}) AND NOT ({held})", stale=held), source

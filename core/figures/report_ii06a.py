@@ -134,12 +134,15 @@ def compute(
         open_prune = prune_clause("open", period.start, period.end, t)
         held = None
         if not read.as_of and read.counts:  # live: what the open counts hold, from them
-            held = open_counts.split(open_prune, t, params)
-            parts.append(
-                OPEN_COUNTS.replace("{overdue}", open_counts.OVERDUE).replace(
-                    "{source}", open_counts.source(where)
-                )
-            )
+            held, counts = open_counts.split(open_prune, t, params, where)
+            held_sql = OPEN_COUNTS.replace("{overdue}", open_counts.OVERDUE)
+            held_sql = held_sql.replace("{source}", counts)
+            # beside the day counts' read, in the same query: a query more to plan cost more
+            # than these few rows (the facts' read of the open dossiers is the heavy one)
+            if parts:
+                parts[0] = f"{parts[0]}\nUNION ALL\n{held_sql}"
+            else:
+                parts.append(held_sql)
         at_t = at_t_dossiers(
             where, read=read, prune=open_prune, agencies=where, received_after=True, split=held
         )
