@@ -165,12 +165,6 @@ def test_alters_reach_the_local_and_the_distributed_table() -> None:
         s for s in statements if s.startswith("CREATE TABLE IF NOT EXISTS dossier_months_local")
     )
     assert "/dossier_months_local'" in months and "end_lead)" in months
-    # an engine's own arguments (the columns the open counts sum) follow the Keeper path
-    opened = next(
-        s for s in statements if s.startswith("CREATE TABLE IF NOT EXISTS dossier_open_local")
-    )
-    assert "ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/" in opened
-    assert "/dossier_open_local', '{replica}', (n, events))" in opened
     # a mutation of a table on every server is replicated by Keeper: sent once, as is
     assert (
         "ALTER TABLE facts_progress DELETE WHERE entity = 'feedback' SETTINGS mutations_sync = 2"

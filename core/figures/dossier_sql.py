@@ -85,13 +85,7 @@ _COUNTED = Layer(where=COUNTED)
 
 
 def at_t_dossiers(
-    where: str,
-    *,
-    read: Read,
-    prune: str,
-    agencies: str = "1",
-    received_after: bool = False,
-    split: Split | None = None,
+    where: str, *, read: Read, prune: str, agencies: str = "1", received_after: bool = False
 ) -> str:
     """The dossiers (with a due date) open at the judging instant `t` (the judged_at parameter),
     a row per dossier version, read, filtered and judged in one layer: `overdue` says whether
@@ -102,12 +96,9 @@ def at_t_dossiers(
     integrator may date an end before its receipt), with `open` false and `end_timeliness`,
     their judgment at their end.
 
-    `split`: only the rows the open counts do not hold (open_counts.split), and for the delta's
-    items the held rows taken away again.
-
     The full judgment is written for any population and any number of instants `t`; planning
     its layers cost several times reading and judging a province's open dossiers."""
-    rows = item_rows("dossier", where, prune, read, agencies, split)
+    rows = item_rows("dossier", where, prune, read, agencies)
     if not rows:
         return ""
     t = f"{{judged_at:{_DT}}}"

@@ -106,8 +106,8 @@ class Shape:
     derived: str  # SELECT list over the folded columns: the facts' own columns
     month: str  # part_month of a current row (a history row: minus the month valid_to ends)
     columns: tuple[str, ...]  # the facts' content columns, in table order
-    # Tables materialized views fill from the facts (dossier_days, dossier_months from those,
-    # dossier_open), in that order: emptied with them, reconciled with them one after the other.
+    # Tables materialized views fill from the facts (dossier_days, and dossier_months from
+    # those), in that order: emptied with them, reconciled with them one after the other.
     counts: tuple[str, ...] = ()
 
 
@@ -198,7 +198,7 @@ SHAPES: dict[Entity, Shape] = {
             "event_count",
             "last_event_at",
         ),
-        counts=("dossier_days", "dossier_months", "dossier_open"),
+        counts=("dossier_days", "dossier_months"),
     ),
     "feedback": Shape(
         entity="feedback",

@@ -131,7 +131,7 @@ def leaf_counts(
             out[code] = (out.get(code, ({}, {}))[0], row)
         return out
 
-    return consistently(client, as_of, read, ask, always=True)
+    return consistently(client, as_of, read, ask)
 
 
 def _add(target: Counts, source: Counts) -> None:

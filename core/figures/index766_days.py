@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.figures import days, open_counts
+from core.figures import days
 from core.figures.dossier_sql import (
     at_t_dossiers,
     flow_facts,
@@ -36,16 +36,6 @@ SELECT agency_code,
     sum(sign * event_count) AS events,
     maxIf(last_ingested_at, sign > 0) AS watermark
 FROM ({rows})
-GROUP BY agency_code
-"""
-_OPEN_COUNTS_SQL = """
-SELECT agency_code,
-    sum(n) AS n_open_end,
-    sumIf(n, NOT ({overdue})) AS n_open_ok,
-    sumIf(n, unsatisfied = 1) AS n_unsatisfied,
-    sum(events) AS events,
-    maxIf(watermark, n > 0) AS watermark
-FROM {source}
 GROUP BY agency_code
 """
 _EXTRA_EVENTS = """
@@ -209,15 +199,11 @@ FROM (SELECT agency_code, {sums}, max(watermark) AS watermark, sumMap(o) AS onli
              sumMap(p) AS paid
       FROM ({union}) GROUP BY agency_code)
 """
-    # the dossiers open at `t`: those the open counts hold, and the others from the facts
-    open_prune = prune_clause("open", period.start, period.end, t)
-    held, counts = open_counts.split(open_prune, t, params, where)
-    open_sql = _OPEN_COUNTS_SQL.replace("{overdue}", open_counts.OVERDUE)
-    open_sql = open_sql.replace("{source}", counts)
-    open_rows = at_t_dossiers(where, read=read, prune=open_prune, agencies=where, split=held)
-    # one query: a query more to plan cost more than the counts' few rows
-    open_sql += f"UNION ALL\n{_OPEN_SQL.replace('{rows}', open_rows)}"
-    queries = [counted, open_sql]
+    queries = [counted]
+    open_rows = at_t_dossiers(
+        where, read=read, prune=prune_clause("open", period.start, period.end, t), agencies=where
+    )
+    queries.append(_OPEN_SQL.replace("{rows}", open_rows))
     # received or paid in the period but neither finished in it nor open at its end: ended
     # before it, or with no receipt by the judging instant (partitions from the period's start)
     first, last = part_month_of(period.start), part_month_of(t)

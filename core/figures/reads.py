@@ -95,7 +95,7 @@ class Read:
         _, seq, dirty = rows.get(("guard", "dossier"), (None, 0, 0))
         return cls(as_of is not None, behind, counts=not dirty, counts_seq=int(seq))
 
-    def settled(self, client: Client, *, always: bool = False) -> bool:
+    def settled(self, client: Client) -> bool:
         """Whether an answer read this way is exact: no refolder write began while it ran.
 
         A live question that reads the day counts and folds items from their parts also takes
@@ -103,12 +103,8 @@ class Read:
         one instant: a refolder write landing between its read of the counts and its read of
         the facts takes an item away that the counts never held (the test of as-of answers saw
         three new dossiers vanish from a live figure once). The refolder marks the guard before
-        it writes, so a changed mark means the answer must be asked again.
-
-        `always`: the answer read counts that a refolder write changes for any item, not only
-        the delta's (the open counts: a dossier finishing leaves them), so it is checked even
-        when nothing was behind."""
-        if self.as_of or not self.counts or ("dossier" not in self.behind and not always):
+        it writes, so a changed mark means the answer must be asked again."""
+        if self.as_of or not self.counts or "dossier" not in self.behind:
             return True
         seq, _ = client.query(_GUARD_SQL).result_rows[0]
         return int(seq) == self.counts_seq
@@ -122,20 +118,14 @@ class Read:
 
 
 def consistently(
-    client: Client,
-    as_of: datetime | None,
-    read: Read | None,
-    ask: Callable[[Read], T],
-    *,
-    always: bool = False,
+    client: Client, as_of: datetime | None, read: Read | None, ask: Callable[[Read], T]
 ) -> T:
-    """`ask` under `read` (or Read.of), again while a refolder write overlapped it (settled,
-    with `always`); the third time from the facts alone, which need no agreement with the
-    counts."""
+    """`ask` under `read` (or Read.of), again while a refolder write overlapped it (settled);
+    the third time from the facts alone, which need no agreement with the counts."""
     for _ in range(2):
         current = read or Read.of(client, as_of)
         answer = ask(current)
-        if current.settled(client, always=always):
+        if current.settled(client):
             return answer
         read = None
     return ask(replace(Read.of(client, as_of), counts=False))

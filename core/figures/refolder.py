@@ -35,9 +35,6 @@ _FACTS_INSERT: dict[str, Any] = {"async_insert": 0, "max_partitions_per_insert_b
 # interleave with the metrics service's refolder steps. Across processes the store's own lock
 # (chDB) or running replay with the services stopped (a server) does the same.
 _WRITING = threading.RLock()
-# What a counts table's sums are compared by within a year, beside the year (reconcile_counts):
-# the anchor, or for the open counts, which have none, the due date's year.
-_COMPARED = {"dossier_open": "toYear(due_day)"}
 
 
 # --- the refolder ------------------------------------------------------------------------------
@@ -189,8 +186,8 @@ class Refolder:
             for table in shape.counts:
                 view = placed.over_cluster(view_select(self._client, f"{table}_mv"))
                 compare = (
-                    f"SELECT toYear(day) AS y, {_COMPARED.get(table, 'toString(anchor)')} AS a, "
-                    "sum(n) AS n, sum(events) AS e FROM {source} GROUP BY y, a"
+                    "SELECT toYear(day) AS y, toString(anchor) AS a, sum(n) AS n, sum(events) AS e "
+                    "FROM {source} GROUP BY y, a"
                 )
                 stored = self._client.query(compare.format(source=table)).result_rows
                 wanted = self._client.query(compare.format(source=f"({view})")).result_rows

@@ -16,13 +16,13 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from core.figures import days, open_counts, rules
+from core.figures import days, rules
 from core.figures.dossier_sql import at_t_dossiers, flow_facts, flow_side, judged_dossiers
 from core.figures.metric_model import Reads
 from core.figures.periods import Period
 from core.figures.pruning import day_split, prune_clause
 from core.figures.reads import Read, consistently
-from core.figures.report_ii06a_sql import AT_T, DAYS, FLOWS, OPEN_COUNTS
+from core.figures.report_ii06a_sql import AT_T, DAYS, FLOWS
 from core.figures.rows import SINGLE_T, named_rows
 from core.figures.rules import RuleSet
 from core.figures.sql_params import scope_params
@@ -132,19 +132,8 @@ def compute(
                 flow_sums = flow_sums.replace(f"{{{kind}_side}}", condition)
             parts.append(flow_sums.replace("{rows}", flows))
         open_prune = prune_clause("open", period.start, period.end, t)
-        held = None
-        if not read.as_of and read.counts:  # live: what the open counts hold, from them
-            held, counts = open_counts.split(open_prune, t, params, where)
-            held_sql = OPEN_COUNTS.replace("{overdue}", open_counts.OVERDUE)
-            held_sql = held_sql.replace("{source}", counts)
-            # beside the day counts' read, in the same query: a query more to plan cost more
-            # than these few rows (the facts' read of the open dossiers is the heavy one)
-            if parts:
-                parts[0] = f"{parts[0]}\nUNION ALL\n{held_sql}"
-            else:
-                parts.append(held_sql)
         at_t = at_t_dossiers(
-            where, read=read, prune=open_prune, agencies=where, received_after=True, split=held
+            where, read=read, prune=open_prune, agencies=where, received_after=True
         )
         if at_t:
             parts.append(AT_T.replace("{rows}", at_t))
@@ -170,7 +159,7 @@ def compute(
             rows.append(II06aRow(code, **counted, carried_over=n["settled"] - n["received_n"]))
         return II06aReport(rows=rows, events=events, watermark=watermark)
 
-    return consistently(client, as_of, read, ask, always=True)
+    return consistently(client, as_of, read, ask)
 
 
 @dataclass

@@ -66,8 +66,7 @@ GROUP BY agency_code
 """
 
 # The dossiers open at `t` (columns 12-13), and those finished in the period but received after
-# `t`, which the flows counted and the report leaves out (dossier_sql.at_t_dossiers): for a
-# live report, those the open counts below do not hold.
+# `t`, which the flows counted and the report leaves out (dossier_sql.at_t_dossiers).
 AT_T = """
 SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS received_n,
     -sumIf(sign, NOT open AND end_timeliness = 'early') AS resolved_early,
@@ -82,17 +81,5 @@ FROM ({rows})
 -- judged before the period began (as of an instant before it), a dossier that ended before it
 -- is not the period's
 WHERE NOT open OR end_at IS NULL OR end_at >= {period_start:DateTime64(3, 'UTC')}
-GROUP BY agency_code
-"""
-
-# The dossiers open at `t` that the open counts hold (core/figures/open_counts.py).
-OPEN_COUNTS = """
-SELECT agency_code, 0 AS received_online, 0 AS received_direct_postal, 0 AS received_n,
-    0 AS resolved_early, 0 AS resolved_on_time, 0 AS resolved_late,
-    sumIf(n, NOT ({overdue})) AS pending_within,
-    sumIf(n, {overdue}) AS pending_overdue,
-    sum(n) AS settled, sum(events) AS events,
-    maxIf(watermark, n > 0) AS watermark
-FROM {source}
 GROUP BY agency_code
 """

@@ -57,7 +57,6 @@ SHARDED: dict[str, str] = {
     "parts_progress": "rand()",
     "dossier_days": "rand()",
     "dossier_months": "rand()",
-    "dossier_open": "rand()",
 }
 
 EVERYWHERE: frozenset[str] = frozenset(
@@ -93,8 +92,7 @@ FILL_SETTINGS: dict[str, int] = {"parallel_distributed_insert_select": 2, "async
 
 _CREATE_TABLE = re.compile(
     r"^CREATE TABLE IF NOT EXISTS (?P<name>\w+) (?P<columns>\(.*\))\s*"
-    # engine arguments may hold one level of parentheses: SummingMergeTree((n, events))
-    r"ENGINE = (?P<engine>\w*MergeTree)(?:\((?P<args>(?:[^()]|\([^()]*\))*)\))?(?P<rest>.*)$",
+    r"ENGINE = (?P<engine>\w*MergeTree)(?:\((?P<args>[^()]*)\))?(?P<rest>.*)$",
     re.S,
 )
 _CREATE_AS = re.compile(r"^CREATE TABLE IF NOT EXISTS (?P<name>\w+) AS (?P<source>\w+)$")

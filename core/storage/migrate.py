@@ -23,7 +23,6 @@ FILLS: dict[int, dict[str, str]] = {
     20: {"dossier_days_mv": "dossier_days"},
     25: {"dossier_days_mv": "dossier_days"},
     26: {"dossier_months_mv": "dossier_months"},
-    32: {"dossier_open_mv": "dossier_open"},
     21: {
         "dossier_parts_progress_mv": "parts_progress",
         "feedback_parts_progress_mv": "parts_progress",
