@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import functools
 import logging
 import signal
@@ -53,6 +54,9 @@ from services.ingest.main import start_ingest
 from services.metrics.main import connect_metrics, jetstream_publisher, start_metrics
 
 log = logging.getLogger("motcua")
+
+SLOW_STOP_STEP = 2.0  # seconds: a stop step that takes longer is named in the log
+STOP_STACKS_AFTER = 30.0  # seconds after a stop began: every thread's stack to stderr
 
 
 async def prepare_storage(settings: CommonSettings) -> Client:
@@ -194,19 +198,41 @@ async def embedded(
             await pipeline.stop()
             metrics.stop()
             uv.should_exit = True
-            await asyncio.gather(*running.tasks, return_exceptions=True)
+            for task in running.tasks:
+                async with _step(f"task {task.get_name()}"):
+                    await asyncio.gather(task, return_exceptions=True)
             # Store and ack what was fetched while the connection is still up; anything fetched
             # after this flush stays unacked and is redelivered on the next start.
-            await pipeline.flush()
-            for closing in (broker.stop(), *(c.drain() for c in clients.values())):
+            async with _step("the ingest's last flush"):
+                await pipeline.flush()
+            closings = [("the ingest's subscriber", broker.stop())]
+            # (numbered: a client's URL carries its password)
+            closings += [
+                (f"NATS connection {i}", c.drain()) for i, c in enumerate(clients.values())
+            ]
+            for name, closing in closings:
                 try:
-                    await closing
+                    async with _step(name):
+                        await closing
                 except Exception as exc:  # already gone: unacked messages are redelivered
                     log.warning("while stopping: %r", exc)
     finally:
         if server:
             server.stop()
         api_socket.close()
+
+
+@contextlib.asynccontextmanager
+async def _step(name: str) -> AsyncIterator[None]:
+    # A stop that hangs must say where: each step that takes long is named in the log (and
+    # `kill -USR1` dumps every thread's stack, motcua/cli.py).
+    started = asyncio.get_running_loop().time()
+    try:
+        yield
+    finally:
+        took = asyncio.get_running_loop().time() - started
+        if took > SLOW_STOP_STEP:
+            log.warning("stopping: %s took %.1f s", name, took)
 
 
 async def _simulate(nc: NatsClient, options: dict[str, Any], stop: asyncio.Event) -> None:
@@ -229,6 +255,9 @@ async def run_until_signal(
     try:
         async with embedded(settings, simulate=simulate, nats_cluster=nats_cluster) as running:
             await serve(settings, running, stop)
+            # A stop is bounded step by step; if one still hangs, every thread's stack goes to
+            # stderr (once, the process goes on stopping): where it waits, for the report.
+            faulthandler.dump_traceback_later(STOP_STACKS_AFTER)
     except preflight.StartRefused:
         raise  # before any credential was created: its one line says it all
     except BaseException:

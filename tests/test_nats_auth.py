@@ -263,10 +263,20 @@ async def _read_until(proc: Any, marker: str, timeout: float = 180.0) -> str:
     return text
 
 
-async def _stop(proc: Any) -> str:
+async def _stop(proc: Any, log: Path) -> str:
     proc.send_signal(signal.SIGINT)
-    rest, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0
+    try:
+        rest, _ = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError as timeout:
+        # Where it waits: every thread's stack (motcua/cli.py) and the slow stop steps, in its log.
+        proc.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(2)
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(
+            f"motcua up did not stop within 60 s:\n{log.read_text()[-20000:]}"
+        ) from timeout
+    assert proc.returncode == 0, log.read_text()[-5000:]
     return str(rest.decode())
 
 
@@ -360,12 +370,12 @@ async def test_motcua_up_prints_credentials_on_its_first_start_only_and_they_wor
         for client in clients:
             await client.close()
         clients = []
-        first += await _stop(proc)
+        first += await _stop(proc, first_log)
 
         proc = await _start_up(env, second_log)
         second = await _read_until(proc, "Ctrl-C")
         clients.append(await connect(url, "skhdt", added_password[1]))
-        second += await _stop(proc)
+        second += await _stop(proc, second_log)
     finally:
         for client in clients:
             await client.close()
