@@ -154,12 +154,17 @@ def test_alters_reach_the_local_and_the_distributed_table() -> None:
     # table (refused by the server).
     statements = cluster_form()
     days = [s for s in statements if s.startswith("ALTER TABLE dossier_days")]
-    assert len(days) == 2
-    local, distributed = days
+    assert len(days) == 4  # 0025's key change, 0032's new anchor
+    local, distributed, *anchor = days
     assert local.startswith(f"ALTER TABLE dossier_days{LOCAL} ON CLUSTER {CLUSTER}")
     assert "MODIFY ORDER BY" in local and "end_lead" in local
     assert distributed.startswith(f"ALTER TABLE dossier_days ON CLUSTER {CLUSTER} ADD COLUMN")
     assert "ORDER BY" not in distributed
+    assert [s.split(" MODIFY COLUMN anchor ")[0] for s in anchor] == [
+        f"ALTER TABLE dossier_days{LOCAL} ON CLUSTER {CLUSTER}",
+        f"ALTER TABLE dossier_days ON CLUSTER {CLUSTER}",
+    ]
+    assert all("'received_procedure' = 7" in s for s in anchor)
     # months are created from the days as they were then, under a Keeper path of their own
     months = next(
         s for s in statements if s.startswith("CREATE TABLE IF NOT EXISTS dossier_months_local")

@@ -28,7 +28,7 @@ DAY_ANCHORS: dict[Reads, str] = {"finished": "end_at", "received": "received_at"
 
 # The figures the day counts answer, with the day-count column a summed numerator adds up
 # (None: the numerator counts dossiers). The others read what the counts do not keep: digitised
-# by the judging instant, a procedure's catalogue entry, the apology rules, open dossiers.
+# by the judging instant, the apology rules, open dossiers.
 DAY_METRICS: dict[str, str | None] = {
     "on_time_rate": None,
     "early_rate": None,
@@ -39,7 +39,13 @@ DAY_METRICS: dict[str, str | None] = {
     "direct_share": None,
     "postal_share": None,
     "online_payment_share": None,
+    "full_online_share": None,
 }
+
+# The day counts' rows a figure reads where they are not its anchor's: a population that is a
+# set of procedures (the catalogue's, valid at the period's end, as a parameter) reads the
+# receipts per procedure (migration 0032); the `received` rows keep no procedure.
+DAY_ANCHOR_ROWS: dict[str, str] = {"full_online_share": "received_procedure"}
 
 _DT = "DateTime64(3, 'UTC')"
 
@@ -100,8 +106,8 @@ def day_rows(
     evaluates once instead of a conversion per row.
 
     `anchor_row` reads the rows of another anchor counted on the same day as `kind` (the
-    digitized and procedure rows of core/figures/index766.py). `months`, `edges`: read
-    whole months from the month counts (source), never for a figure by day.
+    digitized and procedure rows of core/figures/index766.py, DAY_ANCHOR_ROWS). `months`,
+    `edges`: read whole months from the month counts (source), never for a figure by day.
 
     Parameters: first_day, cut_day (first_month, cut_month with `months`), withdrawn_finishes,
     multi_supplement_late, lenient_boundary, and those of `where` (agency, domain, level)."""

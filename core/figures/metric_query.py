@@ -123,7 +123,12 @@ class MetricQuery(MetricSQL):
 
             parts = [partial(source)] if source else []
             if split is not None:  # whole past days from the day counts (core/figures/days.py)
-                counted = days.day_rows(self.metric.reads, self._filters(params), "day")
+                counted = days.day_rows(
+                    self.metric.reads,
+                    self._filters(params),
+                    "day",
+                    anchor_row=days.DAY_ANCHOR_ROWS.get(self.metric.id, ""),
+                )
                 parts.append(partial(rows_with_t(counted, SINGLE_T)))
             union = "\nUNION ALL\n".join(parts)
             sql = (

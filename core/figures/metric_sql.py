@@ -62,6 +62,7 @@ class MetricSQL:
             self.metric.reads,
             self._filters(params),
             bucket if bucket in ("day", "month") else None,
+            anchor_row=days.DAY_ANCHOR_ROWS.get(self.metric.id, ""),
             months=split.months,
             edges=split.edges,
         )

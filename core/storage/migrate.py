@@ -23,6 +23,8 @@ FILLS: dict[int, dict[str, str]] = {
     20: {"dossier_days_mv": "dossier_days"},
     25: {"dossier_days_mv": "dossier_days"},
     26: {"dossier_months_mv": "dossier_months"},
+    # the month counts (emptied too) follow through their own view
+    32: {"dossier_days_mv": "dossier_days"},
     21: {
         "dossier_parts_progress_mv": "parts_progress",
         "feedback_parts_progress_mv": "parts_progress",
