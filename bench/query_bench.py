@@ -423,6 +423,18 @@ def requests_for(agency: str, as_of: str) -> list[Request]:
             "/v1/metrics/feedback_answered_on_time",
             {**year, "group_by": "agency"},
         ),
+        Request(
+            "full_online_year_agency",
+            "full_online_share, year by agency",
+            "/v1/metrics/full_online_share",
+            {**year, "group_by": "agency"},
+        ),
+        Request(
+            "full_online_year_one",
+            f"full_online_share, year, {agency}",
+            "/v1/metrics/full_online_share",
+            {**year, "agency": agency},
+        ),
         Request("targets", "targets (latest statuses)", "/v1/targets"),
         Request(
             "on_time_year_agency_as_of",
