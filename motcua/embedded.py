@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import faulthandler
 import functools
+import io
 import logging
 import signal
 import socket
@@ -257,7 +258,8 @@ async def run_until_signal(
             await serve(settings, running, stop)
             # A stop is bounded step by step; if one still hangs, every thread's stack goes to
             # stderr (once, the process goes on stopping): where it waits, for the report.
-            faulthandler.dump_traceback_later(STOP_STACKS_AFTER)
+            with contextlib.suppress(io.UnsupportedOperation, ValueError):  # stderr no file
+                faulthandler.dump_traceback_later(STOP_STACKS_AFTER)
     except preflight.StartRefused:
         raise  # before any credential was created: its one line says it all
     except BaseException:
