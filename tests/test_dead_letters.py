@@ -132,7 +132,7 @@ def stricter_rule(monkeypatch: pytest.MonkeyPatch, agency: str) -> pytest.Monkey
 
 def _received_count(clickhouse: Client, agency: str) -> int:
     rows = clickhouse.query(
-        "SELECT uniqExactMerge(received) FROM dossier_intake_daily WHERE agency_code = {a:String}",
+        "SELECT count() FROM dossiers WHERE agency_code = {a:String} AND received_at IS NOT NULL",
         parameters={"a": agency},
     ).result_rows
     return int(rows[0][0]) if rows else 0

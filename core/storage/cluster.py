@@ -52,8 +52,8 @@ SHARDED: dict[str, str] = {
     # the manifest's day as YYYY-MM-DD), so a refill sends each row where its view wrote it
     "manifests": "cityHash64(toString(day))",
     # counts kept by views on the sharded tables: re-aggregated by every read
-    "dossier_intake_daily": "rand()",
-    "feedback_intake_daily": "rand()",
+    "dossier_intake_daily": "rand()",  # dropped by 0033
+    "feedback_intake_daily": "rand()",  # dropped by 0033
     "parts_progress": "rand()",
     "dossier_days": "rand()",
     "dossier_months": "rand()",

@@ -4,7 +4,8 @@ figures, rates divided at read time.
 Sources (all written by the project's own services, never recomputed here):
 - the figures themselves are not read here: boards ask the API (tools/grafana/api_panels.py).
 - target_status (0012): every plan target's status per agency ('' = the scope as a whole).
-- dossier_intake_daily (0005): received dossiers per day × agency × domain × level × channel.
+- dossier_days (0020, 0032): the metrics service's day counts; a panel reads its `received` rows
+  (dossiers received per day × agency × domain × level × channel, summed by sign).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def agency_filter(col: str = "agency_code") -> str:
 
 
 def intake_filter() -> str:
-    """Filters for the intake rollup, whose rows carry their own domain and level."""
+    """Filters for the day counts' receipts, whose rows carry their own domain and level."""
     return (
         f"{agency_filter()} AND $__conditionalAll(domain_code IN (${{domain:singlequote}}), "
         "$domain) AND $__conditionalAll(level IN (${level:singlequote}), $level)"

@@ -64,7 +64,8 @@ DOMAIN = Variable(
     "domain",
     "Lĩnh vực",
     Query(
-        "SELECT DISTINCT domain_code AS __value FROM dossier_intake_daily ORDER BY __value",
+        "SELECT DISTINCT domain_code AS __value FROM procedures WHERE domain_code != '' "
+        "ORDER BY __value",
         (("__value", "LowCardinality(String)"),),
     ),
     description="Lĩnh vực TTHC (mã), áp dụng cho số liệu tiếp nhận hồ sơ.",
