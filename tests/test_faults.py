@@ -517,13 +517,27 @@ async def finish(
         up.start()
     await eventually(lambda: drained(js), timeout=300)
 
+    seen: list[int | None] = []
+
     async def complete() -> bool:
-        if await up.stored() == len(stream.unique):
+        seen.append(await up.stored())
+        if seen[-1] == len(stream.unique):
             return True
         await asyncio.sleep(POLL)
         return False
 
-    await eventually(complete, timeout=120)
+    try:
+        await eventually(complete, timeout=120)
+    except AssertionError:
+        # More rows than events: a copy stored twice (the merge drops it, FINAL counts once);
+        # fewer: events acked but not stored. Which one, and the store's own count, say why.
+        up.stop()
+        store = read_store(up.data)
+        raise AssertionError(
+            f"raw rows {seen[-1] if seen else None} (last of {len(seen)} polls) against "
+            f"{len(stream.unique)} unique events 120 s after the stream drained; the store "
+            f"counts {store['final']} after FINAL, outcome {judge(stream, store)}"
+        ) from None
     figures = await figures_mismatches(up, stream)
     up.stop()
     store = read_store(up.data)
