@@ -361,7 +361,7 @@ def phase_evaluate(args: argparse.Namespace) -> None:
                 "statuses": len(statuses),
             }
         )
-        service._last_full = 0.0  # the next round is a full cycle again, now warm
+        service._snapshots._last_full = 0.0  # the next round is a full cycle again, now warm
     print(json.dumps({"rounds": rounds}), flush=True)
     client.close()
 

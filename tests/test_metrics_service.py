@@ -105,6 +105,18 @@ async def test_a_cycle_recomputes_only_the_agencies_whose_data_changed(
     service = MetricsService(clickhouse, clock=lambda: clock["now"], full_snapshot_every=1e9)
     service.compute_once()
     assert service.status.last_full
+    # The first cycle reads only the parts written lately (snapshots._first_since), and still
+    # stamps its snapshots with the newest ingest time of what it read.
+    first = clickhouse.query(
+        "SELECT min(data_watermark) FROM metric_snapshots WHERE agency_code IN ({a:String}, "
+        "{b:String}) AND computed_at = {at:DateTime64(3, 'UTC')}",
+        parameters={"a": a, "b": b, "at": clock["now"]},
+    ).result_rows[0][0]
+    ingested = clickhouse.query(
+        "SELECT max(ingested_at) FROM events WHERE agency_code IN ({a:String}, {b:String})",
+        parameters={"a": a, "b": b},
+    ).result_rows[0][0]
+    assert first.replace(tzinfo=UTC) >= ingested.replace(tzinfo=UTC)
     await publish(nc, received(a, "I2", day, due=due, channel="online"))
     await eventually(lambda: stored(clickhouse, a) == 2)
     await eventually(lambda: _parts(clickhouse, a) == 2)
