@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from clickhouse_connect.driver.client import Client
 
-from core.figures import days
 from core.figures.definitions import METRICS
 from core.figures.items import ITEM_COLUMNS, ITEM_KEYS, ITEM_RENAMED
 from core.figures.metric_sql import MetricSQL
@@ -123,12 +122,7 @@ class MetricQuery(MetricSQL):
 
             parts = [partial(source)] if source else []
             if split is not None:  # whole past days from the day counts (core/figures/days.py)
-                counted = days.day_rows(
-                    self.metric.reads,
-                    self._filters(params),
-                    "day",
-                    anchor_row=days.DAY_ANCHOR_ROWS.get(self.metric.id, ""),
-                )
+                counted = self._counted(params, "day")
                 parts.append(partial(rows_with_t(counted, SINGLE_T)))
             union = "\nUNION ALL\n".join(parts)
             sql = (

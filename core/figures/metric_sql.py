@@ -58,14 +58,7 @@ class MetricSQL:
             raise MetricQueryError(f"{self.metric.id}: undecided items need the facts")
         # whole days from the day counts, the rest from the facts (core/figures/days.py)
         bucket = "month" if months else self.group_by
-        counted = days.day_rows(
-            self.metric.reads,
-            self._filters(params),
-            bucket if bucket in ("day", "month") else None,
-            anchor_row=days.DAY_ANCHOR_ROWS.get(self.metric.id, ""),
-            months=split.months,
-            edges=split.edges,
-        )
+        counted = self._counted(params, bucket if bucket in ("day", "month") else None, split)
         partials = [self._partial(rows_with_t(counted, SINGLE_T), counts=True, months=months)]
         if source:
             partials.append(self._partial(source, months=months))
@@ -175,6 +168,21 @@ class MetricSQL:
             )
         return plain_dossiers(
             where, t_source, read=read, prune=prune, agencies=agencies, split=split
+        )
+
+    def _counted(
+        self, params: dict[str, Any], bucket: str | None, split: Split | None = None
+    ) -> str:
+        """The figure's rows from the day counts (core/figures/days.py): its anchor's rows, or
+        those DAY_ANCHOR_ROWS names for it; over `split`'s whole months when given (a daily
+        series reads days alone)."""
+        return days.day_rows(
+            self.metric.reads,
+            self._filters(params),
+            bucket,
+            anchor_row=days.DAY_ANCHOR_ROWS.get(self.metric.id, ""),
+            months=split.months if split else False,
+            edges=split.edges if split else True,
         )
 
     def _filters(self, params: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 from core.figures import facts
 from core.figures.metric_model import Entity
 from core.storage.pool import run_all
+from core.zone import utc
 
 # How far the parts were folded and the facts have caught up, per entity, and the day counts'
 # guard: the rows of the three small tables as stored, in one query, folded here (the newest
@@ -64,6 +65,13 @@ def _after(
         return False
     at = rows[later][0]
     return bool(at > (rows[than][0] if than in rows else datetime(1970, 1, 1, tzinfo=at.tzinfo)))
+
+
+def newest_folds(client: Client) -> dict[Entity, datetime]:
+    """Per entity, the newest part's write time (parts_progress); an entity with none is left
+    out."""
+    rows = _progress(client)
+    return {e: utc(rows["folded", e][0]) for e in facts.ENTITIES if ("folded", e) in rows}
 
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from core.figures.fact_sql import watermark_sql
 from core.figures.facts import CURRENT_SQL, ENTITIES, EPOCH, OPEN_MONTH, SHAPES, Entity
 from core.figures.metric_query import metric_query
 from core.figures.periods import Filters, Period
-from core.figures.reads import Read
+from core.figures.reads import Read, newest_folds
 from core.reference.catalog import Catalog
 from core.zone import VN, utc
 from services.metrics.status import MetricsStatus
@@ -185,10 +185,7 @@ class Snapshots:
         growing with the history. The newest ingested part is among them unless a later refold
         (`motcua replay`) rewrote older parts after it; its ingest time then shows from the
         next cycle that reads it."""
-        rows = self._client.query(
-            "SELECT entity, max(folded_at) FROM parts_progress GROUP BY entity"
-        ).result_rows
-        newest = {str(entity): utc(at) for entity, at in rows}
+        newest = newest_folds(self._client)
         return {
             e: max(EPOCH, newest[e] - FIRST_LOOKBACK) if e in newest else EPOCH for e in ENTITIES
         }
